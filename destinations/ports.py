@@ -1,0 +1,62 @@
+"""Ports: the small interfaces the pipeline talks to. Every port has a local and a cloud adapter.
+
+Contract shared by all ports: methods raise ``RetryableError`` for transient failures and
+``PermanentError`` (or ``PoisonRecord``) when the input can never succeed; any other exception is a bug.
+Batch methods return a ``DeliveryReport`` naming what failed instead of failing the whole batch.
+Adapters are thread-safe: the pipeline calls them from a bounded pool, one user's calls in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from schemas.dead_letter import DeadLetter
+from schemas.delivery import DeliveryReport
+from schemas.interaction import EventBatch
+from schemas.recommendation import Recommendation, RecommendationRequest
+
+
+class EventTracker(Protocol):
+    """Records interactions for training and real-time personalization (Personalize PutEvents)."""
+
+    def put_events(self, batch: EventBatch) -> None:
+        """Track 1..10 interactions of one session. Idempotent per ``event_id``."""
+        ...
+
+
+class Recommender(Protocol):
+    """Ranks items for a user (Personalize GetRecommendations)."""
+
+    def get_recommendations(self, request: RecommendationRequest) -> Recommendation:
+        """A fresh ranked list. ``PermanentError`` when the request can never succeed."""
+        ...
+
+
+class PurchaseHistory(Protocol):
+    """Items a user already bought (Segment Personas computed trait via the Profile API)."""
+
+    def purchased_items(self, user_id: str) -> frozenset[str]:
+        """Empty when the user or the trait is unknown."""
+        ...
+
+
+class RecommendationSink(Protocol):
+    """Writes fresh recommendations where engagement happens (Personas traits, Pinpoint attributes...)."""
+
+    @property
+    def name(self) -> str:
+        """Short, stable name used in logs and counts (``personas``, ``pinpoint``...)."""
+        ...
+
+    def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
+        """Write every user's list. Idempotent. Failures are keyed by user id."""
+        ...
+
+
+class DeadLetterSink(Protocol):
+    """Keeps poison records whole, with the reason, for inspection and redrive."""
+
+    def send(self, letters: Sequence[DeadLetter]) -> DeliveryReport:
+        """Store every letter. Failures are keyed by ``DeadLetter.letter_id``."""
+        ...

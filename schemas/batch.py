@@ -1,0 +1,58 @@
+"""The Lambda wire contract for Kinesis partial batch responses and pue's per-batch accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class PartialBatchResponse(TypedDict):
+    """Returned by the Kinesis handler; Lambda retries from the lowest failed sequence number."""
+
+    batchItemFailures: list[BatchItemFailure]
+
+
+@dataclass(slots=True)
+class BatchCounts:
+    """Every record (after KPL deaggregation) lands in exactly one of the four buckets."""
+
+    records: int = 0
+    processed: int = 0
+    filtered: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    interactions: int = 0
+    users_refreshed: int = 0
+    filter_reasons: dict[str, int] = field(default_factory=dict)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.records == self.processed + self.filtered + self.dead_lettered + self.failed
+
+    def add(self, other: BatchCounts) -> None:
+        for name in ("records", "processed", "filtered", "dead_lettered", "failed", "interactions",
+                     "users_refreshed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.filter_reasons, other.filter_reasons),
+                             (self.dead_letter_reasons, other.dead_letter_reasons),
+                             (self.failure_reasons, other.failure_reasons)):
+            for reason, n in theirs.items():
+                mine[reason] = mine.get(reason, 0) + n
+
+    def summary(self) -> dict[str, int]:
+        """The stable, machine-readable summary (`pue replay`'s last line)."""
+        return {
+            "records": self.records,
+            "processed": self.processed,
+            "filtered": self.filtered,
+            "dead_lettered": self.dead_lettered,
+            "failed": self.failed,
+            "interactions": self.interactions,
+            "users_refreshed": self.users_refreshed,
+        }

@@ -1,0 +1,46 @@
+"""Service limits, named, each with its source. botocore enforces few of them: pue checks before sending.
+
+A value that breaks one of these is rejected (dead-lettered with the reason), never silently truncated.
+"""
+
+from typing import Final
+
+# Amazon Personalize PutEvents
+# https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_PutEvents.html
+# https://docs.aws.amazon.com/personalize/latest/dg/API_UBS_Event.html
+PUT_EVENTS_MAX_EVENTS: Final = 10  # eventList: 1..10 items
+PERSONALIZE_ID_MAX_LENGTH: Final = 256  # userId, sessionId, itemId, eventId: length 1..256
+PERSONALIZE_EVENT_TYPE_MAX_LENGTH: Final = 256  # eventType: length 1..256
+EVENT_PROPERTIES_MAX_LENGTH: Final = 1024  # properties: JSON string, length 1..1024
+RECOMMENDATION_ID_MAX_LENGTH: Final = 40  # recommendationId: length 1..40
+IMPRESSION_MAX_ITEMS: Final = 25  # impression: 1..25 item ids
+
+# Amazon Personalize GetRecommendations
+# https://docs.aws.amazon.com/personalize/latest/dg/API_RS_GetRecommendations.html
+GET_RECOMMENDATIONS_MAX_RESULTS: Final = 500  # numResults: 1..500
+GET_RECOMMENDATIONS_DEFAULT_RESULTS: Final = 25  # service default when numResults is omitted
+FILTER_VALUES_MAX_ENTRIES: Final = 25  # filterValues: at most 25 entries
+
+# Amazon Pinpoint
+# https://docs.aws.amazon.com/pinpoint/latest/developerguide/quotas.html#quotas-endpoint
+PINPOINT_ENDPOINTS_PER_BATCH: Final = 100  # UpdateEndpointsBatch: at most 100 endpoints per request
+PINPOINT_ATTRIBUTE_VALUE_MAX_LENGTH: Final = 100  # each attribute value: at most 100 characters
+PINPOINT_ATTRIBUTE_MAX_VALUES: Final = 50  # values per attribute: at most 50
+
+# Segment tracking API
+# https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#max-request-size
+SEGMENT_MESSAGE_MAX_BYTES: Final = 32 * 1024  # one message: 32 KB
+SEGMENT_BATCH_MAX_BYTES: Final = 500 * 1024  # one /v1/batch request: 500 KB
+SEGMENT_BATCH_MAX_MESSAGES: Final = 100  # analytics-python upload_size default; keeps requests small
+# Segment Profile API: https://segment.com/docs/unify/profile-api-limits/
+SEGMENT_PROFILE_API_REQUESTS_PER_SECOND: Final = 100  # per space
+
+# AWS Lambda with a Kinesis event source
+# https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html
+LAMBDA_KINESIS_MAX_BATCH_RECORDS: Final = 10_000
+LAMBDA_PAYLOAD_MAX_BYTES: Final = 6 * 1024 * 1024  # synchronous invocation payload: 6 MB
+
+# Amazon SQS SendMessageBatch
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
+SQS_BATCH_MAX_ENTRIES: Final = 10
+SQS_MESSAGE_MAX_BYTES: Final = 256 * 1024  # per message and per batch: 256 KiB

@@ -1,0 +1,31 @@
+"""What normalizing one Segment message can give: interactions to track, a filter reason, or poison."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.interaction import Interaction
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """One or more interactions (several for a multi-product event), all of one user and session."""
+
+    interactions: tuple[Interaction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Filtered:
+    """Valid, but not something to track (identify, page, unmapped event...). Counted by reason."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Poison:
+    """Can never be tracked (missing ids, over a service limit...). Dead-lettered with the reason."""
+
+    reason: str
+
+
+Normalized = Tracked | Filtered | Poison
