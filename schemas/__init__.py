@@ -1,1 +1,1 @@
-"""What data looks like: domain types, named limits and the error tree. stdlib only, imports nothing of pue."""
+"""What data looks like: domain types, named limits and the error tree. stdlib only."""

@@ -36,12 +36,21 @@ class BatchCounts:
         return self.records == self.processed + self.filtered + self.dead_lettered + self.failed
 
     def add(self, other: BatchCounts) -> None:
-        for name in ("records", "processed", "filtered", "dead_lettered", "failed", "interactions",
-                     "users_refreshed"):
+        for name in (
+            "records",
+            "processed",
+            "filtered",
+            "dead_lettered",
+            "failed",
+            "interactions",
+            "users_refreshed",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for mine, theirs in ((self.filter_reasons, other.filter_reasons),
-                             (self.dead_letter_reasons, other.dead_letter_reasons),
-                             (self.failure_reasons, other.failure_reasons)):
+        for mine, theirs in (
+            (self.filter_reasons, other.filter_reasons),
+            (self.dead_letter_reasons, other.dead_letter_reasons),
+            (self.failure_reasons, other.failure_reasons),
+        ):
             for reason, n in theirs.items():
                 mine[reason] = mine.get(reason, 0) + n
 

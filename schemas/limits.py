@@ -44,3 +44,8 @@ LAMBDA_PAYLOAD_MAX_BYTES: Final = 6 * 1024 * 1024  # synchronous invocation payl
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessageBatch.html
 SQS_BATCH_MAX_ENTRIES: Final = 10
 SQS_MESSAGE_MAX_BYTES: Final = 256 * 1024  # per message and per batch: 256 KiB
+
+# Amazon Kinesis Data Streams GetRecords (pue consume)
+# https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
+KINESIS_GET_RECORDS_MAX_RECORDS: Final = 10_000  # Limit: 1..10,000 records per call
+KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND: Final = 5  # calls per second per shard

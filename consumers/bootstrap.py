@@ -1,0 +1,139 @@
+"""The one place that wires adapters to ports, from validated settings. Called once per container.
+
+Backends: ``local`` (the embedded SQLite store and recommender, the default) or ``aws`` (Personalize and
+SQS through boto3). Segment Personas, the Profile API and Pinpoint are switched on by their own settings,
+with either backend: a sink whose settings are absent is off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from consumers.event_map import EventMap
+from consumers.logs import register_secret
+from consumers.pipeline import Pipeline, RefreshOptions
+from consumers.settings import Settings
+from destinations.local import LocalBackend
+from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
+
+
+@dataclass(slots=True)
+class Wiring:
+    """The adapters behind each port, plus the local backend when one is open (for reads and demos)."""
+
+    tracker: EventTracker
+    recommender: Recommender
+    sinks: list[RecommendationSink]
+    dead_letters: DeadLetterSink
+    purchases: PurchaseHistory | None
+    event_map: EventMap
+    local: LocalBackend | None = None
+
+
+def load_event_map(settings: Settings) -> EventMap:
+    return EventMap.from_file(settings.event_map_path) if settings.event_map_path else EventMap.default()
+
+
+def wire(settings: Settings, *, clients: dict[str, Any] | None = None) -> Wiring:
+    """Build every adapter. ``clients`` injects boto3 clients by service name (tests, benchmarks)."""
+    for secret in (settings.segment_write_key, settings.segment_profile_token):
+        register_secret(secret)
+    event_map = load_event_map(settings)
+    wiring = (
+        _wire_local(settings, event_map)
+        if settings.backend == "local"
+        else _wire_aws(settings, event_map, clients or {})
+    )
+    _add_segment_and_pinpoint(settings, wiring, clients or {})
+    return wiring
+
+
+def build_pipeline(settings: Settings, *, clients: dict[str, Any] | None = None) -> tuple[Pipeline, Wiring]:
+    wiring = wire(settings, clients=clients)
+    pipeline = Pipeline(
+        tracker=wiring.tracker,
+        recommender=wiring.recommender,
+        sinks=wiring.sinks,
+        dead_letters=wiring.dead_letters,
+        purchases=wiring.purchases,
+        event_map=wiring.event_map,
+        refresh=RefreshOptions(settings.num_results, settings.filter_arn, settings.filter_values),
+        max_workers=settings.max_workers,
+    )
+    return pipeline, wiring
+
+
+def open_local(state_dir: Path, event_map: EventMap | None = None) -> LocalBackend:
+    purchases = (event_map or EventMap.default()).purchase_event_types
+    return LocalBackend.open(state_dir, purchase_event_types=purchases)
+
+
+def _wire_local(settings: Settings, event_map: EventMap) -> Wiring:
+    local = open_local(settings.state_dir, event_map)
+    return Wiring(
+        tracker=local.tracker,
+        recommender=local.recommender,
+        sinks=[local.personas, local.pinpoint],
+        dead_letters=local.dead_letters,
+        purchases=local.purchases,
+        event_map=event_map,
+        local=local,
+    )
+
+
+def _client(clients: dict[str, Any], service: str, settings: Settings) -> Any:
+    if service not in clients:
+        from destinations.aws.clients import make_client
+
+        clients[service] = make_client(service, max_pool_connections=settings.max_workers)
+    return clients[service]
+
+
+def _wire_aws(settings: Settings, event_map: EventMap, clients: dict[str, Any]) -> Wiring:
+    from destinations.aws.personalize_events import PersonalizeEventTracker
+    from destinations.aws.personalize_runtime import PersonalizeRecommender
+    from destinations.aws.sqs_dead_letters import SqsDeadLetterSink
+
+    assert settings.tracking_id and settings.dead_letter_queue_url  # noqa: S101 - guaranteed by Settings
+    return Wiring(
+        tracker=PersonalizeEventTracker(
+            _client(clients, "personalize-events", settings), settings.tracking_id
+        ),
+        recommender=PersonalizeRecommender(
+            _client(clients, "personalize-runtime", settings),
+            campaign_arn=settings.campaign_arn,
+            recommender_arn=settings.recommender_arn,
+        ),
+        sinks=[],
+        dead_letters=SqsDeadLetterSink(_client(clients, "sqs", settings), settings.dead_letter_queue_url),
+        purchases=None,
+        event_map=event_map,
+    )
+
+
+def _add_segment_and_pinpoint(settings: Settings, wiring: Wiring, clients: dict[str, Any]) -> None:
+    if settings.segment_write_key:
+        from destinations.segment.personas import PersonasTraitSink
+
+        wiring.sinks.append(PersonasTraitSink(settings.segment_write_key, host=settings.segment_api_host))
+    if settings.pinpoint_application_id:
+        from destinations.aws.pinpoint import PinpointEndpointSink
+
+        wiring.sinks.append(
+            PinpointEndpointSink(
+                _client(clients, "pinpoint", settings),
+                settings.pinpoint_application_id,
+                max_workers=settings.max_workers,
+            )
+        )
+    if settings.profile_api_enabled:
+        from destinations.segment.profile_api import ProfileApiPurchaseHistory
+
+        assert settings.segment_space_id and settings.segment_profile_token  # noqa: S101
+        wiring.purchases = ProfileApiPurchaseHistory(
+            settings.segment_space_id,
+            settings.segment_profile_token,
+            host=settings.segment_profile_api_host,
+        )

@@ -1,0 +1,137 @@
+"""What each ``pue`` subcommand does, apart from argument parsing (consumers/cli.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from consumers.bootstrap import build_pipeline, load_event_map, open_local
+from consumers.lambda_events import lambda_events
+from consumers.replay import InputError, events_from, print_progress, replay
+from consumers.settings import Settings
+from destinations.local import LocalBackend
+from schemas.batch import BatchCounts
+from schemas.recommendation import Recommendation, RecommendationRequest
+from schemas.traits import RECOMMENDED_PRODUCTS
+
+EXIT_FAILED = 1
+
+
+def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
+    pipeline, wiring = build_pipeline(settings)
+    try:
+        counts = replay(events_from(path, batch_size), pipeline, progress=print_progress())
+    except InputError as exc:
+        sys.stderr.write(f"pue replay: {exc}\n")
+        return 2
+    finally:
+        pipeline.close()
+    sys.stderr.write("\n")
+    _print_reasons(counts)
+    sys.stdout.write(json.dumps(counts.summary()) + "\n")
+    return EXIT_FAILED if counts.failed else 0
+
+
+def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:
+    return {
+        "userId": recommendation.user_id,
+        "recommendationId": recommendation.recommendation_id,
+        "items": [{"itemId": i.item_id, "score": i.score} for i in recommendation.items],
+    }
+
+
+def recommend(settings: Settings, user_id: str, num_results: int) -> dict[str, Any]:
+    local = open_local(settings.state_dir, load_event_map(settings))
+    request = RecommendationRequest(user_id=user_id, num_results=num_results)
+    return recommendation_json(local.recommender.get_recommendations(request))
+
+
+def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
+    interactions = [
+        {
+            "eventId": i.event_id,
+            "eventType": i.event_type,
+            "itemId": i.item_id,
+            "sentAt": i.sent_at.isoformat(timespec="milliseconds"),
+            "sessionId": i.session_id,
+        }
+        for i in local.store.interactions_for(user_id)
+    ]
+    endpoints = local.store.endpoint_attributes_for(user_id)
+    return {
+        "userId": user_id,
+        "interactions": interactions,
+        "traits": local.store.traits_for(user_id),
+        "endpointAttributes": endpoints,
+    }
+
+
+def profile(settings: Settings, user_id: str) -> dict[str, Any]:
+    return profile_json(open_local(settings.state_dir, load_event_map(settings)), user_id)
+
+
+def demo(settings: Settings, *, users: int) -> int:
+    """Generate the sample clickstream, deliver it as Lambda would, and show what came out."""
+    from consumers.sample_data import clickstream
+
+    messages = clickstream(users=users)
+    payloads = [json.dumps(m).encode() for m in messages]
+    out = sys.stderr
+    out.write(
+        f"pue demo: {len(messages)} Segment messages from {users} sample users -> {settings.state_dir}\n"
+    )
+    pipeline, wiring = build_pipeline(settings)
+    started = time.perf_counter()
+    try:
+        # Every 7th Kinesis record is a KPL aggregate of 5 messages, as a KPL producer would write.
+        events = lambda_events(payloads, batch_size=100, aggregate_every=7, aggregate_size=5)
+        counts = replay(events, pipeline, progress=print_progress(out))
+    finally:
+        pipeline.close()
+    seconds = time.perf_counter() - started
+    out.write("\n")
+    _print_summary(counts, seconds)
+    assert wiring.local is not None  # noqa: S101 - the demo always runs on the local backend
+    _print_users(wiring.local)
+    return EXIT_FAILED if counts.failed else 0
+
+
+def _print_summary(counts: BatchCounts, seconds: float) -> None:
+    w = sys.stdout.write
+    w("\nSummary\n")
+    w(f"  records in          {counts.records:>7}   ({counts.records / max(seconds, 1e-9):,.0f} records/s)\n")
+    w(f"  interactions        {counts.interactions:>7}\n")
+    w(f"  users refreshed     {counts.users_refreshed:>7}\n")
+    w(f"  processed           {counts.processed:>7}\n")
+    w(f"  filtered            {counts.filtered:>7}   {_top(counts.filter_reasons)}\n")
+    w(f"  dead-lettered       {counts.dead_lettered:>7}   {_top(counts.dead_letter_reasons)}\n")
+    w(f"  failed (retry)      {counts.failed:>7}\n")
+
+
+def _print_users(local: LocalBackend, how_many: int = 3) -> None:
+    w = sys.stdout.write
+    w("\nFresh recommended_products (Personas traits written by the local sink)\n")
+    for user_id in local.store.known_users(limit=how_many):
+        traits = local.store.traits_for(user_id)
+        items = traits.get(RECOMMENDED_PRODUCTS, [])
+        shown = ", ".join(items[:8]) if isinstance(items, list) else str(items)
+        w(f"  {user_id}: {shown}{' ...' if isinstance(items, list) and len(items) > 8 else ''}\n")
+    w("\nTry: pue recommend USER_ID   |   pue profile USER_ID\n")
+
+
+def _top(reasons: dict[str, int], n: int = 3) -> str:
+    top = sorted(reasons.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{reason}: {count}" for reason, count in top)
+
+
+def _print_reasons(counts: BatchCounts) -> None:
+    for title, reasons in (
+        ("filtered", counts.filter_reasons),
+        ("dead-lettered", counts.dead_letter_reasons),
+        ("failed", counts.failure_reasons),
+    ):
+        if reasons:
+            sys.stderr.write(f"{title}: {_top(reasons, 10)}\n")

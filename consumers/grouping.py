@@ -1,0 +1,84 @@
+"""Group tracked interactions into PutEvents calls: per (user, session), arrival order, at most 10 each.
+
+Personalize takes one userId and sessionId per PutEvents call, so this is the fewest calls a batch allows:
+the sum over (user, session) of ceil(events / 10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from schemas.interaction import EventBatch, Interaction
+from schemas.limits import PUT_EVENTS_MAX_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One PutEvents call; ``owners[i]`` is the input entry (by index) that interaction ``i`` came from."""
+
+    batch: EventBatch
+    owners: tuple[int, ...]
+
+    @property
+    def entries(self) -> frozenset[int]:
+        return frozenset(self.owners)
+
+    def split_by_entry(self) -> list[Chunk]:
+        """One chunk per input entry, order kept: isolates the record a service rejected."""
+        parts: dict[int, list[Interaction]] = {}
+        for owner, interaction in zip(self.owners, self.batch.interactions, strict=True):
+            parts.setdefault(owner, []).append(interaction)
+        return [
+            Chunk(EventBatch(self.batch.session_id, self.batch.user_id, tuple(items)), (owner,) * len(items))
+            for owner, items in parts.items()
+        ]
+
+
+@dataclass(slots=True)
+class UserWork:
+    """Everything one user (or one anonymous session) needs done, in order."""
+
+    key: str
+    user_id: str | None
+    chunks: list[Chunk] = field(default_factory=list)
+    entries: set[int] = field(default_factory=set)
+    last_event_id: str = ""
+    last_entry: int = -1
+
+
+def group_by_user(tracked: Iterable[tuple[int, Interaction]]) -> list[UserWork]:
+    """``tracked`` is (entry index, interaction) in arrival order; returns work per user, first seen first.
+
+    Repeated event ids are dropped: the first occurrence carries the event for both records.
+    """
+    sessions: dict[tuple[str | None, str], list[tuple[int, Interaction]]] = {}
+    seen: dict[str, str] = {}  # event id -> key of the work that tracks it
+    repeats: list[tuple[str, int]] = []
+    for entry, interaction in tracked:
+        # A message delivered twice in one batch (Segment or producer retries) is tracked once; the
+        # repeat's record still belongs to the user, so it shares the user's fate (retry or done).
+        if interaction.event_id in seen:
+            repeats.append((seen[interaction.event_id], entry))
+            continue
+        seen[interaction.event_id] = _key(interaction.user_id, interaction.session_id)
+        sessions.setdefault((interaction.user_id, interaction.session_id), []).append((entry, interaction))
+
+    works: dict[str, UserWork] = {}
+    for (user_id, session_id), items in sessions.items():
+        key = _key(user_id, session_id)
+        work = works.setdefault(key, UserWork(key=key, user_id=user_id))
+        for start in range(0, len(items), PUT_EVENTS_MAX_EVENTS):
+            part = items[start : start + PUT_EVENTS_MAX_EVENTS]
+            batch = EventBatch(session_id=session_id, user_id=user_id, interactions=tuple(i for _, i in part))
+            work.chunks.append(Chunk(batch=batch, owners=tuple(e for e, _ in part)))
+        work.entries.update(e for e, _ in items)
+        if items[-1][0] >= work.last_entry:
+            work.last_entry, work.last_event_id = items[-1][0], items[-1][1].event_id
+    for key, entry in repeats:
+        works[key].entries.add(entry)
+    return list(works.values())
+
+
+def _key(user_id: str | None, session_id: str) -> str:
+    return f"user:{user_id}" if user_id is not None else f"session:{session_id}"

@@ -1,0 +1,298 @@
+"""The Kinesis batch pipeline: decode → normalize → track → refresh → sinks, with per-record accounting.
+
+Every record (after KPL deaggregation) ends in exactly one bucket: processed, filtered, dead-lettered or
+failed. Failed records are reported to Lambda, which redelivers from the lowest failed sequence number;
+every step is idempotent, so redelivery is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from consumers.decode import Decoded, RecordRef, decode_record
+from consumers.event_map import EventMap
+from consumers.grouping import Chunk, UserWork, group_by_user
+from consumers.normalize import normalize
+from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
+from schemas.batch import BatchCounts
+from schemas.dead_letter import DeadLetter
+from schemas.errors import PermanentError, PueError, RetryableError
+from schemas.outcome import Filtered, Normalized, Poison, Tracked
+from schemas.recommendation import Recommendation, RecommendationRequest
+
+log = logging.getLogger("pue.pipeline")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One user record of the batch and what became of it."""
+
+    ref: RecordRef
+    raw: bytes
+    outcome: Normalized
+    failure: str | None = None  # retryable: reported to Lambda
+    rejection: str | None = None  # permanent: dead-lettered
+
+
+@dataclass(slots=True)
+class BatchResult:
+    counts: BatchCounts
+    failed_sequence_numbers: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _UserOutcome:
+    work: UserWork
+    recommendation: Recommendation | None = None
+    tracked: int = 0
+    failure: str | None = None
+    rejected: list[tuple[frozenset[int], str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOptions:
+    num_results: int
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Wired once per container by ``consumers.bootstrap``; ``handle`` runs once per Lambda batch."""
+
+    def __init__(
+        self,
+        *,
+        tracker: EventTracker,
+        recommender: Recommender,
+        sinks: Sequence[RecommendationSink],
+        dead_letters: DeadLetterSink,
+        purchases: PurchaseHistory | None,
+        event_map: EventMap,
+        refresh: RefreshOptions,
+        max_workers: int,
+    ) -> None:
+        self.tracker = tracker
+        self.recommender = recommender
+        self.sinks = tuple(sinks)
+        self.dead_letters = dead_letters
+        self.purchases = purchases
+        self.event_map = event_map
+        self.refresh = refresh
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def handle(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
+        started = time.perf_counter()
+        entries = self._decode_all(records)
+        works = group_by_user(
+            (index, interaction)
+            for index, entry in enumerate(entries)
+            if isinstance(entry.outcome, Tracked)
+            for interaction in entry.outcome.interactions
+        )
+        outcomes = list(self._pool.map(self._track_and_recommend, works))
+        counts = BatchCounts()
+        for outcome in outcomes:
+            self._settle_user(outcome, entries, counts)
+        refreshed = self._publish([o for o in outcomes if o.recommendation], entries)
+        self._send_dead_letters(entries)
+        counts.users_refreshed = refreshed
+        self._count(entries, counts)
+        result = BatchResult(counts=counts, failed_sequence_numbers=_failed_sequence_numbers(entries))
+        self._log(counts, time.perf_counter() - started)
+        return result
+
+    # decode + normalize, one record at a time: one bad record never fails the batch
+
+    def _decode_all(self, records: Sequence[Mapping[str, Any]]) -> list[Entry]:
+        entries: list[Entry] = []
+        for record in records:
+            for item in decode_record(record):
+                if isinstance(item, Decoded):
+                    entries.append(Entry(item.ref, item.raw, self._normalize(item)))
+                else:
+                    entries.append(Entry(item.ref, item.raw, Poison(item.reason)))
+        return entries
+
+    def _normalize(self, item: Decoded) -> Normalized:
+        try:
+            return normalize(item.message, self.event_map)
+        except Exception as exc:  # a bug must not block the shard: keep the bytes, say why
+            log.exception("normalize failed unexpectedly", extra={"fields": {"shard": item.ref.shard_id}})
+            return Poison(f"internal error while normalizing: {type(exc).__name__}")
+
+    # per user: PutEvents chunks in order, then GetRecommendations minus purchased
+
+    def _track_and_recommend(self, work: UserWork) -> _UserOutcome:
+        outcome = _UserOutcome(work=work)
+        try:
+            for chunk in work.chunks:
+                outcome.tracked += self._put_chunk(chunk, outcome)
+            if work.user_id is not None:
+                outcome.recommendation = self._recommend(work.user_id, work.last_event_id)
+        except RetryableError as exc:
+            outcome.failure = _reason(exc)
+        except PermanentError as exc:
+            # The events are tracked; only the refresh cannot succeed (e.g. a user id Personalize rejects).
+            log.warning("refresh rejected", extra={"fields": {"reason": _reason(exc)}})
+        except Exception as exc:
+            log.exception("unexpected error for a user's work")
+            outcome.failure = f"internal error: {type(exc).__name__}"
+        return outcome
+
+    def _put_chunk(self, chunk: Chunk, outcome: _UserOutcome) -> int:
+        try:
+            self.tracker.put_events(chunk.batch)
+            return len(chunk.batch.interactions)
+        except PermanentError as exc:
+            if len(chunk.entries) == 1:
+                outcome.rejected.append((chunk.entries, f"rejected by event tracker: {_reason(exc)}"))
+                return 0
+        # Several records share the rejected call: send each record's events alone so only the bad
+        # one is dead-lettered.
+        return sum(self._put_chunk(part, outcome) for part in chunk.split_by_entry())
+
+    def _recommend(self, user_id: str, refresh_key: str) -> Recommendation:
+        request = RecommendationRequest(
+            user_id=user_id,
+            num_results=self.refresh.num_results,
+            filter_arn=self.refresh.filter_arn,
+            filter_values=self.refresh.filter_values,
+        )
+        recommendation = self.recommender.get_recommendations(request)
+        if self.purchases is not None:
+            recommendation = recommendation.without(self.purchases.purchased_items(user_id))
+        return Recommendation(user_id, recommendation.recommendation_id, recommendation.items, refresh_key)
+
+    def _settle_user(self, outcome: _UserOutcome, entries: list[Entry], counts: BatchCounts) -> None:
+        counts.interactions += outcome.tracked
+        for indices, reason in outcome.rejected:
+            for index in indices:
+                entries[index].rejection = reason
+        if outcome.failure is not None:
+            outcome.recommendation = None
+            for index in outcome.work.entries:
+                entries[index].failure = outcome.failure
+
+    # sinks: one call per sink for the whole batch; failures come back per user
+
+    def _publish(self, outcomes: list[_UserOutcome], entries: list[Entry]) -> int:
+        recommendations = [o.recommendation for o in outcomes if o.recommendation is not None]
+        if not recommendations:
+            return 0
+        by_user = {o.work.user_id: o for o in outcomes}
+        failed_users: set[str] = set()
+        for sink in self.sinks:
+            try:
+                report = sink.publish(recommendations)
+                failures: Mapping[str, PueError] = report.failed
+            except PueError as exc:
+                failures = {r.user_id: exc for r in recommendations}
+            except Exception as exc:
+                log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
+                failures = {
+                    r.user_id: RetryableError(f"internal error: {type(exc).__name__}")
+                    for r in recommendations
+                }
+            for user_id, error in failures.items():
+                failed_users.add(user_id)
+                if not error.retryable:
+                    log.warning(
+                        "sink rejected a user",
+                        extra={"fields": {"sink": sink.name, "reason": _reason(error)}},
+                    )
+                    continue
+                user = by_user.get(user_id)
+                for index in user.work.entries if user else ():
+                    entries[index].failure = f"{sink.name}: {_reason(error)}"
+        return len({r.user_id for r in recommendations} - failed_users)
+
+    # dead letters: poison and rejected records, raw bytes kept; a failed write is retried, never dropped
+
+    def _send_dead_letters(self, entries: list[Entry]) -> None:
+        letters: dict[str, tuple[DeadLetter, list[Entry]]] = {}
+        for entry in entries:
+            reason = _dead_reason(entry)
+            if reason is None or entry.failure is not None:
+                continue
+            letter = DeadLetter(
+                raw=entry.raw,
+                reason=reason,
+                shard_id=entry.ref.shard_id,
+                sequence_number=entry.ref.sequence_number,
+                sub_sequence_number=entry.ref.sub_sequence_number,
+                event_source_arn=entry.ref.event_source_arn,
+            )
+            letters.setdefault(letter.letter_id, (letter, []))[1].append(entry)
+        if not letters:
+            return
+        try:
+            failed: Mapping[str, PueError] = self.dead_letters.send(
+                [letter for letter, _ in letters.values()]
+            ).failed
+        except Exception as exc:  # whatever went wrong, the records must come back, not vanish
+            if not isinstance(exc, PueError):
+                log.exception("dead-letter sink failed unexpectedly")
+            failed = {letter_id: RetryableError(str(exc)) for letter_id in letters}
+        for letter_id, error in failed.items():
+            for entry in letters[letter_id][1] if letter_id in letters else ():
+                entry.failure = f"dead-letter sink: {_reason(error)}"
+
+    @staticmethod
+    def _count(entries: list[Entry], counts: BatchCounts) -> None:
+        counts.records = len(entries)
+        for entry in entries:
+            if entry.failure is not None:
+                counts.failed += 1
+                _bump(counts.failure_reasons, entry.failure)
+            elif (reason := _dead_reason(entry)) is not None:
+                counts.dead_lettered += 1
+                _bump(counts.dead_letter_reasons, reason)
+            elif isinstance(entry.outcome, Filtered):
+                counts.filtered += 1
+                _bump(counts.filter_reasons, entry.outcome.reason)
+            else:
+                counts.processed += 1
+
+    @staticmethod
+    def _log(counts: BatchCounts, seconds: float) -> None:
+        fields: dict[str, object] = dict(counts.summary())
+        fields.update(
+            seconds=round(seconds, 4),
+            filter_reasons=counts.filter_reasons,
+            dead_letter_reasons=counts.dead_letter_reasons,
+            failure_reasons=counts.failure_reasons,
+        )
+        log.info("batch", extra={"fields": fields})
+
+
+def _dead_reason(entry: Entry) -> str | None:
+    if isinstance(entry.outcome, Poison):
+        return entry.outcome.reason
+    return entry.rejection
+
+
+def _reason(error: PueError) -> str:
+    code = f" [{error.code}]" if error.code else ""
+    service = f"{error.service}: " if error.service else ""
+    return f"{service}{error.message}{code}"
+
+
+def _bump(reasons: dict[str, int], reason: str) -> None:
+    reasons[reason] = reasons.get(reason, 0) + 1
+
+
+def _failed_sequence_numbers(entries: list[Entry]) -> list[str]:
+    """Unique parent sequence numbers (KPL sub-records report their parent), in arrival order."""
+    seen: dict[str, None] = {}
+    for entry in entries:
+        if entry.failure is not None:
+            seen.setdefault(entry.ref.sequence_number, None)
+    return list(seen)

@@ -1,0 +1,177 @@
+"""Settings, read once from the environment at cold start and validated all at once.
+
+A missing or malformed setting is reported together with every other problem in one ``ConfigError``,
+so a deployment is fixed in one round, not one error at a time. A sink whose settings are absent is off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from schemas.errors import ConfigError
+from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
+
+Backend = Literal["local", "aws"]
+
+DEFAULT_SEGMENT_API_HOST = "https://api.segment.io"
+DEFAULT_SEGMENT_PROFILE_API_HOST = "https://profiles.segment.com"
+DEFAULT_STATE_DIR = ".pue"
+# Sized for a Lambda with 1-2 vCPUs: the work is I/O-bound (waiting on Personalize, Segment, Pinpoint).
+DEFAULT_MAX_WORKERS = 16
+MAX_WORKERS_CEILING = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    backend: Backend = "local"
+    state_dir: Path = Path(DEFAULT_STATE_DIR)
+    tracking_id: str | None = None
+    campaign_arn: str | None = None
+    recommender_arn: str | None = None
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+    num_results: int = GET_RECOMMENDATIONS_DEFAULT_RESULTS
+    segment_write_key: str | None = None
+    segment_api_host: str = DEFAULT_SEGMENT_API_HOST
+    segment_space_id: str | None = None
+    segment_profile_token: str | None = None
+    segment_profile_api_host: str = DEFAULT_SEGMENT_PROFILE_API_HOST
+    pinpoint_application_id: str | None = None
+    dead_letter_queue_url: str | None = None
+    event_map_path: Path | None = None
+    max_workers: int = DEFAULT_MAX_WORKERS
+    log_level: str = "INFO"
+
+    @property
+    def profile_api_enabled(self) -> bool:
+        return bool(self.segment_space_id and self.segment_profile_token)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate; raises ``ConfigError`` naming every problem found."""
+        return _Parser(os.environ if env is None else env).parse()
+
+
+class _Parser:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def url(self, name: str, default: str) -> str:
+        value = self.text(name) or default
+        if not value.startswith(("https://", "http://")):
+            self.problems.append(f"{name} must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    def arn(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not value.startswith("arn:"):
+            self.problems.append(f"{name} must be an ARN (arn:aws:personalize:...), got {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+            return default
+        if not low <= value <= high:
+            self.problems.append(f"{name} must be from {low} to {high}, got {value}")
+        return value
+
+    def json_object(self, name: str) -> dict[str, str]:
+        raw = self.text(name)
+        if raw is None:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            self.problems.append(f"{name} must be a JSON object of strings: {exc.msg}")
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            self.problems.append(
+                f'{name} must be a JSON object of strings, e.g. {{"CATEGORY": "\\"shoes\\""}}'
+            )
+            return {}
+        return value
+
+    def backend(self) -> Backend:
+        raw = (self.text("PUE_BACKEND") or "local").lower()
+        if raw == "aws":
+            return "aws"
+        if raw != "local":
+            self.problems.append(f"PUE_BACKEND must be 'local' or 'aws', got {raw!r}")
+        return "local"
+
+    def parse(self) -> Settings:
+        event_map = self.text("PUE_EVENT_MAP")
+        if event_map is not None and not Path(event_map).is_file():
+            self.problems.append(f"PUE_EVENT_MAP points at {event_map!r}, which is not a readable file")
+        settings = Settings(
+            backend=self.backend(),
+            state_dir=Path(self.text("PUE_STATE_DIR") or DEFAULT_STATE_DIR),
+            tracking_id=self.text("PERSONALIZE_TRACKING_ID"),
+            campaign_arn=self.arn("PERSONALIZE_CAMPAIGN_ARN"),
+            recommender_arn=self.arn("PERSONALIZE_RECOMMENDER_ARN"),
+            filter_arn=self.arn("PERSONALIZE_FILTER_ARN"),
+            filter_values=self.json_object("PERSONALIZE_FILTER_VALUES"),
+            num_results=self.integer(
+                "PERSONALIZE_NUM_RESULTS",
+                GET_RECOMMENDATIONS_DEFAULT_RESULTS,
+                1,
+                GET_RECOMMENDATIONS_MAX_RESULTS,
+            ),
+            segment_write_key=self.text("SEGMENT_WRITE_KEY"),
+            segment_api_host=self.url("SEGMENT_API_HOST", DEFAULT_SEGMENT_API_HOST),
+            segment_space_id=self.text("SEGMENT_SPACE_ID"),
+            segment_profile_token=self.text("SEGMENT_PROFILE_TOKEN"),
+            segment_profile_api_host=self.url("SEGMENT_PROFILE_API_HOST", DEFAULT_SEGMENT_PROFILE_API_HOST),
+            pinpoint_application_id=self.text("PINPOINT_APPLICATION_ID"),
+            dead_letter_queue_url=self.text("PUE_DEAD_LETTER_QUEUE_URL"),
+            event_map_path=Path(event_map) if event_map else None,
+            max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
+            log_level=self.log_level(),
+        )
+        self.check_combinations(settings)
+        if self.problems:
+            raise ConfigError(self.problems)
+        return settings
+
+    def log_level(self) -> str:
+        level = (self.text("PUE_LOG_LEVEL") or "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            self.problems.append(f"PUE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+            return "INFO"
+        return level
+
+    def check_combinations(self, s: Settings) -> None:
+        if bool(s.segment_space_id) != bool(s.segment_profile_token):
+            self.problems.append(
+                "SEGMENT_SPACE_ID and SEGMENT_PROFILE_TOKEN go together (the Profile API needs both)"
+            )
+        if s.campaign_arn and s.recommender_arn:
+            self.problems.append("set PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN, not both")
+        if s.backend != "aws":
+            return
+        if not s.tracking_id:
+            self.problems.append("PERSONALIZE_TRACKING_ID is required with PUE_BACKEND=aws")
+        if not (s.campaign_arn or s.recommender_arn):
+            self.problems.append(
+                "PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN is required with PUE_BACKEND=aws"
+            )
+        if not s.dead_letter_queue_url:
+            # Without it a poison record would have nowhere to go but a log line, and logs must not
+            # carry user data: refuse to start instead of losing records.
+            self.problems.append("PUE_DEAD_LETTER_QUEUE_URL is required with PUE_BACKEND=aws")

@@ -1,0 +1,60 @@
+"""boto3 clients built one way: bounded retries, short timeouts, a connection pool sized for the worker pool.
+
+boto3 is imported inside ``make_client`` so importing pue stays cheap (Lambda cold start) and nothing talks to
+AWS at import time. Endpoint overrides come from boto3 itself: it honours ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>``, so pue passes ``endpoint_url`` only when a caller gives one explicitly.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_session_lock = threading.Lock()
+_session: Any = None
+
+
+def _shared_session() -> Any:
+    """One boto3 Session per process: each new Session reloads the service data files (slow at cold start)."""
+    global _session
+    if _session is None:
+        import boto3.session
+
+        _session = boto3.session.Session()
+    return _session
+
+
+def make_client(
+    service: str,
+    *,
+    max_pool_connections: int = 16,
+    region: str | None = None,
+    retry_mode: str = "standard",
+    max_attempts: int = 3,
+    connect_timeout: float = 2.0,
+    read_timeout: float = 5.0,
+    endpoint_url: str | None = None,
+) -> Any:
+    """A low-level client for ``service``. Thread-safe to use once built; built under a lock.
+
+    ``max_attempts`` counts the first call: botocore retries throttling and 5xx itself before pue's own
+    error translation sees anything. Keep ``max_pool_connections`` at least the pipeline's worker count, or
+    workers queue for a connection ("Connection pool is full" warnings).
+    """
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        max_pool_connections=max_pool_connections,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        user_agent_extra="pue",
+    )
+    kwargs: dict[str, Any] = {"config": config}
+    if region is not None:
+        kwargs["region_name"] = region
+    if endpoint_url is not None:
+        kwargs["endpoint_url"] = endpoint_url
+    # Session.client is not thread-safe (it mutates the session's loaders and caches).
+    with _session_lock:
+        return _shared_session().client(service, **kwargs)

@@ -1,0 +1,90 @@
+"""The layout of the local SQLite file: every table and index the local backend uses, in one place.
+
+Statements are idempotent (``IF NOT EXISTS``), so opening an existing state dir is safe. Indexes exist for
+the queries that run per event or per recommendation, so none of them scans a whole table.
+"""
+
+from typing import Final
+
+STORE_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS interactions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
+    event_id TEXT NOT NULL UNIQUE,           -- redelivery is ignored
+    event_type TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    sent_at TEXT NOT NULL,                   -- ISO 8601, offset kept for exact round-trips
+    sent_ts REAL NOT NULL,                   -- epoch seconds, for ordering
+    user_id TEXT,
+    item_id TEXT,
+    event_value REAL,
+    properties TEXT,
+    recommendation_id TEXT,
+    impression TEXT NOT NULL                 -- JSON array of item ids
+);
+CREATE INDEX IF NOT EXISTS interactions_by_user ON interactions (user_id, sent_ts, seq);
+CREATE INDEX IF NOT EXISTS interactions_by_user_type ON interactions (user_id, event_type, item_id);
+
+CREATE TABLE IF NOT EXISTS traits (
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,                     -- JSON
+    message_id TEXT NOT NULL,                -- the deterministic id of the write that set it
+    PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS endpoint_attributes (
+    user_id TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    vals TEXT NOT NULL,                      -- JSON array of strings
+    PRIMARY KEY (user_id, endpoint_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    letter_id TEXT NOT NULL UNIQUE,          -- shard:sequence[:sub]: a redelivered record is kept once
+    raw BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    shard_id TEXT NOT NULL,
+    sequence_number TEXT NOT NULL,
+    sub_sequence_number INTEGER,
+    event_source_arn TEXT
+);
+
+CREATE TABLE IF NOT EXISTS items (
+    item_id TEXT PRIMARY KEY,
+    fields TEXT NOT NULL                     -- JSON object
+) WITHOUT ROWID;
+"""
+
+# The recommender's incremental model. "actor" is "u:<user id>", or "s:<session id>" for anonymous events.
+MODEL_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS rec_actor_items (
+    actor TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    last_ts REAL NOT NULL,                   -- latest event time with this item
+    tick INTEGER NOT NULL,                   -- arrival order, breaks ties between equal times
+    PRIMARY KEY (actor, item_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rec_actor_items_recent ON rec_actor_items (actor, last_ts DESC, tick DESC);
+
+CREATE TABLE IF NOT EXISTS rec_pairs (
+    item_a TEXT NOT NULL,
+    item_b TEXT NOT NULL,
+    actors INTEGER NOT NULL,                 -- distinct actors who had both items close in their history
+    PRIMARY KEY (item_a, item_b)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rec_pairs_strongest ON rec_pairs (item_a, actors DESC, item_b);
+
+CREATE TABLE IF NOT EXISTS rec_items (
+    item_id TEXT PRIMARY KEY,
+    actors INTEGER NOT NULL,                 -- distinct actors who interacted with the item
+    log_heat REAL NOT NULL                   -- log of the time-decayed distinct-actor count (forward decay)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rec_items_hottest ON rec_items (log_heat DESC, item_id);
+
+CREATE TABLE IF NOT EXISTS rec_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"""

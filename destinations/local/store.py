@@ -1,0 +1,292 @@
+"""The embedded store: one SQLite file under the state dir holds everything the local backend keeps.
+
+Interactions, Personas traits, Pinpoint-style endpoint attributes, dead letters, the item catalog and the
+recommender's model tables all live in the same file, so one ``pue`` state dir is one backup unit.
+
+Concurrency: the pipeline calls adapters from a thread pool, and the HTTP API may read the same file from
+another process. One connection (``check_same_thread=False``) is guarded by a re-entrant lock; WAL lets
+other processes read while we write, and ``busy_timeout`` makes writers wait for each other instead of
+failing. A lock that is still held after the timeout surfaces as ``RetryableError``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from destinations.local.schema import STORE_SCHEMA
+from schemas.dead_letter import DeadLetter
+from schemas.errors import RetryableError
+from schemas.interaction import Interaction
+
+STORE_FILE_NAME: Final = "pue.sqlite3"
+# How long a writer waits for another process's write lock before giving up (then: RetryableError).
+BUSY_TIMEOUT_SECONDS: Final = 5.0
+# SQLite builds before 3.32 allow 999 bound parameters per statement; stay well below.
+_IN_CHUNK: Final = 500
+# Failures a later attempt can get past: another writer, a full disk, an I/O hiccup.
+_TRANSIENT_CODES: Final = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL}
+)
+
+_INTERACTION_COLUMNS: Final = (
+    "event_id, event_type, session_id, sent_at, user_id, item_id, event_value, properties, "
+    "recommendation_id, impression"
+)
+
+
+class LocalStore:
+    """Thread-safe access to the SQLite file. Sibling adapters use ``transaction()`` for their own tables."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._depth = 0
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nesting and rollback are explicit.
+        self._conn = sqlite3.connect(
+            str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+        )
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the tail.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self.ensure_schema(STORE_SCHEMA)
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> LocalStore:
+        return cls(state_dir / STORE_FILE_NAME)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # plumbing shared with the other local adapters
+
+    def ensure_schema(self, ddl: str) -> None:
+        """Create tables and indexes (idempotent ``IF NOT EXISTS`` statements)."""
+        with self._lock:
+            self._conn.executescript(ddl)
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work. A nested call in the same thread joins the outer transaction.
+
+        ``write=False`` gives a consistent snapshot for several reads without taking the write lock.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
+            self._depth = 1
+            try:
+                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                if exc.sqlite_errorcode & 0xFF in _TRANSIENT_CODES:
+                    raise RetryableError(f"local store unavailable: {exc}", service="local-store") from exc
+                raise
+            except BaseException:
+                self._rollback()
+                raise
+            finally:
+                self._depth = 0
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    # interactions
+
+    def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:
+        """Store each interaction once per ``event_id``; return the ones that were new, in order."""
+        new: list[Interaction] = []
+        with self.transaction() as conn:
+            for it in interactions:
+                cursor = conn.execute(
+                    f"INSERT OR IGNORE INTO interactions ({_INTERACTION_COLUMNS}, sent_ts) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*_interaction_row(it), it.sent_at.timestamp()),
+                )
+                if cursor.rowcount == 1:
+                    new.append(it)
+        return new
+
+    def interactions_for(self, user_id: str, limit: int | None = None) -> list[Interaction]:
+        """The user's interactions, oldest first (by ``sent_at``, then arrival).
+
+        With ``limit``, the most recent ``limit`` of them, still oldest first.
+        """
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE user_id = ? "  # noqa: S608
+                "ORDER BY sent_ts DESC, seq DESC LIMIT ?",
+                (user_id, -1 if limit is None else limit),
+            ).fetchall()
+        return [_interaction(row) for row in reversed(rows)]
+
+    def interaction_count(self) -> int:
+        with self.transaction(write=False) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM interactions").fetchone()[0])
+
+    def known_users(self, limit: int = 100) -> list[str]:
+        """User ids with tracked interactions, most active first."""
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT user_id FROM interactions WHERE user_id IS NOT NULL "
+                "GROUP BY user_id ORDER BY COUNT(*) DESC, user_id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def item_ids_with_event_types(self, user_id: str, event_types: frozenset[str]) -> frozenset[str]:
+        """Distinct items the user has events of these types for (e.g. purchases)."""
+        marks = ", ".join("?" * len(event_types))
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT item_id FROM interactions "  # noqa: S608 - only placeholders are formatted in
+                f"WHERE user_id = ? AND event_type IN ({marks}) AND item_id IS NOT NULL",
+                (user_id, *sorted(event_types)),
+            ).fetchall()
+        return frozenset(str(row[0]) for row in rows)
+
+    # Personas traits: a write replaces each named trait's value, like an identify call
+
+    def set_traits(self, user_id: str, traits: Mapping[str, object], message_id: str) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO traits (user_id, name, value, message_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value, "
+                "message_id = excluded.message_id",
+                [(user_id, name, json.dumps(value), message_id) for name, value in traits.items()],
+            )
+
+    def traits_for(self, user_id: str) -> dict[str, object]:
+        with self.transaction(write=False) as conn:
+            rows = conn.execute("SELECT name, value FROM traits WHERE user_id = ? ORDER BY name", (user_id,))
+            return {str(name): json.loads(value) for name, value in rows}
+
+    # Pinpoint-style endpoint attributes: each attribute's value list is replaced, like UpdateEndpoint
+
+    def set_endpoint_attributes(
+        self, user_id: str, endpoint_id: str, attributes: Mapping[str, list[str]]
+    ) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO endpoint_attributes (user_id, endpoint_id, name, vals) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, endpoint_id, name) DO UPDATE SET vals = excluded.vals",
+                [(user_id, endpoint_id, name, json.dumps(list(vals))) for name, vals in attributes.items()],
+            )
+
+    def endpoint_attributes_for(self, user_id: str) -> dict[str, dict[str, list[str]]]:
+        """endpoint id -> attribute name -> values."""
+        result: dict[str, dict[str, list[str]]] = {}
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT endpoint_id, name, vals FROM endpoint_attributes WHERE user_id = ? "
+                "ORDER BY endpoint_id, name",
+                (user_id,),
+            )
+            for endpoint_id, name, vals in rows:
+                result.setdefault(str(endpoint_id), {})[str(name)] = [str(v) for v in json.loads(vals)]
+        return result
+
+    # dead letters: unique on letter_id, so a redelivered poison record is kept once
+
+    def add_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO dead_letters (letter_id, raw, reason, shard_id, sequence_number, "
+                "sub_sequence_number, event_source_arn) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                # column order above is DeadLetter's field order
+                [(d.letter_id, *astuple(d)) for d in letters],
+            )
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Newest first."""
+        with self.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT raw, reason, shard_id, sequence_number, sub_sequence_number, event_source_arn "
+                "FROM dead_letters ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [DeadLetter(bytes(r[0]), *r[1:]) for r in rows]
+
+    def dead_letter_count(self) -> int:
+        with self.transaction(write=False) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+
+    # item catalog, shaped like a Personalize items dataset: ITEM_ID -> other fields
+
+    def upsert_items(self, items: Mapping[str, Mapping[str, object]]) -> None:
+        """Insert or replace each item's fields as a whole."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO items (item_id, fields) VALUES (?, ?) "
+                "ON CONFLICT (item_id) DO UPDATE SET fields = excluded.fields",
+                [(item_id, json.dumps(dict(fields))) for item_id, fields in items.items()],
+            )
+
+    def items(self, item_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """The known items among ``item_ids``; unknown ids are left out."""
+        ids = list(dict.fromkeys(item_ids))
+        found: dict[str, dict[str, object]] = {}
+        with self.transaction(write=False) as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT item_id, fields FROM items WHERE item_id IN ({marks})",  # noqa: S608
+                    chunk,
+                )
+                found.update((str(item_id), dict(json.loads(fields))) for item_id, fields in rows)
+        return {item_id: found[item_id] for item_id in ids if item_id in found}
+
+
+def _interaction_row(it: Interaction) -> tuple[object, ...]:
+    return (
+        it.event_id,
+        it.event_type,
+        it.session_id,
+        it.sent_at.isoformat(),
+        it.user_id,
+        it.item_id,
+        it.event_value,
+        it.properties,
+        it.recommendation_id,
+        json.dumps(list(it.impression)),
+    )
+
+
+def _interaction(row: tuple[Any, ...]) -> Interaction:
+    return Interaction(
+        event_id=row[0],
+        event_type=row[1],
+        session_id=row[2],
+        sent_at=datetime.fromisoformat(row[3]),
+        user_id=row[4],
+        item_id=row[5],
+        event_value=row[6],
+        properties=row[7],
+        recommendation_id=row[8],
+        impression=tuple(json.loads(row[9])),
+    )

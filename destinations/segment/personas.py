@@ -1,0 +1,131 @@
+"""Segment Personas traits: a cloud ``RecommendationSink`` (``identify`` calls through the tracking API).
+
+https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#batch
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from destinations.segment.http_errors import status_error, transport_error
+from schemas.delivery import DeliveryReport
+from schemas.errors import PermanentError, PueError
+from schemas.limits import SEGMENT_BATCH_MAX_BYTES, SEGMENT_BATCH_MAX_MESSAGES, SEGMENT_MESSAGE_MAX_BYTES
+from schemas.recommendation import Recommendation
+from schemas.traits import deterministic_message_id, personas_traits
+
+SERVICE = "segment"
+SINK_NAME = "personas"
+
+# What request.post adds around the batch: {"batch": [...], "sentAt": "<32-char ISO time>", "writeKey": ...}.
+_SENT_AT_PLACEHOLDER = "0000-00-00T00:00:00.000000+00:00"
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    user_id: str
+    body: dict[str, Any]
+    size: int  # bytes of its JSON, as request.post will serialize it
+
+
+def identify_message(recommendation: Recommendation) -> dict[str, Any]:
+    """The ``identify`` carrying the list; a deterministic ``messageId`` lets Segment dedupe retries."""
+    return {
+        "type": "identify",
+        "userId": recommendation.user_id,
+        "traits": personas_traits(recommendation),
+        "messageId": deterministic_message_id(recommendation, SINK_NAME),
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "context": {"library": {"name": "pue"}},
+    }
+
+
+class PersonasTraitSink:
+    """Sends one ``identify`` per user with ``recommended_products`` traits, synchronously, in /v1/batch
+    requests of ≤100 messages and ≤500 KB.
+
+    Why not analytics-python's ``Client``: its background queue reports failures only through an
+    ``on_error`` callback, after backoffs that can last hours, and drops oversize messages with a log line.
+    The Lambda must know which users failed before it returns, so this sink calls the library's
+    ``request.post`` itself and reports every user of a failed request.
+    """
+
+    name = SINK_NAME
+
+    def __init__(self, write_key: str, *, host: str = "https://api.segment.io", timeout: float = 5.0) -> None:
+        # Imported here, not at module import: the library pulls in jwt and dateutil (cold start cost) and
+        # only deployments writing to Personas need it.
+        from segment.analytics import request as segment_request
+
+        # The "segment" logger writes each request body at DEBUG: the write key and every user's traits.
+        # Neither belongs in logs, whatever level the root logger runs at.
+        logging.getLogger("segment").setLevel(logging.WARNING)
+        self._post = segment_request.post
+        self._api_error: type[Exception] = segment_request.APIError
+        self._write_key = write_key
+        self._host = host
+        self._timeout = timeout
+        self._envelope_size = len(
+            json.dumps({"batch": [], "sentAt": _SENT_AT_PLACEHOLDER, "writeKey": write_key}).encode()
+        )
+
+    def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
+        latest = {recommendation.user_id: recommendation for recommendation in recommendations}
+        failed: dict[str, PueError] = {}
+        messages: list[_Message] = []
+        for user_id, recommendation in latest.items():
+            if not user_id:
+                failed[user_id] = PermanentError(
+                    "a recommendation without a user id", service=SERVICE, code="NoUserId"
+                )
+                continue
+            body = identify_message(recommendation)
+            size = len(json.dumps(body).encode())
+            if size > SEGMENT_MESSAGE_MAX_BYTES:
+                failed[user_id] = PermanentError(
+                    f"identify is {size} bytes, over Segment's message limit",
+                    service=SERVICE,
+                    code="MessageTooLarge",
+                )
+            else:
+                messages.append(_Message(user_id, body, size))
+        for batch in self._batches(messages):
+            error = self._send(batch)
+            if error is not None:
+                failed.update((message.user_id, error) for message in batch)
+        return DeliveryReport(failed)
+
+    def _batches(self, messages: Sequence[_Message]) -> Iterator[list[_Message]]:
+        batch: list[_Message] = []
+        size = self._envelope_size
+        for message in messages:
+            grown = size + message.size + 2  # ", " between array items
+            if batch and (len(batch) == SEGMENT_BATCH_MAX_MESSAGES or grown > SEGMENT_BATCH_MAX_BYTES):
+                yield batch
+                batch, grown = [], self._envelope_size + message.size + 2
+            batch.append(message)
+            size = grown
+        if batch:
+            yield batch
+
+    def _send(self, batch: Sequence[_Message]) -> PueError | None:
+        try:
+            self._post(
+                self._write_key,
+                host=self._host,
+                timeout=self._timeout,
+                batch=[message.body for message in batch],
+            )
+        except requests.RequestException as error:
+            return transport_error(error, service=SERVICE)
+        except self._api_error as error:
+            status = int(getattr(error, "status", 0) or 0)
+            return status_error(status, service=SERVICE, code=str(getattr(error, "code", "") or status))
+        return None

@@ -1,0 +1,138 @@
+"""Segment Profile API: the cloud ``PurchaseHistory`` (a computed trait listing what a user bought).
+
+https://segment.com/docs/unify/profile-api/ — GET /v1/spaces/{space}/collections/users/profiles/{id}/traits,
+basic auth with the access token as user name, ``cursor: {has_more, next}`` pagination, 100 requests/s per
+space. US host https://profiles.segment.com, EU host https://profiles.euw1.segment.com.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+from urllib.parse import quote
+
+import requests
+
+from destinations.segment.http_errors import status_error, transport_error
+from schemas.errors import RetryableError
+
+SERVICE = "segment-profile-api"
+PAGE_LIMIT: Final = 200  # the most traits one page may return (Profile API docs, "Traits")
+MAX_PAGES: Final = 50  # a cursor that never ends is a server bug; stop rather than loop forever
+# Keys under which an object in the trait's list names the product.
+_ID_KEYS: Final = ("product_id", "sku", "id")
+
+logger = logging.getLogger(__name__)
+
+
+def item_ids(value: Any, *, trait: str) -> set[str]:
+    """Product ids from a trait value: a list of ids, a comma-separated string, or a list of objects with
+    ``product_id``/``sku``. Anything else is logged (by shape, never by content) and skipped."""
+    if value is None:
+        return set()
+    if isinstance(value, str):
+        return {part.strip() for part in value.split(",") if part.strip()}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {str(value)}
+    if isinstance(value, list):
+        ids: set[str] = set()
+        for element in value:
+            ids |= _element_ids(element, trait=trait)
+        return ids
+    logger.warning("trait %s has an unexpected %s value; ignored", trait, type(value).__name__)
+    return set()
+
+
+def _element_ids(element: Any, *, trait: str) -> set[str]:
+    if isinstance(element, dict):
+        for key in _ID_KEYS:
+            if element.get(key) not in (None, ""):
+                return {str(element[key])}
+        logger.warning("an object in trait %s names no product id; ignored", trait)
+        return set()
+    if isinstance(element, str | int | float) and not isinstance(element, bool):
+        return item_ids(element, trait=trait)
+    logger.warning("trait %s holds an unexpected %s element; ignored", trait, type(element).__name__)
+    return set()
+
+
+class ProfileApiPurchaseHistory:
+    """Reads the purchased-products trait of a user's profile.
+
+    A user unknown to the space (404) has bought nothing as far as pue can tell. Throttling (429), server
+    errors and timeouts are retryable; any other 4xx (a bad token, a bad space id) is permanent.
+    """
+
+    def __init__(
+        self,
+        space_id: str,
+        token: str,
+        *,
+        host: str = "https://profiles.segment.com",
+        trait: str = "purchased_products",
+        session: requests.Session | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        self._base = f"{host.rstrip('/')}/v1/spaces/{quote(space_id, safe='')}/collections/users/profiles"
+        self._auth = (token, "")
+        self._trait = trait
+        # requests.Session is safe for concurrent GETs that share no per-request state (pooled connections).
+        self._session = session if session is not None else requests.Session()
+        self._timeout = timeout
+
+    def purchased_items(self, user_id: str) -> frozenset[str]:
+        # safe="" also escapes "+" and "/": the docs warn an unescaped "+" in an id makes the lookup fail.
+        url = f"{self._base}/user_id:{quote(user_id, safe='')}/traits"
+        found: set[str] = set()
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = self._get(url, cursor)
+            if page is None:
+                return frozenset()
+            traits = page.get("traits") or {}
+            found |= item_ids(traits.get(self._trait), trait=self._trait)
+            cursor = _next_cursor(page, previous=cursor)
+            if cursor is None:
+                return frozenset(found)
+        logger.warning("Profile API cursor did not end after %d pages; using what was read", MAX_PAGES)
+        return frozenset(found)
+
+    def _get(self, url: str, cursor: str | None) -> dict[str, Any] | None:
+        """One page of traits, or None when the profile does not exist."""
+        params = {"include": self._trait, "limit": str(PAGE_LIMIT)}
+        if cursor is not None:
+            params["next"] = cursor
+        try:
+            response = self._session.get(url, params=params, auth=self._auth, timeout=self._timeout)
+        except requests.RequestException as error:
+            raise transport_error(error, service=SERVICE) from error
+        if response.status_code == 404:
+            return None
+        if not 200 <= response.status_code < 300:
+            raise status_error(response.status_code, service=SERVICE, code=_error_code(response))
+        try:
+            page = response.json()
+        except ValueError as error:
+            raise RetryableError("response is not JSON", service=SERVICE, code="BadResponse") from error
+        if not isinstance(page, dict):
+            raise RetryableError("response is not a JSON object", service=SERVICE, code="BadResponse")
+        return page
+
+
+def _next_cursor(page: dict[str, Any], *, previous: str | None) -> str | None:
+    cursor = page.get("cursor") or {}
+    following = cursor.get("next") if isinstance(cursor, dict) and cursor.get("has_more") else None
+    if not following or following == previous:
+        return None
+    return str(following)
+
+
+def _error_code(response: requests.Response) -> str | None:
+    """Segment's error code (``rate_limit_error``...) from an error body, when there is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code) if code else None

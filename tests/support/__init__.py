@@ -1,0 +1,1 @@
+"""Test helpers shared by contract, integration, functional and benchmark tests."""
