@@ -18,6 +18,11 @@ from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
+# Subcommands that live in their own modules. Each module has
+# ``register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None`` and sets
+# ``handler=<callable(argparse.Namespace) -> int>`` on its parser with ``set_defaults``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
 
 def _state_dir(value: str | None) -> Path:
     return Path(value or os.environ.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR)
@@ -87,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--state", metavar="DIR", help=state_help)
     run.add_argument("--users", type=_positive, default=300, help="sample users (default 300)")
+
+    import importlib
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return p
 
 
@@ -125,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from consumers import commands
+
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        code: int = handler(args)
+        return code
 
     settings = _local_settings(args.state)
     if args.command == "replay":

@@ -21,7 +21,7 @@ from consumers.normalize import normalize
 from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
 from schemas.batch import BatchCounts
 from schemas.dead_letter import DeadLetter
-from schemas.errors import PermanentError, PueError, RetryableError
+from schemas.errors import PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
@@ -109,6 +109,38 @@ class Pipeline:
         self._log(counts, time.perf_counter() - started)
         return result
 
+    def track_and_refresh(self, message: Mapping[str, Any], num_results: int | None = None) -> Recommendation:
+        """One Segment message from an app (``POST /events``): track it, refresh its user, return the list.
+
+        Raises ``PoisonRecord`` when the message can never be tracked, ``PermanentError`` when it is valid
+        but not tracked (filtered) or has no user to refresh, ``RetryableError`` when a service failed
+        (the caller may retry: event ids and sink message ids are deterministic).
+        """
+        outcome = self._normalize_message(message)
+        if isinstance(outcome, Poison):
+            raise PoisonRecord(outcome.reason)
+        if isinstance(outcome, Filtered):
+            raise PermanentError(f"not tracked: {outcome.reason}")
+        works = group_by_user(enumerate(outcome.interactions))
+        user = works[0]
+        if user.user_id is None:
+            raise PermanentError("an anonymous event has no user to recommend for: set userId")
+        for chunk in user.chunks:
+            self.tracker.put_events(chunk.batch)
+        recommendation = self._recommend(user.user_id, user.last_event_id, num_results)
+        for sink in self.sinks:
+            report = sink.publish([recommendation])
+            for error in report.failed.values():
+                raise error
+        return recommendation
+
+    def _normalize_message(self, message: Mapping[str, Any]) -> Normalized:
+        try:
+            return normalize(message, self.event_map)
+        except Exception as exc:  # a bug must not block the shard: keep the bytes, say why
+            log.exception("normalize failed unexpectedly")
+            return Poison(f"internal error while normalizing: {type(exc).__name__}")
+
     # decode + normalize, one record at a time: one bad record never fails the batch
 
     def _decode_all(self, records: Sequence[Mapping[str, Any]]) -> list[Entry]:
@@ -116,17 +148,10 @@ class Pipeline:
         for record in records:
             for item in decode_record(record):
                 if isinstance(item, Decoded):
-                    entries.append(Entry(item.ref, item.raw, self._normalize(item)))
+                    entries.append(Entry(item.ref, item.raw, self._normalize_message(item.message)))
                 else:
                     entries.append(Entry(item.ref, item.raw, Poison(item.reason)))
         return entries
-
-    def _normalize(self, item: Decoded) -> Normalized:
-        try:
-            return normalize(item.message, self.event_map)
-        except Exception as exc:  # a bug must not block the shard: keep the bytes, say why
-            log.exception("normalize failed unexpectedly", extra={"fields": {"shard": item.ref.shard_id}})
-            return Poison(f"internal error while normalizing: {type(exc).__name__}")
 
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
@@ -159,10 +184,10 @@ class Pipeline:
         # one is dead-lettered.
         return sum(self._put_chunk(part, outcome) for part in chunk.split_by_entry())
 
-    def _recommend(self, user_id: str, refresh_key: str) -> Recommendation:
+    def _recommend(self, user_id: str, refresh_key: str, num_results: int | None = None) -> Recommendation:
         request = RecommendationRequest(
             user_id=user_id,
-            num_results=self.refresh.num_results,
+            num_results=num_results or self.refresh.num_results,
             filter_arn=self.refresh.filter_arn,
             filter_values=self.refresh.filter_values,
         )

@@ -11,7 +11,7 @@ import pytest
 from consumers.event_map import EventMap
 from consumers.kinesis import handle_event
 from consumers.pipeline import Pipeline, RefreshOptions
-from schemas.errors import PermanentError, PueError, RetryableError
+from schemas.errors import PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.interaction import EventBatch
 from tests.factories import kinesis_event, segment_track
 from tests.fakes import FakeDeadLetters, FakePurchases, FakeRecommender, FakeSink, FakeTracker
@@ -278,3 +278,47 @@ def test_handler_reports_every_record_when_the_pipeline_itself_breaks() -> None:
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
         r["kinesis"]["sequenceNumber"] for r in event["Records"]
     ]
+
+
+def test_track_and_refresh_one_message_for_the_api(pipeline_factory: Any) -> None:
+    tracker, sink = FakeTracker(), FakeSink()
+    pipeline = pipeline_factory(tracker=tracker, sinks=[sink])
+    message = segment_track(
+        "Product Viewed", user_id="alice", properties={"product_id": "p9"}, message_id="m-1"
+    )
+
+    recommendation = pipeline.track_and_refresh(message, num_results=2)
+
+    assert tracker.event_ids == ["m-1"]
+    assert recommendation.user_id == "alice" and len(recommendation.items) == 2
+    assert recommendation.refresh_key == "m-1"
+    assert sink.published == [recommendation]
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"type": "track", "event": "Product Viewed", "userId": "a"}, PoisonRecord),  # no messageId
+        (segment_track("Signed Up", user_id="a"), PermanentError),
+        (
+            segment_track("Product Viewed", user_id=None, anonymous_id="x", properties={"product_id": "p"}),
+            PermanentError,
+        ),
+    ],
+)
+def test_track_and_refresh_rejects_what_it_cannot_track(
+    pipeline_factory: Any, message: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        pipeline_factory().track_and_refresh(message)
+
+
+def test_track_and_refresh_surfaces_throttling(pipeline_factory: Any) -> None:
+    def throttle(_: object) -> PueError | None:
+        return RetryableError("slow down", code="ThrottlingException")
+
+    pipeline = pipeline_factory(tracker=FakeTracker(fault=throttle))
+    with pytest.raises(RetryableError):
+        pipeline.track_and_refresh(
+            segment_track("Product Viewed", user_id="a", properties={"product_id": "p"})
+        )
