@@ -87,6 +87,19 @@ def parser() -> argparse.ArgumentParser:
     profile.add_argument("user_id", metavar="USER_ID")
     profile.add_argument("--state", metavar="DIR", help=state_help)
 
+    sample = sub.add_parser(
+        "sample",
+        help="write the deterministic sample clickstream as Segment JSON lines (for replay, export)",
+    )
+    sample.add_argument("--users", type=_positive, default=300, help="sample users (default 300)")
+    sample.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file to write (gzip when it ends in .gz); default stdout",
+    )
+
     run = sub.add_parser(
         "run", help="the demo: generate a sample clickstream and push it through the handler"
     )
@@ -141,7 +154,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         code: int = handler(args)
         return code
 
-    settings = _local_settings(args.state)
+    settings = _local_settings(getattr(args, "state", None))
     if args.command == "replay":
         return commands.replay_command(settings, args.path, args.batch_size)
     if args.command == "recommend":
@@ -150,6 +163,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "profile":
         _print_json(commands.profile(settings, args.user_id))
         return 0
+    if args.command == "sample":
+        return commands.write_sample(args.users, args.out)
     if args.command == "run":
         return commands.demo(settings, users=args.users)
     raise AssertionError(f"unhandled command {args.command}")

@@ -73,6 +73,22 @@ def profile(settings: Settings, user_id: str) -> dict[str, Any]:
     return profile_json(open_local(settings.state_dir, load_event_map(settings)), user_id)
 
 
+def write_sample(users: int, out: Path | None) -> int:
+    import gzip
+
+    from consumers.sample_data import clickstream
+
+    lines = "".join(json.dumps(m) + "\n" for m in clickstream(users=users))
+    if out is None:
+        sys.stdout.write(lines)
+    elif out.suffix == ".gz":
+        with gzip.open(out, "wt", encoding="utf-8") as f:
+            f.write(lines)
+    else:
+        out.write_text(lines, encoding="utf-8")
+    return 0
+
+
 def demo(settings: Settings, *, users: int) -> int:
     """Generate the sample clickstream, deliver it as Lambda would, and show what came out."""
     from consumers.sample_data import clickstream
