@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench stress clean
+.PHONY: install run test lint typecheck unit bench stress clean deploy
 
 install: $(STAMP)
 
@@ -21,6 +21,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check consumers destinations schemas
+	$(BIN)/cfn-lint deploy/template.yaml
 
 typecheck: install
 	$(BIN)/mypy
@@ -35,6 +36,17 @@ bench: install
 
 stress: install
 	$(BIN)/pytest -m stress tests/functional
+
+# AWS: stage the code (+ requirements.txt from pyproject.toml), `sam build`, then `sam deploy --guided`.
+# Needs the AWS SAM CLI and python3.12 on PATH, or SAM_BUILD_FLAGS=--use-container. See deploy/README.md.
+deploy:
+	@command -v sam >/dev/null 2>&1 || { echo "make deploy: the AWS SAM CLI ('sam') is not installed; see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
+	rm -rf .aws-sam/pue-src && mkdir -p .aws-sam/pue-src
+	cp -R consumers destinations schemas .aws-sam/pue-src/
+	find .aws-sam/pue-src -name __pycache__ -prune -exec rm -rf {} +
+	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > .aws-sam/pue-src/requirements.txt
+	sam build --template-file deploy/template.yaml --build-dir .aws-sam/build $(SAM_BUILD_FLAGS)
+	sam deploy --guided --template-file .aws-sam/build/template.yaml --config-file $(CURDIR)/deploy/samconfig.toml
 
 clean:
 	rm -rf $(VENV) .pue .mypy_cache .ruff_cache .hypothesis

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from consumers.engagement_settings import EngagementSettings
 from consumers.event_map import EventMap
 from consumers.logs import register_secret
 from consumers.pipeline import Pipeline, RefreshOptions
@@ -36,8 +37,13 @@ def load_event_map(settings: Settings) -> EventMap:
     return EventMap.from_file(settings.event_map_path) if settings.event_map_path else EventMap.default()
 
 
-def wire(settings: Settings, *, clients: dict[str, Any] | None = None) -> Wiring:
-    """Build every adapter. ``clients`` injects boto3 clients by service name (tests, benchmarks)."""
+def wire(
+    settings: Settings, *, clients: dict[str, Any] | None = None, engagement: EngagementSettings | None = None
+) -> Wiring:
+    """Build every adapter. ``clients`` injects boto3 clients by service name (tests, benchmarks);
+    ``engagement`` the engagement sinks' settings (default: read from the environment)."""
+    if engagement is None:
+        engagement = EngagementSettings.from_env(settings=settings)
     for secret in (settings.segment_write_key, settings.segment_profile_token):
         register_secret(secret)
     event_map = load_event_map(settings)
@@ -46,12 +52,14 @@ def wire(settings: Settings, *, clients: dict[str, Any] | None = None) -> Wiring
         if settings.backend == "local"
         else _wire_aws(settings, event_map, clients or {})
     )
-    _add_segment_and_pinpoint(settings, wiring, clients or {})
+    _add_segment_and_pinpoint(settings, wiring, clients or {}, engagement)
     return wiring
 
 
-def build_pipeline(settings: Settings, *, clients: dict[str, Any] | None = None) -> tuple[Pipeline, Wiring]:
-    wiring = wire(settings, clients=clients)
+def build_pipeline(
+    settings: Settings, *, clients: dict[str, Any] | None = None, engagement: EngagementSettings | None = None
+) -> tuple[Pipeline, Wiring]:
+    wiring = wire(settings, clients=clients, engagement=engagement)
     pipeline = Pipeline(
         tracker=wiring.tracker,
         recommender=wiring.recommender,
@@ -113,7 +121,9 @@ def _wire_aws(settings: Settings, event_map: EventMap, clients: dict[str, Any]) 
     )
 
 
-def _add_segment_and_pinpoint(settings: Settings, wiring: Wiring, clients: dict[str, Any]) -> None:
+def _add_segment_and_pinpoint(
+    settings: Settings, wiring: Wiring, clients: dict[str, Any], engagement: EngagementSettings | None = None
+) -> None:
     if settings.segment_write_key:
         from destinations.segment.personas import PersonasTraitSink
 
@@ -137,3 +147,9 @@ def _add_segment_and_pinpoint(settings: Settings, wiring: Wiring, clients: dict[
             settings.segment_profile_token,
             host=settings.segment_profile_api_host,
         )
+    if engagement is not None:
+        # Customer Profiles and real-time messages, each on only when its settings are present.
+        from consumers.engagement_wiring import engagement_sinks
+
+        client = lambda service: _client(clients, service, settings)  # noqa: E731
+        wiring.sinks.extend(engagement_sinks(settings, engagement, wiring, client))

@@ -21,7 +21,15 @@ EXIT_FAILED = 1
 # Subcommands that live in their own modules. Each module has
 # ``register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None`` and sets
 # ``handler=<callable(argparse.Namespace) -> int>`` on its parser with ``set_defaults``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "consumers.api.serve",
+    "consumers.export.command",
+    "consumers.validate.command",
+    "consumers.catalog_command",
+    "consumers.campaign_hook_command",
+    "consumers.segment_import_command",
+    "consumers.consume_command",
+)
 
 
 def _state_dir(value: str | None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -9,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from consumers.bootstrap import build_pipeline, load_event_map, open_local
+from consumers.engagement_settings import EngagementSettings
 from consumers.lambda_events import lambda_events
 from consumers.replay import InputError, events_from, print_progress, replay
 from consumers.settings import Settings
 from destinations.local import LocalBackend
+from destinations.local.messages import messages_for
 from schemas.batch import BatchCounts
 from schemas.recommendation import Recommendation, RecommendationRequest
 from schemas.traits import RECOMMENDED_PRODUCTS
@@ -20,8 +23,15 @@ from schemas.traits import RECOMMENDED_PRODUCTS
 EXIT_FAILED = 1
 
 
+def local_engagement(settings: Settings) -> EngagementSettings:
+    """Engagement settings from the environment with every cloud-only part off (local CLI runs)."""
+    return dataclasses.replace(
+        EngagementSettings.from_env(settings=settings), customer_profiles_domain=None, catalog_table=None
+    )
+
+
 def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
-    pipeline, wiring = build_pipeline(settings)
+    pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
     try:
         counts = replay(events_from(path, batch_size), pipeline, progress=print_progress())
     except InputError as exc:
@@ -66,6 +76,7 @@ def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
         "interactions": interactions,
         "traits": local.store.traits_for(user_id),
         "endpointAttributes": endpoints,
+        "messages": messages_for(local.store, user_id),
     }
 
 
@@ -99,7 +110,7 @@ def demo(settings: Settings, *, users: int) -> int:
     out.write(
         f"pue demo: {len(messages)} Segment messages from {users} sample users -> {settings.state_dir}\n"
     )
-    pipeline, wiring = build_pipeline(settings)
+    pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
     started = time.perf_counter()
     try:
         # Every 7th Kinesis record is a KPL aggregate of 5 messages, as a KPL producer would write.

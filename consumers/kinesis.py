@@ -23,11 +23,16 @@ def _cold_start() -> Pipeline:
     global _pipeline
     with _lock:
         if _pipeline is None:
+            import os
+
             from consumers.bootstrap import build_pipeline
             from consumers.logs import configure_logging
+            from consumers.secrets import resolve_secrets
             from consumers.settings import Settings
 
-            settings = Settings.from_env()  # ConfigError here fails the init loudly, naming every problem
+            # ConfigError here fails the init loudly, naming every problem. Secrets named by
+            # <NAME>_SECRET_ARN are fetched once per container, before anything reads them.
+            settings = Settings.from_env(resolve_secrets(os.environ))
             configure_logging(settings.log_level)
             _pipeline, _ = build_pipeline(settings)
         return _pipeline

@@ -11,7 +11,6 @@ whole: nothing of it is sent and nothing is truncated, since a shortened id woul
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -79,23 +78,25 @@ def _normalize(message: Any, event_map: EventMap) -> Tracked:
     properties = message.get("properties")
     if not isinstance(properties, Mapping):
         properties = {}
-    shared = Interaction(
-        event_id=message_id,
-        event_type=rule.event_type,
-        session_id=session_id,
-        sent_at=sent_at,
-        user_id=user_id,
-        event_value=_event_value(message, rule.event_value),
-        recommendation_id=_recommendation_id(properties),
-        impression=_impression(properties),
-    )
+    # Fields every interaction of the message shares. Each interaction is built directly rather than with
+    # dataclasses.replace, which re-reads the dataclass's fields on every call: that alone was a tenth of the
+    # CPU of decode + normalize + group (figure 3 of tests/benchmarks, docs/performance.md).
+    shared: dict[str, Any] = {
+        "event_type": rule.event_type,
+        "session_id": session_id,
+        "sent_at": sent_at,
+        "user_id": user_id,
+        "event_value": _event_value(message, rule.event_value),
+        "recommendation_id": _recommendation_id(properties),
+        "impression": _impression(properties),
+    }
     return Tracked(
         tuple(
-            dataclasses.replace(
-                shared,
+            Interaction(
                 event_id=event_id,
                 item_id=item_id,
                 properties=_properties(properties, product, event_map),
+                **shared,
             )
             for event_id, item_id, product in _items(message, message_id, rule, event_map)
         )

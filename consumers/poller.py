@@ -17,31 +17,28 @@ Shards are polled round-robin from one thread: the pipeline already spreads a ba
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import os
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 from consumers.checkpoints import CheckpointStore
 from consumers.lambda_events import from_get_records
-from consumers.pipeline import BatchResult
-from destinations.aws.errors import translated
 from schemas.batch import BatchCounts, PartialBatchResponse
-from schemas.errors import ConfigError, PueError
-from schemas.limits import KINESIS_GET_RECORDS_MAX_RECORDS, KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND
+from schemas.errors import PueError
+from schemas.limits import KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND
+
+if TYPE_CHECKING:
+    from consumers.pipeline import BatchResult
 
 log = logging.getLogger("pue.consume")
 
 SERVICE = "kinesis"
 StartPosition = Literal["TRIM_HORIZON", "LATEST"]
-Handle = Callable[[dict[str, Any]], tuple[PartialBatchResponse, BatchResult | None]]
+Handle: TypeAlias = "Callable[[dict[str, Any]], tuple[PartialBatchResponse, BatchResult | None]]"
 Clock = Callable[[], float]
 _READ = "read"  # where a shard fails when GetShardIterator/GetRecords itself fails (not a record)
 
@@ -111,6 +108,10 @@ class KinesisPoller:
         progress: Callable[[ConsumeStats, bool], None] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
+        # Imported here, not at module level: `pue --help` should not pay for botocore.
+        from destinations.aws.errors import translated
+
+        self._translated = translated
         self._client = client
         self.stream = stream
         self._handle_event = handle
@@ -125,7 +126,7 @@ class KinesisPoller:
         self.stats = ConsumeStats()
 
     def run(self) -> ConsumeStats:
-        with translated(SERVICE):
+        with self._translated(SERVICE):
             summary = self._client.describe_stream_summary(StreamName=self.stream)
         self._stream_arn = str(summary["StreamDescriptionSummary"]["StreamARN"])
         self._refresh()
@@ -164,7 +165,7 @@ class KinesisPoller:
         shards: list[Shard] = []
         params: dict[str, Any] = {"StreamName": self.stream}
         while True:
-            with translated(SERVICE):
+            with self._translated(SERVICE):
                 page = self._client.list_shards(**params)
             shards.extend(Shard.from_api(s) for s in page.get("Shards", []))
             token = page.get("NextToken")
@@ -197,7 +198,7 @@ class KinesisPoller:
             params.update(ShardIteratorType="TRIM_HORIZON")  # a child continues where its parents ended
         else:
             params.update(ShardIteratorType=self.options.start)
-        with translated(SERVICE):
+        with self._translated(SERVICE):
             iterator = str(self._client.get_shard_iterator(**params)["ShardIterator"])
         reader.resume_at = None
         return iterator
@@ -210,7 +211,7 @@ class KinesisPoller:
         try:
             if reader.iterator is None:
                 reader.iterator = self._iterator(reader)
-            with translated(SERVICE):
+            with self._translated(SERVICE):
                 page = self._client.get_records(ShardIterator=reader.iterator, Limit=self.options.batch_size)
         except PueError as error:
             if error.code == "ExpiredIteratorException":
@@ -306,136 +307,3 @@ def print_progress(
         stream.flush()
 
     return show
-
-
-# the `pue consume` command
-
-
-def install_stop_signals(stop: threading.Event) -> Callable[[], None]:
-    """SIGINT/SIGTERM set ``stop`` (the batch in flight finishes); a second one interrupts at once.
-
-    Returns the function that puts the previous handlers back. Signals are only for the main thread.
-    """
-    import signal
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def on_signal(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        sys.stderr.write("\npue consume: stopping after the batch in flight (again to interrupt)\n")
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
-def _batch_size(text: str) -> int:
-    value = int(text) if text.isdigit() else 0
-    if not 1 <= value <= KINESIS_GET_RECORDS_MAX_RECORDS:
-        raise argparse.ArgumentTypeError(f"must be 1..{KINESIS_GET_RECORDS_MAX_RECORDS}, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return int(text)
-
-
-def add_consume_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``pue consume``."""
-    parser.add_argument("--stream", required=True, metavar="NAME", help="Kinesis stream name")
-    parser.add_argument("--endpoint-url", metavar="URL", help="Kinesis API endpoint (e.g. a local one)")
-    parser.add_argument("--region", metavar="R", help="AWS region (default: boto3's configuration)")
-    parser.add_argument(
-        "--from",
-        dest="start",
-        choices=("TRIM_HORIZON", "LATEST"),
-        default="TRIM_HORIZON",
-        help="where a shard without a checkpoint starts (default TRIM_HORIZON: the oldest record)",
-    )
-    parser.add_argument(
-        "--state", metavar="DIR", help="state directory: checkpoints, and the local backend's store"
-    )
-    parser.add_argument("--backend", choices=("local", "aws"), help="default: $PUE_BACKEND, else local")
-    parser.add_argument(
-        "--batch-size",
-        type=_batch_size,
-        default=500,
-        metavar="N",
-        help="records per batch, 1-10000 (default 500)",
-    )
-    parser.add_argument(
-        "--max-records", type=_count, metavar="N", help="stop after the batch that reaches N records"
-    )
-    parser.add_argument(
-        "--until-caught-up",
-        action="store_true",
-        help="stop once every shard is read to its tip (backfills, tests)",
-    )
-
-
-def consume_command(args: argparse.Namespace) -> int:
-    """Run ``pue consume`` with parsed ``args``; the exit status: 0 stopped cleanly, 1 failed, 2 config."""
-    from consumers.bootstrap import build_pipeline
-    from consumers.kinesis import handle_event
-    from consumers.secrets import resolve_secrets
-    from consumers.settings import DEFAULT_STATE_DIR, Settings
-    from destinations.aws.clients import make_client
-
-    env = dict(os.environ)
-    env["PUE_BACKEND"] = args.backend or env.get("PUE_BACKEND") or "local"
-    env["PUE_STATE_DIR"] = args.state or env.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR
-    try:
-        # Through the environment, not dataclasses.replace: validation then covers the chosen backend.
-        settings = Settings.from_env(resolve_secrets(env))
-        checkpoints = CheckpointStore.in_state_dir(settings.state_dir, args.stream)
-    except ConfigError as exc:
-        sys.stderr.write(f"pue consume: {exc}\n")
-        return 2
-    # GetRecords returns up to 10 MB: allow it more time than the default client's read timeout.
-    client = make_client("kinesis", region=args.region, endpoint_url=args.endpoint_url, read_timeout=30.0)
-    options = ConsumeOptions(
-        start=args.start,
-        batch_size=args.batch_size,
-        max_records=args.max_records,
-        until_caught_up=args.until_caught_up,
-    )
-    pipeline, wiring = build_pipeline(settings)
-    stop = threading.Event()
-    poller = KinesisPoller(
-        client,
-        args.stream,
-        lambda event: handle_event(event, pipeline),
-        checkpoints,
-        options,
-        stop=stop,
-        progress=print_progress(sys.stderr),
-    )
-    restore = install_stop_signals(stop)
-    sys.stderr.write(
-        f"pue consume: {args.stream} -> {settings.backend} backend, checkpoints in {checkpoints.path}\n"
-    )
-    try:
-        stats = poller.run()
-    except ConfigError as exc:  # e.g. no AWS credentials or region
-        sys.stderr.write(f"\npue consume: {exc}\n")
-        return 2
-    except PueError as exc:
-        sys.stderr.write(f"\npue consume: {exc}\n")
-        return 1
-    finally:
-        restore()
-        pipeline.close()
-        if wiring.local is not None:
-            wiring.local.close()
-    summary = {"kinesis_records": stats.records, "batches": stats.batches, "retries": stats.retries}
-    sys.stdout.write(json.dumps({**summary, **stats.counts.summary()}) + "\n")
-    return 0

@@ -20,6 +20,8 @@ IMPRESSION_MAX_ITEMS: Final = 25  # impression: 1..25 item ids
 GET_RECOMMENDATIONS_MAX_RESULTS: Final = 500  # numResults: 1..500
 GET_RECOMMENDATIONS_DEFAULT_RESULTS: Final = 25  # service default when numResults is omitted
 FILTER_VALUES_MAX_ENTRIES: Final = 25  # filterValues: at most 25 entries
+FILTER_VALUES_KEY_MAX_LENGTH: Final = 50  # filterValues key (placeholder name): length 1..50, [A-Za-z0-9_]+
+FILTER_VALUES_VALUE_MAX_LENGTH: Final = 1000  # filterValues value: length 1..1000
 
 # Amazon Pinpoint
 # https://docs.aws.amazon.com/pinpoint/latest/developerguide/quotas.html#quotas-endpoint
@@ -49,3 +51,37 @@ SQS_MESSAGE_MAX_BYTES: Final = 256 * 1024  # per message and per batch: 256 KiB
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
 KINESIS_GET_RECORDS_MAX_RECORDS: Final = 10_000  # Limit: 1..10,000 records per call
 KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND: Final = 5  # calls per second per shard
+
+# Amazon Personalize datasets (bulk import: pue export, pue validate)
+# https://docs.aws.amazon.com/personalize/latest/dg/limits.html#limits-table
+# https://docs.aws.amazon.com/personalize/latest/dg/interactions-dataset-requirements.html
+# https://docs.aws.amazon.com/personalize/latest/dg/how-it-works-dataset-schema.html
+PERSONALIZE_MIN_INTERACTIONS: Final = 1_000  # unique interactions needed to train a solution version
+PERSONALIZE_MIN_ACTIVE_USERS: Final = 25  # unique users with at least 2 interactions each, to train
+PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS: Final = 2  # what makes a user count toward the 25
+PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH: Final = 1_000  # a longer categorical value fails the import job
+PERSONALIZE_INTERACTIONS_MAX_METADATA_FIELDS: Final = 5  # custom interaction metadata fields (not reserved)
+PERSONALIZE_ITEMS_MAX_METADATA_FIELDS: Final = 50  # metadata fields in an Items schema (limits)
+PERSONALIZE_USERS_MAX_METADATA_FIELDS: Final = 25  # metadata fields in a Users schema (user-dataset-reqs)
+
+# Amazon Pinpoint engagement paths (campaign hook, segment import, direct messages)
+# https://docs.aws.amazon.com/pinpoint/latest/developerguide/quotas.html#quotas-Lambda
+PINPOINT_CAMPAIGN_HOOK_MAX_ENDPOINTS: Final = 50  # endpoints per FILTER-mode Lambda invocation
+PINPOINT_CAMPAIGN_HOOK_TIMEOUT_SECONDS: Final = 15  # the hook must answer within this
+# https://docs.aws.amazon.com/pinpoint/latest/developerguide/quotas.html#quotas-endpoint
+PINPOINT_ATTRIBUTE_NAME_MAX_LENGTH: Final = 50  # characters per custom attribute name
+# https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-users-messages.html
+PINPOINT_SEND_USERS_MAX_USERS: Final = 100  # SendUsersMessages: users per request
+# https://docs.aws.amazon.com/pinpoint/latest/developerguide/audience-define-import.html
+PINPOINT_IMPORT_JOB_MAX_BYTES: Final = 1024 * 1024 * 1024  # one import job transfers at most 1 GB
+
+# Amazon Connect Customer Profiles
+# https://docs.aws.amazon.com/customerprofiles/latest/APIReference/API_UpdateProfile.html
+CUSTOMER_PROFILES_ATTRIBUTE_VALUE_MAX_LENGTH: Final = 255  # Attributes: each value 0..255 characters
+# https://docs.aws.amazon.com/customerprofiles/latest/APIReference/API_SearchProfiles.html
+CUSTOMER_PROFILES_KEY_NAME_MAX_LENGTH: Final = 64  # KeyName: 1..64, ^[a-zA-Z0-9_-]+$
+CUSTOMER_PROFILES_SEARCH_MAX_RESULTS: Final = 100  # MaxResults: 1..100
+
+# Amazon DynamoDB BatchGetItem (the item catalog)
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+DYNAMODB_BATCH_GET_MAX_KEYS: Final = 100  # keys per request

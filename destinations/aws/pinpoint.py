@@ -74,13 +74,17 @@ class PinpointEndpointSink:
                     failed[user_id] = outcome
                 else:
                     updates.extend(outcome)
-        for start in range(0, len(updates), PINPOINT_ENDPOINTS_PER_BATCH):
-            chunk = updates[start : start + PINPOINT_ENDPOINTS_PER_BATCH]
-            error = self._update_batch(chunk)
-            if error is not None:
-                # The call is all-or-nothing: every user with an endpoint in it failed.
-                for update in chunk:
-                    failed.setdefault(update.user_id, error)
+            chunks = [
+                updates[start : start + PINPOINT_ENDPOINTS_PER_BATCH]
+                for start in range(0, len(updates), PINPOINT_ENDPOINTS_PER_BATCH)
+            ]
+            # The chunks are independent: sent at once, a large batch waits for one round trip, not one per
+            # hundred endpoints (figure 2 of tests/benchmarks).
+            for chunk, error in zip(chunks, pool.map(self._update_batch, chunks), strict=True):
+                if error is not None:
+                    # The call is all-or-nothing: every user with an endpoint in it failed.
+                    for update in chunk:
+                        failed.setdefault(update.user_id, error)
         return DeliveryReport(failed)
 
     def _endpoint_updates(self, recommendation: Recommendation) -> list[_EndpointUpdate] | PueError:

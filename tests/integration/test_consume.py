@@ -16,14 +16,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from consumers.checkpoints import CheckpointStore
-from consumers.poller import (
-    ConsumeOptions,
-    KinesisPoller,
-    RetriesExhausted,
-    add_consume_arguments,
-    consume_command,
-    install_stop_signals,
-)
+from consumers.consume_command import add_consume_arguments, consume_command, install_stop_signals, register
+from consumers.poller import ConsumeOptions, KinesisPoller, RetriesExhausted
 from consumers.sample_data import clickstream
 from destinations.local.store import LocalStore
 from schemas.batch import BatchItemFailure, PartialBatchResponse
@@ -51,9 +45,11 @@ def expected_interactions(messages: list[dict[str, Any]]) -> int:
 
 
 def consume(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, int]:
-    parser = argparse.ArgumentParser()
-    add_consume_arguments(parser)
-    assert consume_command(parser.parse_args(argv)) == 0
+    """``pue consume ARGV`` as the CLI runs it; the JSON summary it prints last."""
+    parser = argparse.ArgumentParser(prog="pue")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["consume", *argv])
+    assert args.handler(args) == 0
     return dict(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
 
 

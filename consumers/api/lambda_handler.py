@@ -1,0 +1,49 @@
+"""Lambda entry point behind API Gateway (``consumers.api.handler`` in deploy/template.yaml).
+
+Thin on purpose: translate the event, call the API, translate the answer. The API is built on the first
+invocation and reused while the container lives. Settings are validated at that cold start: a missing API
+key or a malformed setting fails the init with a ``ConfigError`` naming every problem, rather than serving
+an API anyone could call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from consumers.api.apigateway import ProxyResponse, handle_event
+from consumers.api.routes import Api
+
+_api: Api | None = None
+_lock = threading.Lock()
+
+
+def _cold_start() -> Api:
+    global _api
+    with _lock:
+        if _api is None:
+            from consumers.api.settings import load_settings
+            from consumers.api.wiring import build_api
+            from consumers.logs import configure_logging
+            from consumers.secrets import resolve_secrets
+
+            env = resolve_secrets(os.environ)  # PUE_API_KEY_SECRET_ARN -> PUE_API_KEY, and friends
+            settings, api_settings = load_settings(env, require_key=True)
+            configure_logging(settings.log_level)
+            _api = build_api(settings, api_settings)
+        return _api
+
+
+def reset() -> None:
+    """Drop the built API (tests; a new container would start over the same way)."""
+    global _api
+    with _lock:
+        if _api is not None:
+            _api.close()
+        _api = None
+
+
+def handler(event: Mapping[str, Any], context: object) -> ProxyResponse:
+    return handle_event(event, _cold_start())

@@ -1,0 +1,121 @@
+"""What the API does, apart from HTTP: recommendations for a query, and one event tracked with a refresh.
+
+Backend-agnostic: it talks to the ports the bootstrap wired (``Recommender``, ``PurchaseHistory``) and to
+the pipeline, so a user's list is computed exactly as the stream computes it (minus purchased items).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from consumers.api.cache import VersionedCache
+from consumers.api.contract import ApiError, bad_request
+from consumers.api.validation import RecommendationQuery
+from consumers.pipeline import Pipeline
+from destinations.ports import PurchaseHistory, Recommender
+from schemas.recommendation import Recommendation, RecommendationRequest
+
+CacheKey = tuple[str | None, str | None, int, str | None, tuple[tuple[str, str], ...]]
+
+
+class ItemCatalog(Protocol):
+    """Item fields by id (the local store's items table; Personalize's items dataset in the cloud)."""
+
+    def items(self, item_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """The known items among ``item_ids``; unknown ids are left out."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    num_results: int
+    filter_arn: str | None = None
+    filter_values: Mapping[str, str] = field(default_factory=dict)
+    filters: Mapping[str, str] = field(default_factory=dict)  # name -> filter ARN
+
+
+class RecommendationService:
+    """``related`` is None when no related-items campaign is configured; ``catalog`` None when no item
+    catalog is; ``cache`` only where it is exact (see ``consumers.api.cache``)."""
+
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        recommender: Recommender,
+        related: Recommender | None,
+        purchases: PurchaseHistory | None,
+        catalog: ItemCatalog | None,
+        defaults: Defaults,
+        cache: VersionedCache[CacheKey, Recommendation] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self._recommender = recommender
+        self._related = related
+        self._purchases = purchases
+        self._catalog = catalog
+        self._defaults = defaults
+        self._cache = cache
+
+    def recommend(self, query: RecommendationQuery) -> Recommendation:
+        if query.include_metadata and self._catalog is None:
+            raise bad_request("includeMetadata is not supported with this backend (no item catalog)")
+        if query.item_id is not None and self._related is None:
+            raise bad_request(
+                "itemId without userId asks for related items, and no related-items campaign is "
+                "configured (PERSONALIZE_RELATED_ITEMS_CAMPAIGN_ARN)"
+            )
+        request = self._request(query)
+        if self._cache is None:
+            return self._compute(request)
+        key: CacheKey = (
+            request.user_id,
+            request.item_id,
+            request.num_results,
+            request.filter_arn,
+            tuple(sorted(request.filter_values.items())),
+        )
+        return self._cache.get_or_compute(key, lambda: self._compute(request))
+
+    def track(self, message: Mapping[str, Any], num_results: int | None) -> Recommendation:
+        """Track one Segment message and refresh its user everywhere; the fresh list."""
+        try:
+            return self.pipeline.track_and_refresh(message, num_results or self._defaults.num_results)
+        finally:
+            # Whatever got written (even on failure), cached lists may predate it.
+            if self._cache is not None:
+                self._cache.invalidate()
+
+    def item_fields(self, item_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        return self._catalog.items(item_ids) if self._catalog is not None else {}
+
+    def _request(self, query: RecommendationQuery) -> RecommendationRequest:
+        defaults = self._defaults
+        if query.filter_name is not None:
+            filter_arn = defaults.filters.get(query.filter_name)
+            if filter_arn is None:
+                raise ApiError(400, "bad_request", "unknown filter: see PUE_FILTERS for the configured names")
+            filter_values: Mapping[str, str] = query.filter_values
+        else:
+            filter_arn = defaults.filter_arn
+            filter_values = query.filter_values or defaults.filter_values
+            if query.filter_values and filter_arn is None:
+                raise bad_request("filterValues need a filter: give filter=NAME")
+        return RecommendationRequest(
+            user_id=query.user_id,
+            item_id=query.item_id,
+            num_results=query.num_results or defaults.num_results,
+            filter_arn=filter_arn,
+            filter_values=dict(filter_values),
+        )
+
+    def _compute(self, request: RecommendationRequest) -> Recommendation:
+        if request.user_id is None:
+            assert self._related is not None  # noqa: S101 - checked by recommend()
+            return self._related.get_recommendations(request)
+        recommendation = self._recommender.get_recommendations(request)
+        if self._purchases is not None:
+            recommendation = recommendation.without(self._purchases.purchased_items(request.user_id))
+        return recommendation

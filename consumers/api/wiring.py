@@ -1,0 +1,88 @@
+"""Builds the API from settings: the pipeline and adapters from ``consumers.bootstrap``, plus what only the
+API needs (related items, the item catalog, the cache, keys, CORS). Shared by Lambda and ``pue serve``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers.api.auth import ApiKeyAuth
+from consumers.api.cache import VersionedCache
+from consumers.api.cors import Cors
+from consumers.api.openapi import document_bytes
+from consumers.api.routes import Api
+from consumers.api.service import CacheKey, Defaults, ItemCatalog, RecommendationService
+from consumers.api.settings import ApiSettings
+from consumers.bootstrap import Wiring, build_pipeline
+from consumers.settings import Settings
+from destinations.local import LocalStore
+from destinations.ports import Recommender
+from schemas.recommendation import Recommendation
+
+RUNTIME_SERVICE = "personalize-runtime"
+
+
+def build_api(settings: Settings, api_settings: ApiSettings, *, clients: dict[str, Any] | None = None) -> Api:
+    """The API over the configured backend. ``clients`` injects boto3 clients by service name (tests)."""
+    clients = dict(clients or {})
+    if settings.backend == "aws" and RUNTIME_SERVICE not in clients:
+        # Built here so the related-items recommender shares the pipeline's client (and its pool).
+        from destinations.aws.clients import make_client
+
+        clients[RUNTIME_SERVICE] = make_client(RUNTIME_SERVICE, max_pool_connections=settings.max_workers)
+    pipeline, wiring = build_pipeline(settings, clients=clients)
+    catalog: ItemCatalog | None = None
+    cache: VersionedCache[CacheKey, Recommendation] | None = None
+    if wiring.local is not None:
+        catalog = wiring.local.store
+        if api_settings.cache_entries:
+            cache = VersionedCache(_data_version(wiring.local.store), api_settings.cache_entries)
+    service = RecommendationService(
+        pipeline=pipeline,
+        recommender=wiring.recommender,
+        related=_related(settings, api_settings, wiring, clients),
+        purchases=wiring.purchases,
+        catalog=catalog,
+        defaults=Defaults(
+            num_results=settings.num_results,
+            filter_arn=settings.filter_arn,
+            filter_values=settings.filter_values,
+            filters=api_settings.filters,
+        ),
+        cache=cache,
+    )
+
+    def close() -> None:
+        pipeline.close()
+        if wiring.local is not None:
+            wiring.local.close()
+
+    return Api(
+        service,
+        ApiKeyAuth(api_settings.api_keys),
+        Cors(api_settings.cors_origins),
+        document_bytes(),
+        on_close=close,
+    )
+
+
+def _related(
+    settings: Settings, api_settings: ApiSettings, wiring: Wiring, clients: dict[str, Any]
+) -> Recommender | None:
+    if wiring.local is not None:
+        return wiring.recommender  # the local recommender answers item-only requests itself
+    if api_settings.related_items_campaign_arn is None:
+        return None
+    from destinations.aws.personalize_runtime import PersonalizeRecommender
+
+    arn = api_settings.related_items_campaign_arn
+    return PersonalizeRecommender(clients[RUNTIME_SERVICE], campaign_arn=arn, related_items_campaign_arn=arn)
+
+
+def _data_version(store: LocalStore) -> Any:
+    def version() -> int:
+        # Changes whenever another connection (another process) commits to the file.
+        with store.transaction(write=False) as conn:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+    return version

@@ -1,0 +1,167 @@
+"""Wires the engagement adapters from settings: called from ``consumers.bootstrap`` (sinks) and from the
+campaign hook and segment import entry points (catalog, endpoint directory, importer).
+
+The catalog and the message sink live with the backend (local store, or DynamoDB and Pinpoint); the Customer
+Profiles sink is switched on by its domain setting with either backend, like the Pinpoint sink.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from consumers.engagement_settings import EngagementSettings
+from consumers.settings import Settings
+from destinations.catalog_port import EndpointDirectory, ItemCatalog, SegmentImporter
+from destinations.ports import RecommendationSink
+from schemas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from consumers.bootstrap import Wiring
+
+ClientFactory = Callable[[str], Any]
+
+
+def client_factory(clients: dict[str, Any], settings: Settings) -> ClientFactory:
+    """boto3 clients by service name: the injected one, else one built (once) for the worker pool's size."""
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            from destinations.aws.clients import make_client
+
+            clients[service] = make_client(service, max_pool_connections=settings.max_workers)
+        return clients[service]
+
+    return client
+
+
+def engagement_catalog(
+    engagement: EngagementSettings, wiring: Wiring, client: ClientFactory
+) -> ItemCatalog | None:
+    """The item catalog of the backend: the local store, or the DynamoDB table when one is configured."""
+    if wiring.local is not None:
+        return wiring.local.store
+    if engagement.catalog_table:
+        from destinations.aws.item_catalog import DynamoItemCatalog
+
+        return DynamoItemCatalog(
+            client("dynamodb"),
+            engagement.catalog_table,
+            key=engagement.catalog_key,
+            fields=list(engagement.detail_fields.values()),
+        )
+    return None
+
+
+def engagement_sinks(
+    settings: Settings, engagement: EngagementSettings, wiring: Wiring, client: ClientFactory
+) -> list[RecommendationSink]:
+    """The Customer Profiles and message sinks whose settings are present."""
+    sinks: list[RecommendationSink] = []
+    catalog = engagement_catalog(engagement, wiring, client)
+    if engagement.customer_profiles_domain:
+        from destinations.aws.customer_profiles import CustomerProfilesSink
+
+        sinks.append(
+            CustomerProfilesSink(
+                client("customer-profiles"),
+                engagement.customer_profiles_domain,
+                key_name=engagement.customer_profiles_key,
+                create_missing=engagement.customer_profiles_create,
+                catalog=catalog,
+                details=engagement.details,
+                max_workers=settings.max_workers,
+            )
+        )
+    if engagement.message_template:
+        sinks.append(_message_sink(settings, engagement, wiring, client, catalog))
+    return sinks
+
+
+def _message_sink(
+    settings: Settings,
+    engagement: EngagementSettings,
+    wiring: Wiring,
+    client: ClientFactory,
+    catalog: ItemCatalog | None,
+) -> RecommendationSink:
+    assert engagement.message_template  # noqa: S101 - checked by the caller
+    if wiring.local is not None:
+        from destinations.local.messages import DEFAULT_LOCAL_BODY, LocalMessageSink
+
+        return LocalMessageSink(
+            wiring.local.store,
+            template=engagement.message_template,
+            channel=engagement.message_channel,
+            quiet_seconds=engagement.message_quiet_seconds,
+            catalog=catalog,
+            details=engagement.details,
+            body=engagement.message_local_body or DEFAULT_LOCAL_BODY,
+        )
+    from destinations.aws.message_ledger import DynamoMessageLedger
+    from destinations.aws.pinpoint_messages import PinpointMessageSink
+
+    if not (settings.pinpoint_application_id and engagement.message_ledger_table):
+        raise ConfigError(["PUE_MESSAGE_TEMPLATE needs PINPOINT_APPLICATION_ID and PUE_MESSAGE_LEDGER_TABLE"])
+    return PinpointMessageSink(
+        client("pinpoint"),
+        settings.pinpoint_application_id,
+        DynamoMessageLedger(client("dynamodb"), engagement.message_ledger_table),
+        template=engagement.message_template,
+        channel=engagement.message_channel,
+        quiet_seconds=engagement.message_quiet_seconds,
+        catalog=catalog,
+        details=engagement.details,
+    )
+
+
+def segment_adapters(
+    settings: Settings,
+    engagement: EngagementSettings,
+    client: ClientFactory,
+    *,
+    dry_run_dir: Path | None = None,
+) -> tuple[EndpointDirectory, SegmentImporter, Callable[[], None]]:
+    """Endpoint lookup and the importer for ``pue segment-import`` and its Lambda handler, plus a closer.
+
+    ``dry_run_dir``: resolve endpoints as usual but only write the CSVs there.
+    """
+    from destinations.local.segments import DirectorySegmentWriter
+
+    if settings.backend == "local":
+        from consumers.bootstrap import open_local
+        from destinations.local.segments import LocalEndpointDirectory, LocalSegmentImporter
+
+        local = open_local(settings.state_dir)
+        importer: SegmentImporter = (
+            DirectorySegmentWriter(dry_run_dir)
+            if dry_run_dir is not None
+            else LocalSegmentImporter(local.store, settings.state_dir / "segments")
+        )
+        return LocalEndpointDirectory(local.store), importer, local.close
+    problems = [] if dry_run_dir is not None else engagement.segment_import_problems(settings)
+    if not settings.pinpoint_application_id:
+        problems.append("PINPOINT_APPLICATION_ID is required to look up endpoints with PUE_BACKEND=aws")
+    if problems:
+        raise ConfigError(sorted(set(problems)))
+    assert settings.pinpoint_application_id  # noqa: S101 - checked above
+    from destinations.aws.pinpoint_import import PinpointEndpointDirectory, PinpointSegmentImporter
+
+    directory = PinpointEndpointDirectory(client("pinpoint"), settings.pinpoint_application_id)
+    if dry_run_dir is not None:
+        return directory, DirectorySegmentWriter(dry_run_dir), _nothing
+    assert engagement.segment_import_bucket and engagement.segment_import_role_arn  # noqa: S101
+    importer = PinpointSegmentImporter(
+        client("pinpoint"),
+        client("s3"),
+        application_id=settings.pinpoint_application_id,
+        bucket=engagement.segment_import_bucket,
+        prefix=engagement.segment_import_prefix,
+        role_arn=engagement.segment_import_role_arn,
+    )
+    return directory, importer, _nothing
+
+
+def _nothing() -> None:
+    return None

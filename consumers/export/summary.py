@@ -1,0 +1,139 @@
+"""What an export did, counted: every message lands in one bucket, every interaction is accounted for.
+
+Messages: ``messages == tracked + filtered + dead_lettered`` (the stream's processed/filtered/dead-lettered
+buckets). Interactions of tracked messages: ``written + duplicates + sum(dropped.values())``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from schemas.limits import (
+    PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS,
+    PERSONALIZE_MIN_ACTIVE_USERS,
+    PERSONALIZE_MIN_INTERACTIONS,
+)
+
+_TOP_REASONS: Final = 5
+
+
+def bump(reasons: dict[str, int], reason: str, n: int = 1) -> None:
+    reasons[reason] = reasons.get(reason, 0) + n
+
+
+@dataclass(slots=True)
+class ExportSummary:
+    files: int = 0
+    skipped_files: int = 0
+    messages: int = 0
+    tracked: int = 0
+    filtered: int = 0
+    dead_lettered: int = 0
+    filter_reasons: dict[str, int] = field(default_factory=dict)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    interactions: int = 0  # rows written to interactions.csv
+    linked: int = 0  # of which anonymous events attributed through an identify
+    duplicates: int = 0  # interactions whose event id was already exported
+    dropped: dict[str, int] = field(default_factory=dict)  # interactions not written, by reason
+    link_conflicts: int = 0
+    users: int = 0  # distinct USER_IDs in interactions.csv
+    active_users: int = 0  # of which with at least 2 interactions
+    user_rows: int | None = None  # rows in users.csv; None when not written
+    items: int = 0  # rows in items.csv (every item seen); 0 when not written
+    values_too_long: int = 0
+    seconds: float = 0.0
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        return self.messages == self.tracked + self.filtered + self.dead_lettered
+
+    def problems(self) -> list[str]:
+        """Personalize's training minimums this export does not meet, each with what to do."""
+        found = []
+        if self.interactions < PERSONALIZE_MIN_INTERACTIONS:
+            found.append(
+                f"only {self.interactions:,} interactions: Personalize needs at least "
+                f"{PERSONALIZE_MIN_INTERACTIONS:,} to train; export a longer history"
+            )
+        if self.active_users < PERSONALIZE_MIN_ACTIVE_USERS:
+            found.append(
+                f"only {self.active_users:,} users with {PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS}+ "
+                f"interactions: Personalize needs at least {PERSONALIZE_MIN_ACTIVE_USERS}; export a longer "
+                "history, or keep identity linking on so anonymous sessions count"
+            )
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "skipped_files": self.skipped_files,
+            "messages": self.messages,
+            "tracked": self.tracked,
+            "filtered": self.filtered,
+            "dead_lettered": self.dead_lettered,
+            "filter_reasons": self.filter_reasons,
+            "dead_letter_reasons": self.dead_letter_reasons,
+            "interactions": self.interactions,
+            "linked": self.linked,
+            "duplicates": self.duplicates,
+            "dropped": self.dropped,
+            "link_conflicts": self.link_conflicts,
+            "users": self.users,
+            "active_users": self.active_users,
+            "user_rows": self.user_rows,
+            "items": self.items,
+            "values_too_long": self.values_too_long,
+            "seconds": round(self.seconds, 3),
+            "outputs": {name: str(path) for name, path in self.outputs.items()},
+            "problems": self.problems(),
+        }
+
+    def render(self) -> str:
+        rate = self.messages / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            "Summary",
+            _row("files read", self.files, f"{self.skipped_files} skipped (not .gz/.json/.jsonl/.ndjson)"),
+            _row("messages read", self.messages, f"{rate:,.0f} messages/s, {self.seconds:,.1f} s"),
+            _row("  tracked", self.tracked),
+            _row("  filtered", self.filtered, _top(self.filter_reasons)),
+            _row("  dead-lettered", self.dead_lettered, _top(self.dead_letter_reasons)),
+            _row("interactions written", self.interactions, self._path("interactions")),
+            _row("  from anonymous", self.linked, "attributed to the user a later identify named"),
+            _row("duplicates skipped", self.duplicates, "same eventId as an earlier one"),
+            _row("interactions dropped", sum(self.dropped.values()), _top(self.dropped)),
+            _row("users", self.users, f"{self.active_users:,} with 2+ interactions"),
+        ]
+        if self.user_rows is None:
+            lines.append(_row("  users.csv", 0, "not written: pass --user-fields (e.g. plan,country)"))
+        else:
+            lines.append(_row("  users.csv rows", self.user_rows, self._path("users")))
+        if "items" in self.outputs:
+            lines.append(_row("items", self.items, self._path("items")))
+        else:
+            lines.append(_row("items.csv", 0, "not written: --item-fields is empty"))
+        if self.link_conflicts:
+            lines.append(_row("link conflicts", self.link_conflicts, "anonymousId seen with 2+ users"))
+        if self.values_too_long:
+            lines.append(_row("values too long", self.values_too_long, "over 1,000 characters, left empty"))
+        if "dead_letters" in self.outputs:
+            lines.append(f"  dead letters: {self.outputs['dead_letters']}")
+        lines.extend(f"warning: {problem}" for problem in self.problems())
+        return "\n".join(lines) + "\n"
+
+    def _path(self, name: str) -> str:
+        path = self.outputs.get(name)
+        return f"-> {path}" if path else ""
+
+
+def _row(label: str, count: int, note: str = "") -> str:
+    return f"  {label:<22}{count:>12,}   {note}".rstrip()
+
+
+def _top(reasons: dict[str, int]) -> str:
+    top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_REASONS]
+    more = len(reasons) - len(top)
+    text = "; ".join(f"{reason}: {n:,}" for reason, n in top)
+    return f"{text}; {more} more reasons" if more > 0 else text
