@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``), outside the default test run: see docs/performance.md."""

@@ -1,0 +1,62 @@
+"""schemathesis against a running ``pue serve`` server: generated requests from schemas/openapi.json, valid
+and invalid, must never get a 5xx, and every answer must be what the document promises (status, content
+type, headers, body). Bounded: a few dozen examples per operation, a few seconds in all."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from consumers.api.openapi import load_document
+from consumers.api.settings import ApiSettings
+from consumers.api.wiring import build_api
+from consumers.settings import Settings
+from tests.functional.api_harness import API_KEY, running_server, seed
+
+MAX_EXAMPLES = 40
+INSTOCK_FILTER_ARN = "arn:aws:personalize:us-east-1:1:filter/instock"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+schema = schemathesis.openapi.from_dict(load_document())
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state: Path = tmp_path_factory.mktemp("schemathesis") / "state"
+    seed(state)
+    api = build_api(
+        dataclasses.replace(Settings(), state_dir=state),
+        ApiSettings(api_keys=(API_KEY,), filters={"instock": INSTOCK_FILTER_ARN}),
+    )
+    try:
+        with running_server(api) as server:
+            yield f"http://127.0.0.1:{server.port}"
+    finally:
+        api.close()
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_error_and_no_schema_violation(case: schemathesis.Case[Any], base_url: str) -> None:
+    case.call_and_validate(base_url=base_url, headers={"x-api-key": API_KEY}, checks=CHECKS)
