@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import botocore.session
+from botocore import xform_name
 from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
@@ -38,19 +40,24 @@ CODE_ACTIONS = {
     "kinesis:ListShards": "list_shards",
     "kinesis:GetShardIterator": "get_shard_iterator",
     "kinesis:GetRecords": "get_records",
+    # Engagement paths (docs/engagement.md), each granted only under its parameter's condition.
+    "profile:SearchProfiles": "search_profiles",
+    "profile:UpdateProfile": "update_profile",
+    "profile:CreateProfile": "create_profile",
+    "profile:AddProfileKey": "add_profile_key",
+    "dynamodb:BatchGetItem": "batch_get_item",
+    "dynamodb:PutItem": "put_item",
+    "dynamodb:DeleteItem": "delete_item",
+    "mobiletargeting:SendUsersMessages": "send_users_messages",
+    "mobiletargeting:CreateImportJob": "create_import_job",
+    "mobiletargeting:GetImportJob": "get_import_job",
+    "s3:GetObject": "get_object",
+    "s3:PutObject": "put_object",
 }
 # Operations the deployed handlers can reach but only call when a setting the template does not set turns
 # their feature on (consumers/engagement_settings.py). Setting one in the template means granting its actions.
-OFF_UNLESS_SET = {
-    "search_profiles": "PUE_CUSTOMER_PROFILES_DOMAIN",
-    "create_profile": "PUE_CUSTOMER_PROFILES_DOMAIN",
-    "update_profile": "PUE_CUSTOMER_PROFILES_DOMAIN",
-    "add_profile_key": "PUE_CUSTOMER_PROFILES_DOMAIN",
-    "batch_get_item": "PUE_CATALOG_TABLE",
-    "send_users_messages": "PUE_MESSAGE_TEMPLATE",
-    "put_item": "PUE_MESSAGE_LEDGER_TABLE",
-    "delete_item": "PUE_MESSAGE_LEDGER_TABLE",
-}
+# Empty: the template now wires every engagement path (each off while its parameter is empty).
+OFF_UNLESS_SET: dict[str, str] = {}
 # Actions Lambda itself performs with the function's role, not pue's code.
 PLATFORM_ACTIONS = {
     # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs.html
@@ -62,7 +69,24 @@ PLATFORM_ACTIONS = {
     "kinesis:GetRecords",
     "kinesis:GetShardIterator",
     "kinesis:ListShards",
+    # CreateImportJob hands Pinpoint a role (RoleArn): IAM checks iam:PassRole on the caller, and Pinpoint
+    # lists the import folder with that role. https://docs.aws.amazon.com/pinpoint/latest/developerguide/permissions-import-segment.html
+    "iam:PassRole",
+    "s3:ListBucket",
 }
+# The services pue's code calls; their operation names (snake_case, as boto3 spells them) identify client
+# calls in the source whatever the client variable is called (self._pinpoint.create_import_job(...)).
+CALLED_SERVICES = (
+    "personalize-events",
+    "personalize-runtime",
+    "pinpoint",
+    "sqs",
+    "secretsmanager",
+    "kinesis",
+    "s3",
+    "dynamodb",
+    "customer-profiles",
+)
 
 
 @functools.cache
@@ -108,15 +132,24 @@ def actions_of(statement: dict[str, Any]) -> list[str]:
     return [action] if isinstance(action, str) else list(action)
 
 
+@functools.cache
+def service_operations() -> frozenset[str]:
+    session = botocore.session.get_session()
+    return frozenset(
+        xform_name(operation)
+        for service in CALLED_SERVICES
+        for operation in session.get_service_model(service).operation_names
+    )
+
+
 def client_operations(paths: Iterable[Path]) -> set[str]:
-    """Method names called on anything named like a client (``self._client.put_events(...)``)."""
+    """Method calls in ``paths`` named like an operation of a service pue calls (``x.put_events(...)``)."""
+    operations = service_operations()
     found: set[str] = set()
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                owner = node.func.value
-                name = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
-                if "client" in name.lower():
+                if node.func.attr in operations:
                     found.add(node.func.attr)
     return found
 
@@ -206,7 +239,7 @@ def test_the_dead_letter_queue_is_encrypted_kept_14_days_and_given_to_the_consum
 
 def test_secrets_are_passed_by_reference_only_and_every_variable_is_one_pue_reads() -> None:
     known: set[object] = set()
-    for path in (ROOT / "consumers").rglob("settings.py"):
+    for path in (ROOT / "consumers").rglob("*settings.py"):
         known |= {
             node.value
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
