@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from destinations.local.recommender import LocalRecommender
 from destinations.local.store import LocalStore
-from schemas.errors import PermanentError
 from schemas.interaction import EventBatch
 from schemas.limits import PUT_EVENTS_MAX_EVENTS
 
@@ -22,13 +21,10 @@ class LocalEventTracker:
 
     def put_events(self, batch: EventBatch) -> None:
         count = len(batch.interactions)
-        # Same contract as Personalize, so the local backend rejects what the cloud would reject.
+        # Same contract as the Personalize adapter: grouping never builds such a batch, so one is a bug in
+        # the caller (ValueError, raised before anything is stored), not bad input to dead-letter.
         if not 1 <= count <= PUT_EVENTS_MAX_EVENTS:
-            raise PermanentError(
-                f"a batch holds 1..{PUT_EVENTS_MAX_EVENTS} events, got {count}",
-                service="local-tracker",
-                code="InvalidInput",
-            )
+            raise ValueError(f"PutEvents takes 1..{PUT_EVENTS_MAX_EVENTS} events, got {count}")
         with self._store.transaction():
             new = self._store.add_interactions(batch.interactions)
             if new and self._recommender is not None:

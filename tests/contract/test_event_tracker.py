@@ -180,12 +180,11 @@ def test_an_anonymous_session_is_sent_without_a_user_id() -> None:
 
 
 @pytest.mark.parametrize("count", [0, 11])
-def test_a_batch_outside_one_to_ten_events_is_a_caller_bug(count: int) -> None:
-    cloud = PersonalizeHarness()
+def test_a_batch_outside_one_to_ten_events_is_a_caller_bug(harness: TrackerHarness, count: int) -> None:
     events = tuple(interaction(n) for n in range(count))
     with pytest.raises(ValueError, match="1..10"):
-        cloud.tracker.put_events(EventBatch("s1", "u1", events))
-    assert cloud.calls == []
+        harness.tracker.put_events(EventBatch("s1", "u1", events))
+    assert harness.recorded("u1") == []
 
 
 def test_throttling_is_retryable() -> None:

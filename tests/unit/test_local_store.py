@@ -171,15 +171,6 @@ def test_locked_store_is_retryable(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     store.close()
 
 
-def test_tracker_enforces_put_events_size(store: LocalStore) -> None:
-    tracker = LocalEventTracker(store)
-    with pytest.raises(PermanentError):
-        tracker.put_events(EventBatch("s1", "u1", tuple(event(n) for n in range(11))))
-    with pytest.raises(PermanentError):
-        tracker.put_events(EventBatch("s1", "u1", ()))
-    assert store.interaction_count() == 0
-
-
 class RecordingRecommender(LocalRecommender):
     def __init__(self, store: LocalStore) -> None:
         super().__init__(store)
