@@ -22,22 +22,9 @@ from consumers.sample_data import clickstream
 from destinations.local.store import LocalStore
 from schemas.batch import BatchItemFailure, PartialBatchResponse
 from schemas.errors import ConfigError
+from tests.integration.segment_stream import put_like_segment
 
 FAST = ConsumeOptions(backoff_base=0.0, poll_interval=0.0, idle_wait=0.01, until_caught_up=True)
-
-
-def put_like_segment(kinesis: Any, stream: str, messages: list[dict[str, Any]]) -> None:
-    """Segment's Kinesis destination: one record per message, partitioned by userId, else anonymousId."""
-    for start in range(0, len(messages), 500):
-        chunk = messages[start : start + 500]
-        response = kinesis.put_records(
-            StreamName=stream,
-            Records=[
-                {"Data": json.dumps(m).encode(), "PartitionKey": str(m.get("userId") or m["anonymousId"])}
-                for m in chunk
-            ],
-        )
-        assert response["FailedRecordCount"] == 0
 
 
 def expected_interactions(messages: list[dict[str, Any]]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,20 +11,7 @@ from consumers.kinesis import handle_event
 from consumers.lambda_events import from_get_records
 from consumers.sample_data import clickstream
 from consumers.settings import Settings
-
-
-def put_like_segment(kinesis: Any, stream: str, messages: list[dict[str, Any]]) -> None:
-    """Segment's destination sends each message as one record, partitioned by userId, else anonymousId."""
-    for start in range(0, len(messages), 500):
-        chunk = messages[start : start + 500]
-        response = kinesis.put_records(
-            StreamName=stream,
-            Records=[
-                {"Data": json.dumps(m).encode(), "PartitionKey": str(m.get("userId") or m["anonymousId"])}
-                for m in chunk
-            ],
-        )
-        assert response["FailedRecordCount"] == 0
+from tests.integration.segment_stream import put_like_segment
 
 
 def read_all(kinesis: Any, stream: str) -> list[dict[str, Any]]:
