@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench stress clean deploy
+.PHONY: install run test lint typecheck unit bench bench-api wrk stress clean deploy
 
 install: $(STAMP)
 
@@ -26,14 +26,24 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The full reliability runs (@pytest.mark.stress) are left to `make stress`; smaller runs stay in here.
 unit: install
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto -m "not stress"
 
 test: lint typecheck unit
 
-bench: install
+# The stream figures (about 4 minutes), then the HTTP API load figure, which needs wrk.
+bench: install wrk
 	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks --api
 
+bench-api: install wrk
+	$(BIN)/python -m tests.benchmarks --api
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "make bench: the API load benchmark needs wrk: sudo apt-get install -y wrk (Debian/Ubuntu) or brew install wrk (macOS)" >&2; exit 1; }
+
+# Full reliability runs (docs/reliability.md): prints the figures table at the end.
 stress: install
 	$(BIN)/pytest -m stress tests/functional
 

@@ -18,6 +18,7 @@ from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
 from destinations.local import LocalBackend
 from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
+from schemas.errors import ConfigError
 
 
 @dataclass(slots=True)
@@ -34,7 +35,13 @@ class Wiring:
 
 
 def load_event_map(settings: Settings) -> EventMap:
-    return EventMap.from_file(settings.event_map_path) if settings.event_map_path else EventMap.default()
+    if settings.event_map_path is None:
+        return EventMap.default()
+    try:
+        return EventMap.from_file(settings.event_map_path)
+    except ConfigError as error:
+        # The problems name the file; an operator looks for the setting that points at it.
+        raise ConfigError([f"PUE_EVENT_MAP: {problem}" for problem in error.problems]) from error
 
 
 def wire(
@@ -69,6 +76,7 @@ def build_pipeline(
         event_map=wiring.event_map,
         refresh=RefreshOptions(settings.num_results, settings.filter_arn, settings.filter_values),
         max_workers=settings.max_workers,
+        counts_observer=wiring.local.stats.record if wiring.local is not None else None,
     )
     return pipeline, wiring
 

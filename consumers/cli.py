@@ -108,11 +108,29 @@ def parser() -> argparse.ArgumentParser:
         help="file to write (gzip when it ends in .gz); default stdout",
     )
 
+    from consumers.api.serve import DEFAULT_HOST, DEFAULT_PORT, port_number
+
     run = sub.add_parser(
-        "run", help="the demo: generate a sample clickstream and push it through the handler"
+        "run",
+        help="the demo: a sample clickstream through the handler, then the HTTP API on the result",
+        description="Generates the sample clickstream, pushes it through the Kinesis Lambda handler onto the "
+        "local backend under --state and prints a summary; then serves the recommendations HTTP API on that "
+        "data (as pue serve does) and prints a working curl line with a demo API key (generated, unless "
+        "PUE_API_KEY is set) and the web page's address. Ctrl-C or SIGTERM stops the server (exit 0). "
+        "--no-serve stops after the summary, for scripts.",
     )
     run.add_argument("--state", metavar="DIR", help=state_help)
     run.add_argument("--users", type=_positive, default=300, help="sample users (default 300)")
+    run.add_argument("--host", default=DEFAULT_HOST, help=f"address to serve on (default {DEFAULT_HOST})")
+    run.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"port to serve on (default {DEFAULT_PORT}; 0: any free port)",
+    )
+    run.add_argument(
+        "--no-serve", action="store_true", help="stop after the summary: do not serve the HTTP API"
+    )
 
     import importlib
 
@@ -174,7 +192,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sample":
         return commands.write_sample(args.users, args.out)
     if args.command == "run":
-        return commands.demo(settings, users=args.users)
+        listen = None if args.no_serve else commands.Listen(args.host, args.port)
+        return commands.demo(settings, users=args.users, serve=listen)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -21,6 +21,7 @@ from schemas.recommendation import Recommendation, RecommendationRequest
 from schemas.traits import RECOMMENDED_PRODUCTS
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2  # as argparse: the command line needs changing (another --port)
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
@@ -100,17 +101,52 @@ def write_sample(users: int, out: Path | None) -> int:
     return 0
 
 
-def demo(settings: Settings, *, users: int) -> int:
-    """Generate the sample clickstream, deliver it as Lambda would, and show what came out."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Listen:
+    """Where the demo serves the HTTP API once its data is in."""
+
+    host: str
+    port: int
+
+
+def demo(settings: Settings, *, users: int, serve: Listen | None = None) -> int:
+    """Generate the sample clickstream, deliver it as Lambda would, and show what came out; then, with
+    ``serve``, serve the HTTP API on that data until Ctrl-C or SIGTERM (exit 0)."""
+    from consumers.api.listen import ListenError, check_can_listen
     from consumers.sample_data import clickstream
 
-    messages = clickstream(users=users)
+    if serve is not None:
+        try:
+            check_can_listen(serve.host, serve.port)  # before the demo: a busy port should not cost its run
+        except ListenError as exc:
+            sys.stderr.write(f"pue run: {exc}, or --no-serve\n")
+            return EXIT_USAGE
+    code = _run_demo(settings, clickstream(users=users), users)
+    if serve is None or code != 0:
+        return code
+    from consumers.api.serve import serve_forever
+
+    sys.stdout.write("\n")
+    try:
+        serve_forever(settings, host=serve.host, port=serve.port, prog="pue run")
+    except ListenError as exc:  # taken while the demo ran
+        sys.stderr.write(f"pue run: {exc}, or --no-serve\n")
+        return EXIT_USAGE
+    return 0
+
+
+def _run_demo(settings: Settings, messages: list[dict[str, Any]], users: int) -> int:
+    from consumers.sample_data import catalog_items
+
     payloads = [json.dumps(m).encode() for m in messages]
     out = sys.stderr
     out.write(
         f"pue demo: {len(messages)} Segment messages from {users} sample users -> {settings.state_dir}\n"
     )
     pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
+    assert wiring.local is not None  # noqa: S101 - the demo always runs on the local backend
+    # The item catalog (names, categories, prices) for messages, the web page and includeMetadata=true.
+    wiring.local.store.upsert_items(catalog_items())
     started = time.perf_counter()
     try:
         # Every 7th Kinesis record is a KPL aggregate of 5 messages, as a KPL producer would write.
@@ -121,7 +157,6 @@ def demo(settings: Settings, *, users: int) -> int:
     seconds = time.perf_counter() - started
     out.write("\n")
     _print_summary(counts, seconds)
-    assert wiring.local is not None  # noqa: S101 - the demo always runs on the local backend
     _print_users(wiring.local)
     return EXIT_FAILED if counts.failed else 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +75,10 @@ class Pipeline:
         event_map: EventMap,
         refresh: RefreshOptions,
         max_workers: int,
+        counts_observer: Callable[[BatchCounts], None] | None = None,
     ) -> None:
+        """``counts_observer`` gets every batch's counts (and each ``track_and_refresh`` tracked or
+        filtered): the local backend keeps running totals for ``GET /stats``."""
         self.tracker = tracker
         self.recommender = recommender
         self.sinks = tuple(sinks)
@@ -83,6 +86,7 @@ class Pipeline:
         self.purchases = purchases
         self.event_map = event_map
         self.refresh = refresh
+        self._counts_observer = counts_observer
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
 
     def close(self) -> None:
@@ -105,6 +109,7 @@ class Pipeline:
         self._send_dead_letters(entries)
         counts.users_refreshed = refreshed
         self._count(entries, counts)
+        self._observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=_failed_sequence_numbers(entries))
         self._log(counts, time.perf_counter() - started)
         return result
@@ -120,6 +125,7 @@ class Pipeline:
         if isinstance(outcome, Poison):
             raise PoisonRecord(outcome.reason)
         if isinstance(outcome, Filtered):
+            self._observe(BatchCounts(records=1, filtered=1, filter_reasons={outcome.reason: 1}))
             raise PermanentError(f"not tracked: {outcome.reason}")
         works = group_by_user(enumerate(outcome.interactions))
         user = works[0]
@@ -132,7 +138,20 @@ class Pipeline:
             report = sink.publish([recommendation])
             for error in report.failed.values():
                 raise error
+        tracked = len(outcome.interactions)
+        self._observe(BatchCounts(records=1, processed=1, interactions=tracked, users_refreshed=1))
         return recommendation
+
+    def _observe(self, counts: BatchCounts) -> None:
+        # The counts are observability: failing to keep them must not fail (and redeliver) the batch.
+        if self._counts_observer is None:
+            return
+        try:
+            self._counts_observer(counts)
+        except PueError as exc:
+            log.warning("counts not recorded", extra={"fields": {"reason": _reason(exc)}})
+        except Exception:
+            log.exception("counts observer failed unexpectedly")
 
     def _normalize_message(self, message: Mapping[str, Any]) -> Normalized:
         try:

@@ -14,6 +14,14 @@ from typing import Any
 
 CATEGORIES = ("shoes", "jackets", "bags", "watches", "books", "games", "kitchen", "garden")
 _ADJECTIVES = ("Classic", "Urban", "Trail", "Cozy", "Bold", "Swift", "Quiet", "Bright", "Nordic", "Vintage")
+_SINGULAR = {
+    "shoes": "shoe",
+    "jackets": "jacket",
+    "bags": "bag",
+    "watches": "watch",
+    "books": "book",
+    "games": "game",
+}
 _NAMESPACE = uuid.UUID("0b8f4c1e-2d3a-4b5c-8d9e-0f1a2b3c4d5e")
 _START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
@@ -31,9 +39,15 @@ def catalog(products_per_category: int = 15) -> list[Product]:
     products = []
     for c, category in enumerate(CATEGORIES):
         for i in range(products_per_category):
-            name = f"{rng.choice(_ADJECTIVES)} {category.rstrip('s').title()} {i + 1}"
+            name = f"{rng.choice(_ADJECTIVES)} {_SINGULAR.get(category, category).title()} {i + 1}"
             products.append(Product(f"P{c:02d}{i:03d}", name, category, round(rng.uniform(5, 250), 2)))
     return products
+
+
+def catalog_items() -> dict[str, dict[str, object]]:
+    """The sample catalog as a Personalize items dataset holds it (ITEM_ID -> NAME, CATEGORY, PRICE), for
+    the local items table: what the web page and message templates show for an item."""
+    return {p.product_id: {"NAME": p.name, "CATEGORY": p.category, "PRICE": p.price} for p in catalog()}
 
 
 def clickstream(users: int = 300, seed: int = 42, sessions_per_user: int = 3) -> list[dict[str, Any]]:

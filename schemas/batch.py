@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Final, TypedDict
 
 
 class BatchItemFailure(TypedDict):
@@ -14,6 +14,18 @@ class PartialBatchResponse(TypedDict):
     """Returned by the Kinesis handler; Lambda retries from the lowest failed sequence number."""
 
     batchItemFailures: list[BatchItemFailure]
+
+
+# The integer fields of BatchCounts, in the order summaries print them.
+COUNT_FIELDS: Final = (
+    "records",
+    "processed",
+    "filtered",
+    "dead_lettered",
+    "failed",
+    "interactions",
+    "users_refreshed",
+)
 
 
 @dataclass(slots=True)
@@ -36,15 +48,7 @@ class BatchCounts:
         return self.records == self.processed + self.filtered + self.dead_lettered + self.failed
 
     def add(self, other: BatchCounts) -> None:
-        for name in (
-            "records",
-            "processed",
-            "filtered",
-            "dead_lettered",
-            "failed",
-            "interactions",
-            "users_refreshed",
-        ):
+        for name in COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.filter_reasons, other.filter_reasons),

@@ -1,9 +1,10 @@
 """The API itself: ``ApiRequest`` -> ``ApiResponse``, shared by the Lambda handler and ``pue serve``.
 
 Order of checks, for every request: route (404), method (405 with ``Allow``; ``OPTIONS`` is the CORS
-preflight), API key (401/403, every route but ``/health``), then the route's own validation (400) and
-work. Every answer gets ``Cache-Control: no-store`` and the CORS headers, and every request one log line:
-method, route template (never the raw path or query: they carry user ids), status, latency.
+preflight), API key (401/403, every route but ``/health`` and the web page), then the route's own
+validation (400) and work. Every answer gets ``Cache-Control: no-store`` and the CORS headers, and every
+request one log line: method, route template (never the raw path or query: they carry user ids), status,
+latency.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from consumers.api.contract import (
 )
 from consumers.api.cors import Cors
 from consumers.api.event_body import parse_body, segment_message
+from consumers.api.insights import LocalInsights
+from consumers.api.page import StaticPage
 from consumers.api.service import RecommendationService
 from consumers.api.upstream import api_error
-from consumers.api.validation import events_num_results, recommendation_query
+from consumers.api.user_routes import UserRoutes
+from consumers.api.validation import events_include_metadata, events_num_results, recommendation_query
 from schemas.errors import PueError
 from schemas.recommendation import Recommendation
 
@@ -64,7 +68,10 @@ class Api:
         *,
         on_close: Callable[[], None] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        insights: LocalInsights | None = None,
+        page: StaticPage | None = None,
     ) -> None:
+        """``insights``: the local backend's users and counts (None: those routes answer 501)."""
         self.service = service
         self._auth = auth
         self._cors = cors
@@ -72,6 +79,8 @@ class Api:
         self._on_close = on_close
         self._health = json_response(200, {"status": "ok"})
         self._openapi = ApiResponse(200, openapi_document, {"Content-Type": "application/json"})
+        users = UserRoutes(insights)
+        page = page or StaticPage()
         self.routes = {
             route.template: route
             for route in (
@@ -79,7 +88,18 @@ class Api:
                 Route("/openapi.json", ("GET",), lambda _: self._openapi),
                 Route("/recommendations", ("GET",), self._get_recommendations),
                 Route("/events", ("POST",), self._post_event),
+                Route("/users", ("GET",), users.users),
+                Route("/users/{userId}", ("GET",), users.user),
+                Route("/stats", ("GET",), users.stats),
+                Route("/", ("GET",), page.index, auth=False),
+                Route("/static/{file}", ("GET",), page.asset, auth=False),
             )
+        }
+        # "/users/{userId}" -> "/users/": a template's last segment is a parameter, the rest must match.
+        self._templated = {
+            template.rsplit("/", 1)[0] + "/": route
+            for template, route in self.routes.items()
+            if template.endswith("}")
         }
 
     def close(self) -> None:
@@ -89,7 +109,7 @@ class Api:
     def handle(self, request: ApiRequest) -> ApiResponse:
         """Never raises: an unexpected error is logged with its trace and answered 500 without one."""
         started = time.perf_counter()
-        route = self.routes.get(request.path)
+        route = self._route(request.path)
         try:
             response = self._dispatch(route, request)
         except ApiError as error:
@@ -105,6 +125,13 @@ class Api:
         if log.isEnabledFor(logging.INFO):
             _log_request(request, route, response.status, started)
         return ApiResponse(response.status, response.body, headers)
+
+    def _route(self, path: str) -> Route | None:
+        route = self.routes.get(path)
+        if route is None:
+            prefix, slash, last = path.rpartition("/")
+            route = self._templated.get(prefix + slash) if last else None
+        return route
 
     def _dispatch(self, route: Route | None, request: ApiRequest) -> ApiResponse:
         if route is None:
@@ -131,10 +158,13 @@ class Api:
 
     def _post_event(self, request: ApiRequest) -> ApiResponse:
         num_results = events_num_results(request.query)
+        include_metadata = events_include_metadata(request.query)
+        if include_metadata:
+            self.service.require_catalog()  # refused before anything is tracked
         document = parse_body(request.body, request.header("content-type"))
         message = segment_message(document, self._now)
         recommendation = self.service.track(message, num_results)
-        return json_response(200, self._document(recommendation, None, False))
+        return json_response(200, self._document(recommendation, None, include_metadata))
 
     def _document(self, rec: Recommendation, item_id: str | None, include_metadata: bool) -> dict[str, Any]:
         fields = self.service.item_fields(rec.item_ids) if include_metadata else {}

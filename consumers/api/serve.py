@@ -2,7 +2,7 @@
 
 The server is waitress: a production WSGI server in pure Python (no compiler, runs wherever pue runs),
 with a thread pool, keep-alive, request-size limits and clean shutdown. Measured against the issue's
-goal with ``tests/benchmarks/api_load.py`` (figures in the README).
+goal with ``make bench-api`` (tests/benchmarks/api_load.py; figures in docs/api.md).
 
 ``serve_forever`` is also what the demo calls after ``pue run``. Ctrl-C (or SIGTERM) stops it cleanly:
 connections close, worker threads finish their request, the store is closed.
@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Final, cast
 
+from consumers.api.listen import ListenError
 from consumers.settings import DEFAULT_STATE_DIR, Settings
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ DEFAULT_THREADS: Final = 8
 MAX_REQUEST_BODY_BYTES: Final = 1024 * 1024  # waitress buffers bodies; the API itself takes at most 32 KB
 CHANNEL_TIMEOUT_SECONDS: Final = 30  # idle keep-alive connections are closed after this
 _API_KEY_BYTES: Final = 24  # token_urlsafe(24): 32 characters, 192 bits
+EXIT_CANNOT_LISTEN: Final = 2  # as for a bad argument: the fix is another --port
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     serve.add_argument(
-        "--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
+        "--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
     )
     serve.add_argument(
         "--state", metavar="DIR", help="state directory (default: $PUE_STATE_DIR, else ./.pue)"
@@ -70,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.set_defaults(handler=_serve_command)
 
 
-def _port(text: str) -> int:
+def port_number(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
     return int(text)
@@ -91,7 +93,13 @@ def _serve_command(args: argparse.Namespace) -> int:
         with LocalStore.in_state_dir(settings.state_dir) as store:
             count = load_items_csv(store, args.items)
         sys.stdout.write(f"pue serve: loaded {count} items from {args.items}\n")
-    serve_forever(settings, host=args.host, port=args.port, threads=args.threads, access_log=not args.quiet)
+    try:
+        serve_forever(
+            settings, host=args.host, port=args.port, threads=args.threads, access_log=not args.quiet
+        )
+    except ListenError as exc:
+        sys.stderr.write(f"pue serve: {exc}\n")
+        return EXIT_CANNOT_LISTEN
     return 0
 
 
@@ -122,22 +130,25 @@ class ApiServer:
         from waitress.server import create_server
 
         self._map: dict[int, Any] = {}
-        # cast: the stubs return a union and lack effective_host/port, which a single listener has.
-        self._server: Any = cast(
-            Any,
-            create_server(
-                app,
-                map=self._map,
-                host=host,
-                port=port,
-                threads=threads,
-                ident="pue",
-                max_request_body_size=MAX_REQUEST_BODY_BYTES,
-                channel_timeout=CHANNEL_TIMEOUT_SECONDS,
-                asyncore_use_poll=True,  # select() fails past 1024 descriptors
-                clear_untrusted_proxy_headers=True,
-            ),
-        )
+        try:
+            # cast: the stubs return a union and lack effective_host/port, which a single listener has.
+            self._server: Any = cast(
+                Any,
+                create_server(
+                    app,
+                    map=self._map,
+                    host=host,
+                    port=port,
+                    threads=threads,
+                    ident="pue",
+                    max_request_body_size=MAX_REQUEST_BODY_BYTES,
+                    channel_timeout=CHANNEL_TIMEOUT_SECONDS,
+                    asyncore_use_poll=True,  # select() fails past 1024 descriptors
+                    clear_untrusted_proxy_headers=True,
+                ),
+            )
+        except OSError as exc:  # the bind: port taken, address not local...
+            raise ListenError(host, port, exc) from None
         self.host = str(self._server.effective_host)
         self.port = int(self._server.effective_port)
 
@@ -150,8 +161,13 @@ class ApiServer:
         try:
             self._server.run()  # returns on Ctrl-C/SIGTERM (waitress catches them) or after stop()
         finally:
-            self._close_sockets()
-            self._server.task_dispatcher.shutdown()
+            self.stop_now()
+
+    def stop_now(self) -> None:
+        """Close every socket and end the worker threads; from the thread that runs (or would run) the
+        loop, when it is not looping. Idempotent."""
+        self._close_sockets()
+        self._server.task_dispatcher.shutdown()
 
     def stop(self) -> None:
         """Ask the loop to close every socket and return; safe from any thread."""
@@ -173,8 +189,10 @@ def serve_forever(
     threads: int = DEFAULT_THREADS,
     access_log: bool = True,
     out: IO[str] | None = None,
+    prog: str = "pue serve",
 ) -> None:
-    """Serve the API on ``settings``' backend until Ctrl-C; print the URL and a working curl line first.
+    """Serve the API on ``settings``' backend until Ctrl-C or SIGTERM; print the URL, a working curl line
+    and the web page's address first. Raises ``ListenError`` if it cannot listen on ``host:port``.
 
     Keys: ``api_key`` if given, else ``PUE_API_KEY``, else one generated now and printed (never logged).
     """
@@ -195,12 +213,16 @@ def serve_forever(
     api = build_api(settings, api_settings)
     try:
         server = ApiServer(WsgiApp(api), host=host, port=port, threads=threads)
-        _print_banner(out, server.url, shown_key, _sample_user(settings))
-        with _sigterm_stops():
-            server.run()
+        try:
+            with _sigterm_stops():
+                _print_banner(out, prog, server.url, shown_key, _sample_user(settings))
+                server.run()
+        except KeyboardInterrupt:
+            # Ctrl-C outside waitress's loop (while the banner prints): the same clean stop.
+            server.stop_now()
     finally:
         api.close()
-    out.write("pue serve: stopped\n")
+    out.write(f"{prog}: stopped\n")
     out.flush()
 
 
@@ -212,12 +234,14 @@ def _sample_user(settings: Settings) -> str:
     return users[0] if users else "USER_ID"
 
 
-def _print_banner(out: IO[str], url: str, key: str, user_id: str) -> None:
-    out.write(f"pue serve: listening on {url} (Ctrl-C stops)\n")
+def _print_banner(out: IO[str], prog: str, url: str, key: str, user_id: str) -> None:
+    out.write(f"{prog}: listening on {url} (Ctrl-C stops)\n")
     if not key.startswith("$"):
         out.write(f"  API key for this session: {key}\n")
+    # Double quotes: with PUE_API_KEY set, the line shows $PUE_API_KEY and the shell expands it.
     out.write(f"  try: curl -H \"x-api-key: {key}\" '{url}/recommendations?userId={user_id}&numResults=5'\n")
     out.write(f"  the contract: {url}/openapi.json (same header)\n")
+    out.write(f"  web page: {url}/\n")
     out.flush()
 
 

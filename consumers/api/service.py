@@ -88,6 +88,11 @@ class RecommendationService:
             if self._cache is not None:
                 self._cache.invalidate()
 
+    def require_catalog(self) -> None:
+        """400 unless an item catalog is configured (``includeMetadata=true``), before any work."""
+        if self._catalog is None:
+            raise bad_request("includeMetadata is not supported with this backend (no item catalog)")
+
     def item_fields(self, item_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         return self._catalog.items(item_ids) if self._catalog is not None else {}
 

@@ -28,7 +28,7 @@ _NAME_SHOWN: Final = 64  # an unknown parameter's name in a message: enough to s
 _MAX_DIGITS: Final = 6  # beyond this a number is out of range anyway; spares int() on huge strings
 
 RECOMMENDATION_PARAMS: Final = frozenset({"userId", "itemId", "numResults", "filter", "includeMetadata"})
-EVENT_PARAMS: Final = frozenset({"numResults"})
+EVENT_PARAMS: Final = frozenset({"numResults", "includeMetadata"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +135,8 @@ def recommendation_query(query: tuple[tuple[str, str], ...]) -> RecommendationQu
 def events_num_results(query: tuple[tuple[str, str], ...]) -> int | None:
     params, _ = single_params(query, EVENT_PARAMS)
     return num_results(params["numResults"]) if "numResults" in params else None
+
+
+def events_include_metadata(query: tuple[tuple[str, str], ...]) -> bool:
+    params, _ = single_params(query, EVENT_PARAMS)
+    return boolean(params.get("includeMetadata", "false"), "includeMetadata")

@@ -9,6 +9,7 @@ from typing import Any
 from consumers.api.auth import ApiKeyAuth
 from consumers.api.cache import VersionedCache
 from consumers.api.cors import Cors
+from consumers.api.insights import LocalInsights
 from consumers.api.openapi import document_bytes
 from consumers.api.routes import Api
 from consumers.api.service import CacheKey, Defaults, ItemCatalog, RecommendationService
@@ -63,6 +64,7 @@ def build_api(settings: Settings, api_settings: ApiSettings, *, clients: dict[st
         Cors(api_settings.cors_origins),
         document_bytes(),
         on_close=close,
+        insights=LocalInsights(wiring.local) if wiring.local is not None else None,
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from schemas.errors import ConfigError
+
 _session_lock = threading.Lock()
 _session: Any = None
 
@@ -55,6 +57,15 @@ def make_client(
         kwargs["region_name"] = region
     if endpoint_url is not None:
         kwargs["endpoint_url"] = endpoint_url
+    from botocore.exceptions import NoRegionError
+
     # Session.client is not thread-safe (it mutates the session's loaders and caches).
     with _session_lock:
-        return _shared_session().client(service, **kwargs)
+        try:
+            return _shared_session().client(service, **kwargs)
+        except NoRegionError as error:
+            # Raised at cold start, from deep inside boto3, as "You must specify a region": name the setting
+            # instead (tests/functional/test_reliability_config).
+            raise ConfigError(
+                [f"{service}: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)"]
+            ) from error

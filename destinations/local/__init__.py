@@ -13,6 +13,7 @@ from destinations.local.dead_letters import LocalDeadLetterSink
 from destinations.local.purchases import LocalPurchaseHistory
 from destinations.local.recommender import DEFAULT_PURCHASE_EVENT_TYPES, LocalRecommender
 from destinations.local.sinks import LocalPersonasSink, LocalPinpointSink
+from destinations.local.stats import LocalPipelineStats
 from destinations.local.store import LocalStore
 from destinations.local.tracker import LocalEventTracker
 
@@ -22,6 +23,7 @@ __all__ = [
     "LocalEventTracker",
     "LocalPersonasSink",
     "LocalPinpointSink",
+    "LocalPipelineStats",
     "LocalPurchaseHistory",
     "LocalRecommender",
     "LocalStore",
@@ -39,6 +41,7 @@ class LocalBackend:
     pinpoint: LocalPinpointSink
     dead_letters: LocalDeadLetterSink
     purchases: LocalPurchaseHistory
+    stats: LocalPipelineStats
 
     @classmethod
     def open(
@@ -54,6 +57,7 @@ class LocalBackend:
             pinpoint=LocalPinpointSink(store),
             dead_letters=LocalDeadLetterSink(store),
             purchases=LocalPurchaseHistory(store, purchase_event_types),
+            stats=LocalPipelineStats(store),
         )
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import random
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,13 @@ from schemas.traits import deterministic_message_id, personas_traits
 
 SERVICE = "segment"
 SINK_NAME = "personas"
+
+# Attempts of one /v1/batch request before its users count as failed. Like botocore's standard mode for the
+# AWS calls: with a single attempt, one 429 failed every user of the batch, and under 20 % throttling a Lambda
+# batch was redelivered about every other time (tests/functional/test_reliability_faults). Re-sending is safe:
+# message ids are deterministic, so Segment drops a batch it already took.
+SEND_ATTEMPTS = 3
+RETRY_BACKOFF_SECONDS = 0.1  # full jitter, doubling per attempt (0..0.1 s, then 0..0.2 s)
 
 # What request.post adds around the batch: {"batch": [...], "sentAt": "<32-char ISO time>", "writeKey": ...}.
 _SENT_AT_PLACEHOLDER = "0000-00-00T00:00:00.000000+00:00"
@@ -116,6 +125,15 @@ class PersonasTraitSink:
             yield batch
 
     def _send(self, batch: Sequence[_Message]) -> PueError | None:
+        error = self._send_once(batch)
+        for attempt in range(1, SEND_ATTEMPTS):
+            if error is None or not error.retryable:
+                break
+            time.sleep(random.uniform(0, RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+            error = self._send_once(batch)
+        return error
+
+    def _send_once(self, batch: Sequence[_Message]) -> PueError | None:
         try:
             self._post(
                 self._write_key,

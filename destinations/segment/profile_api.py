@@ -13,6 +13,8 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from destinations.segment.http_errors import status_error, transport_error
 from schemas.errors import RetryableError
@@ -20,6 +22,12 @@ from schemas.errors import RetryableError
 SERVICE = "segment-profile-api"
 PAGE_LIMIT: Final = 200  # the most traits one page may return (Profile API docs, "Traits")
 MAX_PAGES: Final = 50  # a cursor that never ends is a server bug; stop rather than loop forever
+# Retries of one read before it counts as failed, as botocore's standard mode (3 attempts) does for the AWS
+# calls: without them a 429 from the 100 req/s quota failed the user's records on the first try, and a batch
+# of a few dozen users under 20 % throttling almost never completed (test_reliability_faults).
+READ_RETRIES: Final = 2
+RETRY_BACKOFF_SECONDS: Final = 0.1  # urllib3 waits 0, then 0.2 s (x2 each time), or what Retry-After says
+RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 # Keys under which an object in the trait's list names the product.
 _ID_KEYS: Final = ("product_id", "sku", "id")
 
@@ -133,6 +141,18 @@ def _session_for(base: str) -> requests.Session:
     if bundle:
         session.verify = bundle
     session.trust_env = False
+    # GETs are idempotent: retry throttling, 5xx, resets and read timeouts; the last answer is then read as
+    # usual (raise_on_status=False), so exhausted retries still become a RetryableError for the pipeline.
+    retry = Retry(
+        total=READ_RETRIES,
+        backoff_factor=RETRY_BACKOFF_SECONDS,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     return session
 
 

@@ -1,6 +1,7 @@
 """``make bench``: the six figures of pue's performance, against the loopback cloud fake. About 4 minutes.
 
     .venv/bin/python -m tests.benchmarks [--quick] [--update-docs]
+    .venv/bin/python -m tests.benchmarks --api [api_load options]   the HTTP API load figure alone (wrk)
 
 Writes ``bench-results/results.json`` and ``bench-results/bench-calls.png`` and prints the table; with
 ``--update-docs`` also copies the plot to ``docs/bench-calls.png``. See docs/performance.md for what each
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import cold_start, cpu, report
+from tests.benchmarks import api_load, cold_start, cpu, report
 from tests.benchmarks.measure import Harness
 from tests.benchmarks.plot import plot
 from tests.benchmarks.workload import WorkloadSpec, lambda_event
@@ -46,6 +47,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="fewer repeats, reference on 100 records")
     parser.add_argument("--update-docs", action="store_true", help="also write docs/bench-calls.png")
+    parser.add_argument(
+        "--api",
+        action="store_true",
+        help="only the HTTP API load figure (tests/benchmarks/api_load.py: --api --help for its options)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -87,6 +93,9 @@ def _stream_figures(args: argparse.Namespace, results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--api" in argv:  # its own options, so it is dispatched before this parser sees them
+        return api_load.main([a for a in argv if a != "--api"])
     args = _arguments(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

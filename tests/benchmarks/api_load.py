@@ -1,120 +1,44 @@
 """Load ``pue serve`` on the sample data: GET /recommendations beside GET /health on the same server.
 
-    .venv/bin/python -m tests.benchmarks.api_load [--seconds 5] [--rounds 3] [--connections 8]
+    make bench-api        (= .venv/bin/python -m tests.benchmarks --api [--seconds 5] [--rounds 5] ...)
 
 Goal (issue 3): /recommendations reaches at least 50 % of /health's requests per second, and its p99 is at
-most 5 x its p50. The load generator is wrk (Debian: ``apt-get install wrk``) on 127.0.0.1, one thread,
-both routes driven by the same kind of Lua script so the generator costs the same for each; recommendation
-requests cycle through every sample user. Without wrk, a bounded Python loop of keep-alive connections
-stands in (it costs the machine more, so its figures are lower). Rounds alternate the two routes; the
-median round is reported, since a shared 2-core machine is noisy. A last run shows the server with its
-recommendation cache off (``PUE_API_CACHE_ENTRIES=0``): the price of computing every list.
+most 5 x its p50. The load generator is wrk on 127.0.0.1 (required: the run stops with how to install it;
+``--python-load`` swaps in a slower Python loop), one thread, 8 keep-alive connections, both routes driven
+by the same Lua script so the generator costs the same for each; recommendation requests cycle through
+every sample user. Rounds alternate the two routes and the median round of each is reported, since a
+shared 2-core machine is noisy; every round also says how much CPU the server, the generator and every
+other process used (``cpu_share``). A last round runs with the recommendation cache off
+(``PUE_API_CACHE_ENTRIES=0``): the price of computing every list.
 
-The server runs as ``pue serve`` in its own process, logs on (to a file), and is stopped with SIGTERM:
-the run fails if it does not stop cleanly.
+The server runs as ``pue serve`` in its own process with its access log on (to a file, as in production),
+and is stopped with SIGTERM: the run fails if it does not stop cleanly. Results: stdout and
+``bench-results/api-load.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from tests.benchmarks import cpu_share, report
+from tests.benchmarks.load_gen import Load, LoadGeneratorMissing, python_load, require_wrk, wrk_load
+
+ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-@dataclass(frozen=True)
-class Load:
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int = 0
-
-
-def parse_wrk(output: str) -> Load:
-    """req/s, p50 and p99 from ``wrk --latency`` output; non-2xx answers and socket errors count as errors."""
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\b", output, re.M)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", output, re.M)
-    if not (rps and p50 and p99):
-        raise ValueError(f"unexpected wrk output:\n{output}")
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", output))
-    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
-    return Load(
-        float(rps.group(1)),
-        float(p50.group(1)) * _UNITS[p50.group(2)],
-        float(p99.group(1)) * _UNITS[p99.group(2)],
-        errors,
-    )
-
-
-def _lua(paths: list[str], key: str) -> str:
-    listed = ",".join(json.dumps(p) for p in paths)
-    return (
-        f'local paths = {{{listed}}}\nlocal i = 0\nwrk.headers["x-api-key"] = {json.dumps(key)}\n'
-        'request = function()\n  i = i + 1\n  return wrk.format("GET", paths[(i % #paths) + 1])\nend\n'
-    )
-
-
-def _wrk(url: str, paths: list[str], key: str, seconds: float, connections: int, work: Path) -> Load:
-    script = work / f"paths-{abs(hash(tuple(paths)))}.lua"
-    script.write_text(_lua(paths, key))
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
-    return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-
-
-def _python_load(url: str, paths: list[str], key: str, seconds: float, connections: int) -> Load:
-    """Fallback load: ``connections`` threads, each one keep-alive connection, until ``seconds`` pass."""
-    host, port = url.removeprefix("http://").split(":")
-    deadline = time.perf_counter() + seconds
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    errors = [0] * connections
-
-    def worker(n: int) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        i = n
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            conn.request("GET", paths[i % len(paths)], headers={"x-api-key": key})
-            response = conn.getresponse()
-            response.read()
-            latencies[n].append((time.perf_counter() - started) * 1000)
-            errors[n] += response.status != 200
-            i += connections
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(connections)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    every = sorted(x for per in latencies for x in per)
-    return Load(len(every) / elapsed, every[len(every) // 2], every[int(len(every) * 0.99)], sum(errors))
+RATIO_GOAL = 0.5  # recommendations req/s over health req/s, at least
+TAIL_GOAL = 5.0  # recommendations p99 over p50, at most
+WARM_UP_SECONDS = 2  # every user's list computed once, connections and caches warm
 
 
 def _sample_state(state: Path, users: int) -> list[str]:
@@ -158,70 +82,136 @@ class Server:
             raise RuntimeError(f"pue serve did not stop cleanly (exit {self.process.returncode})")
 
 
-def _measure(args: argparse.Namespace, server: Server, users: list[str], key: str, work: Path) -> None:
-    wrk = shutil.which("wrk")
-    health = ["/health"]
-    recs = [f"/recommendations?userId={u}&numResults=25" for u in users]
+def _measure(
+    args: argparse.Namespace, server: Server, users: list[str], key: str, work: Path, rounds: int
+) -> dict[str, Any]:
+    wrk = None if args.python_load else require_wrk()
+    paths = {
+        "GET /health": ["/health"],
+        "GET /recommendations": [f"/recommendations?userId={u}&numResults=25" for u in users],
+    }
 
-    def load(paths: list[str], seconds: float) -> Load:
-        if wrk:
-            return _wrk(server.url, paths, key, seconds, args.connections, work)
-        return _python_load(server.url, paths, key, seconds, args.connections)
+    def load(route: str, seconds: float) -> dict[str, Any]:
+        before = cpu_share.sample(server.process.pid)
+        if wrk is not None:
+            result = wrk_load(wrk, server.url, paths[route], key, seconds, args.connections, work)
+        else:
+            result = python_load(server.url, paths[route], key, seconds, args.connections)
+        cpu = cpu_share.shares(before, cpu_share.sample(server.process.pid))
+        row = {**vars(result), "cpu": cpu, "load_average_1m": os.getloadavg()[0]}
+        _row(route, result, cpu, row["load_average_1m"])
+        return row
 
-    load(recs, 2)  # warm-up: every user's list computed once, connections and caches warm
-    rounds = [(load(health, args.seconds), load(recs, args.seconds)) for _ in range(args.rounds)]
-    median_health = _median([h for h, _ in rounds])
-    median_recs = _median([r for _, r in rounds])
-    generator = f"wrk -t1 -c{args.connections}" if wrk else f"python loop, {args.connections} connections"
-    print(f"load generator: {generator}, {args.rounds} rounds x {args.seconds}s per route, median round")
-    _row("GET /health", median_health)
-    _row("GET /recommendations", median_recs)
-    ratio = median_recs.requests_per_second / median_health.requests_per_second
-    tail = median_recs.p99_ms / median_recs.p50_ms
-    verdict = "met" if ratio >= 0.5 else "MISSED"
-    print(f"recommendations / health throughput: {ratio:.0%} (goal >= 50%): {verdict}")
-    print(f"recommendations p99 / p50: {tail:.1f} (goal <= 5): {'met' if tail <= 5 else 'MISSED'}")
-
-
-def _median(loads: list[Load]) -> Load:
-    return sorted(loads, key=lambda x: x.requests_per_second)[len(loads) // 2]
+    load("GET /recommendations", WARM_UP_SECONDS)
+    measured: dict[str, list[dict[str, Any]]] = {route: [] for route in paths}
+    for number in range(1, rounds + 1):
+        print(f" round {number}")
+        for route in paths:
+            measured[route].append(load(route, args.seconds))
+    return _summary(measured)
 
 
-def _row(name: str, load: Load) -> None:
+def _summary(measured: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    median = {route: _median(rows) for route, rows in measured.items()}
+    health, recs = median["GET /health"], median["GET /recommendations"]
+    ratio = recs["requests_per_second"] / health["requests_per_second"]
+    tail = recs["p99_ms"] / recs["p50_ms"]
+    print(" median round")
+    for route, row in median.items():
+        _row(route, Load(row["requests_per_second"], row["p50_ms"], row["p99_ms"], row["errors"]))
+    verdict = _met(ratio >= RATIO_GOAL)
+    print(f" recommendations / health throughput: {ratio:.0%} (goal >= {RATIO_GOAL:.0%}): {verdict}")
+    print(f" recommendations p99 / p50: {tail:.1f} (goal <= {TAIL_GOAL:g}): {_met(tail <= TAIL_GOAL)}")
+    return {
+        "rounds": measured,
+        "median": median,
+        "ratio": ratio,
+        "tail": tail,
+        "goals_met": ratio >= RATIO_GOAL and tail <= TAIL_GOAL,
+    }
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(rows, key=lambda row: row["requests_per_second"])[len(rows) // 2]
+
+
+def _row(
+    route: str, load: Load, cpu: dict[str, float] | None = None, load_average: float | None = None
+) -> None:
     errors = f"  ERRORS {load.errors}" if load.errors else ""
+    where = ""
+    if cpu is not None:
+        where = (
+            f"   cores: server {cpu['server_cores']:.2f}, generator {cpu['generator_cores']:.2f}, "
+            f"others {cpu['others_cores']:.2f}"
+        )
+    if load_average is not None:
+        where += f"; load {load_average:.2f}"
     print(
-        f"  {name:<22} {load.requests_per_second:>8,.0f} req/s   p50 {load.p50_ms:6.2f} ms   "
-        f"p99 {load.p99_ms:6.2f} ms{errors}"
+        f"  {route:<22} {load.requests_per_second:>8,.0f} req/s   p50 {load.p50_ms:6.2f} ms   "
+        f"p99 {load.p99_ms:7.2f} ms{errors}{where}"
     )
 
 
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks --api", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="per route and round (default 5)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of both routes (default 5)")
+    parser.add_argument("--connections", type=int, default=8, help="keep-alive connections (default 8)")
+    parser.add_argument("--users", type=int, default=300, help="sample users (default 300, as make run)")
+    parser.add_argument("--python-load", action="store_true", help="a Python load loop instead of wrk")
+    parser.add_argument("--no-uncached", action="store_true", help="skip the round with the cache off")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--users", type=int, default=300)
-    parser.add_argument("--no-uncached", action="store_true", help="skip the run with the cache off")
-    args = parser.parse_args(argv)
+    args = _arguments(argv)
+    if not args.python_load:
+        try:
+            require_wrk()
+        except LoadGeneratorMissing as exc:
+            print(f"bench --api: {exc}", file=sys.stderr)
+            return 2
     key = secrets.token_urlsafe(24)
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "command": "python -m tests.benchmarks --api " + " ".join(argv or sys.argv[1:])
+    }
+    results["machine"] = report.machine()
     with tempfile.TemporaryDirectory(prefix="pue-api-load-") as tmp:
         work = Path(tmp)
         users = _sample_state(work / "state", args.users)
-        load_average = os.getloadavg()[0]
-        print(f"sample state: {len(users)} users; load average {load_average:.1f} on {os.cpu_count()} CPUs")
+        generator = "python loop" if args.python_load else "wrk -t1"
+        print(
+            f"pue serve on {len(users)} sample users; {generator}, {args.connections} connections, "
+            f"{args.rounds} rounds x {args.seconds:g} s per route; {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
         with (work / "serve.log").open("w") as log:
             server = Server(work / "state", key, log)
             try:
-                _measure(args, server, users, key, work)
+                results["cached"] = _measure(args, server, users, key, work, args.rounds)
             finally:
                 server.stop()
             if not args.no_uncached:
+                print("cache off (PUE_API_CACHE_ENTRIES=0), one round:")
                 server = Server(work / "state", key, log, cache_entries=0)
                 try:
-                    print("cache off (PUE_API_CACHE_ENTRIES=0), one round:")
-                    _measure(argparse.Namespace(**{**vars(args), "rounds": 1}), server, users, key, work)
+                    results["uncached"] = _measure(args, server, users, key, work, 1)
                 finally:
                     server.stop()
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    results["seconds"] = time.perf_counter() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "api-load.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"{results['seconds']:.0f} s; results in {args.out / 'api-load.json'}")
     return 0
 
 

@@ -58,8 +58,15 @@ def event_map_file(directory: Path) -> Path:
 
 
 def run_hostile(
-    directory: Path, fake: CloudFake, *, records: int, seed: int, batch_size: int = 500
+    directory: Path,
+    fake: CloudFake,
+    *,
+    records: int,
+    seed: int,
+    batch_size: int = 500,
+    libraries_at: int | None = None,
 ) -> HostileRun:
+    directory.mkdir(parents=True, exist_ok=True)
     stream = HostileStream(seed, forwarded_property=FORWARDED_PROPERTY)
     run = HostileRun(build_plan(stream.records(records), batch_size=batch_size))
     env = {
@@ -71,7 +78,7 @@ def run_hostile(
         "SEGMENT_SPACE_ID": SPACE_ID,
         **SECRETS,
     }
-    with captured_logs("DEBUG") as logs:
+    with captured_logs("DEBUG", libraries_at=libraries_at) as logs:
         pipeline, wiring = build_pipeline(Settings.from_env(env), engagement=EngagementSettings())
         try:
             for event in run.plan.events:

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote
 
+from consumers.event_map import EventMap
 from consumers.logs import configure_logging
+from consumers.pipeline import Pipeline, RefreshOptions
+from tests.fakes import FakeDeadLetters, FakeRecommender, FakeTracker
 
 # Planted values: long enough to be registered for redaction, distinctive enough to find anywhere.
 SECRETS: Final = {
@@ -122,3 +125,17 @@ def log_lines(buffer: io.StringIO) -> list[tuple[str, str]]:
 
 def response_texts(responses: Iterable[Mapping[str, Any] | None]) -> list[tuple[str, str]]:
     return [(f"handler response {n}", repr(r)) for n, r in enumerate(responses, 1)]
+
+
+def memory_pipeline(dead_letters: FakeDeadLetters) -> Pipeline:
+    """The real pipeline over the in-memory port fakes (``tests.fakes``)."""
+    return Pipeline(
+        tracker=FakeTracker(),
+        recommender=FakeRecommender(),
+        sinks=[],
+        dead_letters=dead_letters,
+        purchases=None,
+        event_map=EventMap.default(),
+        refresh=RefreshOptions(num_results=5),
+        max_workers=2,
+    )

@@ -41,6 +41,14 @@ CHECKS = [
 schema = schemathesis.openapi.from_dict(load_document())
 
 
+@schema.hook
+def filter_query(ctx: Any, query: dict[str, Any] | None) -> bool:
+    """Drop generated queries the HTTP client cannot send as generated: it leaves out a parameter whose
+    value is an empty list or object (or None), so a "negative" query such as ``{"limit": 5, "x": []}``
+    would reach the server valid and its 200 be reported as accepted bad data."""
+    return query is None or all(value not in ([], {}, None) for value in query.values())
+
+
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state: Path = tmp_path_factory.mktemp("schemathesis") / "state"

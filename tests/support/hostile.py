@@ -110,6 +110,14 @@ class Plan:
     def all_records(self) -> list[dict[str, Any]]:
         return [record for event in self.events for record in event["Records"]]
 
+    def kinds(self) -> dict[str, int]:
+        """How many records of each kind the plan holds (a KPL aggregate counts under its first part)."""
+        counts: dict[str, int] = {}
+        for record in self.records:
+            name = f"kpl:{record.parts[0].kind}" if record.aggregate else record.parts[0].kind
+            counts[name] = counts.get(name, 0) + 1
+        return dict(sorted(counts.items()))
+
     def event(self) -> dict[str, Any]:
         """Every record as one Lambda event (for the retry emulator, which batches by itself)."""
         return {"Records": self.all_records}

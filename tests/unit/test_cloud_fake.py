@@ -210,7 +210,11 @@ def _aws_failure(fake: CloudFake, call: CallType, fault: Fault) -> PueError:
             )
             recommender.get_recommendations(RecommendationRequest("u1"))
         else:
-            ProfileApiPurchaseHistory("space", "token", host=fake.url, timeout=0.2).purchased_items("u1")
+            # A plain session: one attempt, like the AWS clients here (the default one retries).
+            history = ProfileApiPurchaseHistory(
+                "space", "token", host=fake.url, timeout=0.2, session=requests.Session()
+            )
+            history.purchased_items("u1")
     return raised.value
 
 

@@ -1,0 +1,82 @@
+"""What the local backend knows beyond recommendations: sample users, one user's profile, pipeline counts.
+
+Backs ``GET /users``, ``GET /users/{userId}`` and ``GET /stats`` (the web page's panels). Only the local
+backend has these in one place; in AWS they live in Segment Personas, Pinpoint and CloudWatch, and the
+routes answer 501 (``consumers.api.user_routes``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from destinations.local import LocalBackend
+from schemas.batch import BatchCounts
+
+RECENT_INTERACTIONS: Final = 20  # the profile panel's list; the full history is `pue profile`
+RECENT_DEAD_LETTERS: Final = 5
+TOP_REASONS: Final = 5
+
+
+class LocalInsights:
+    """Reads over an open ``LocalBackend`` (the API's own: same store, same lock)."""
+
+    def __init__(self, local: LocalBackend) -> None:
+        self._local = local
+
+    def users(self, limit: int) -> list[str]:
+        """User ids with tracked interactions, most active first."""
+        return self._local.store.known_users(limit=limit)
+
+    def profile(self, user_id: str) -> dict[str, Any] | None:
+        """What pue holds for the user (as ``pue profile``, recent interactions only); None if nothing."""
+        # Imported here: the commands module is the CLI's, heavier than a route needs at import time.
+        from consumers.commands import profile_json
+
+        profile = profile_json(self._local, user_id)
+        interactions: list[dict[str, Any]] = profile["interactions"]
+        if not (interactions or profile["traits"] or profile["endpointAttributes"] or profile["messages"]):
+            return None
+        recent = interactions[::-1][:RECENT_INTERACTIONS]  # newest first
+        return {
+            "userId": user_id,
+            "interactionCount": len(interactions),
+            "interactions": recent,
+            "items": self._local.store.items([i["itemId"] for i in recent if i["itemId"] is not None]),
+            "traits": profile["traits"],
+            "endpointAttributes": profile["endpointAttributes"],
+            "messages": profile["messages"],
+        }
+
+    def stats(self) -> dict[str, Any]:
+        totals = self._local.stats.totals()
+        store = self._local.store
+        return {
+            **_counts(totals),
+            "filterReasons": _top(totals.filter_reasons),
+            "deadLetterReasons": _top(totals.dead_letter_reasons),
+            "failureReasons": _top(totals.failure_reasons),
+            "deadLetters": {
+                "stored": store.dead_letter_count(),
+                "recent": [
+                    {"reason": d.reason, "shardId": d.shard_id, "sequenceNumber": d.sequence_number}
+                    for d in store.dead_letters(limit=RECENT_DEAD_LETTERS)
+                ],
+            },
+        }
+
+
+def _counts(totals: BatchCounts) -> dict[str, int]:
+    return {
+        "records": totals.records,
+        "processed": totals.processed,
+        "filtered": totals.filtered,
+        "deadLettered": totals.dead_lettered,
+        "failed": totals.failed,
+        "interactions": totals.interactions,
+        "usersRefreshed": totals.users_refreshed,
+    }
+
+
+def _top(reasons: dict[str, int]) -> list[dict[str, Any]]:
+    ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
+    return [{"reason": reason, "count": count} for reason, count in ranked]
