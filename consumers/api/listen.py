@@ -43,7 +43,7 @@ def check_can_listen(host: str, port: int) -> None:
         raise ListenError(host, port, OSError(errno.EADDRNOTAVAIL, str(exc))) from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
-        # As waitress does: a port whose old connections linger in TIME_WAIT is free to a new server.
+        # As the server does: a port whose old connections linger in TIME_WAIT is free to a new server.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)

@@ -1,8 +1,7 @@
 """``pue serve``: the recommendations API over HTTP on the local backend, for development and small sites.
 
-The server is waitress: a production WSGI server in pure Python (no compiler, runs wherever pue runs),
-with a thread pool, keep-alive, request-size limits and clean shutdown. Measured against the issue's
-goal with ``make bench-api`` (tests/benchmarks/api_load.py; figures in docs/api.md).
+The server is cheroot (consumers/api/http_server.py), measured against the issue's goal with
+``make bench-api`` (tests/benchmarks/api_load.py; figures in docs/api.md).
 
 ``serve_forever`` is also what the demo calls after ``pue run``. Ctrl-C (or SIGTERM) stops it cleanly:
 connections close, worker threads finish their request, the store is closed.
@@ -22,21 +21,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import IO, TYPE_CHECKING, Any, Final, cast
+from typing import IO, TYPE_CHECKING, Final
 
 from consumers.api.listen import ListenError
 from consumers.settings import DEFAULT_STATE_DIR, Settings
 
 if TYPE_CHECKING:
+    from consumers.api.http_server import ApiServer
     from consumers.api.settings import ApiSettings
-    from consumers.api.wsgi import WsgiApp
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
 # Requests are short and mostly hold the GIL or the store's lock: more threads only add switching.
 DEFAULT_THREADS: Final = 8
-MAX_REQUEST_BODY_BYTES: Final = 1024 * 1024  # waitress buffers bodies; the API itself takes at most 32 KB
-CHANNEL_TIMEOUT_SECONDS: Final = 30  # idle keep-alive connections are closed after this
 _API_KEY_BYTES: Final = 24  # token_urlsafe(24): 32 characters, 192 bits
 EXIT_CANNOT_LISTEN: Final = 2  # as for a bad argument: the fix is another --port
 
@@ -121,64 +118,6 @@ def generate_api_key() -> str:
     return secrets.token_urlsafe(_API_KEY_BYTES)
 
 
-class ApiServer:
-    """waitress serving a ``WsgiApp``. ``run()`` blocks until ``stop()`` (any thread), Ctrl-C or SIGTERM."""
-
-    def __init__(
-        self, app: WsgiApp, *, host: str = DEFAULT_HOST, port: int = 0, threads: int = DEFAULT_THREADS
-    ):
-        from waitress.server import create_server
-
-        self._map: dict[int, Any] = {}
-        try:
-            # cast: the stubs return a union and lack effective_host/port, which a single listener has.
-            self._server: Any = cast(
-                Any,
-                create_server(
-                    app,
-                    map=self._map,
-                    host=host,
-                    port=port,
-                    threads=threads,
-                    ident="pue",
-                    max_request_body_size=MAX_REQUEST_BODY_BYTES,
-                    channel_timeout=CHANNEL_TIMEOUT_SECONDS,
-                    asyncore_use_poll=True,  # select() fails past 1024 descriptors
-                    clear_untrusted_proxy_headers=True,
-                ),
-            )
-        except OSError as exc:  # the bind: port taken, address not local...
-            raise ListenError(host, port, exc) from None
-        self.host = str(self._server.effective_host)
-        self.port = int(self._server.effective_port)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def run(self) -> None:
-        try:
-            self._server.run()  # returns on Ctrl-C/SIGTERM (waitress catches them) or after stop()
-        finally:
-            self.stop_now()
-
-    def stop_now(self) -> None:
-        """Close every socket and end the worker threads; from the thread that runs (or would run) the
-        loop, when it is not looping. Idempotent."""
-        self._close_sockets()
-        self._server.task_dispatcher.shutdown()
-
-    def stop(self) -> None:
-        """Ask the loop to close every socket and return; safe from any thread."""
-        self._server.trigger.pull_trigger(self._close_sockets)
-
-    def _close_sockets(self) -> None:
-        from waitress import wasyncore
-
-        wasyncore.close_all(self._map)
-
-
 def serve_forever(
     settings: Settings,
     *,
@@ -212,13 +151,15 @@ def serve_forever(
         logging.getLogger("pue.api").setLevel(logging.INFO)
     api = build_api(settings, api_settings)
     try:
+        from consumers.api.http_server import ApiServer
+
         server = ApiServer(WsgiApp(api), host=host, port=port, threads=threads)
         try:
-            with _sigterm_stops():
+            with _signals_stop(server):
                 _print_banner(out, prog, server.url, shown_key, _sample_user(settings))
                 server.run()
-        except KeyboardInterrupt:
-            # Ctrl-C outside waitress's loop (while the banner prints): the same clean stop.
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C before the handlers are in place (or off the main thread): the same clean stop.
             server.stop_now()
     finally:
         api.close()
@@ -246,17 +187,19 @@ def _print_banner(out: IO[str], prog: str, url: str, key: str, user_id: str) -> 
 
 
 @contextmanager
-def _sigterm_stops() -> Iterator[None]:
-    """SIGTERM stops the server like Ctrl-C (waitress catches SystemExit in its loop). Main thread only."""
+def _signals_stop(server: ApiServer) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop ``server`` cleanly. The handler only starts the stop on another thread:
+    raising out of a signal handler could land inside the server's own locking. Main thread only."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.stop, name="pue-stop", daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,6 +1,6 @@
 """WSGI (PEP 3333) <-> ``ApiRequest`` / ``ApiResponse``: the API as an app any WSGI server can run.
 
-``pue serve`` runs it on waitress; gunicorn or uWSGI can run ``WsgiApp(api)`` the same way.
+``pue serve`` runs it on cheroot; gunicorn or uWSGI can run ``WsgiApp(api)`` the same way.
 """
 
 from __future__ import annotations

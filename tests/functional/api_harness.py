@@ -1,5 +1,5 @@
 """One way to call the recommendations API, three ways to reach it: the Lambda handler with API Gateway
-HTTP API (payload 2.0) events, with REST API proxy (1.0) events, and a real ``pue serve`` server (waitress
+HTTP API (payload 2.0) events, with REST API proxy (1.0) events, and a real ``pue serve`` server (cheroot
 on 127.0.0.1, ephemeral port). Plus the OpenAPI check every test applies to every response.
 
 Every transport is configured the same way, from the environment (``PUE_API_KEY``, ``PUE_STATE_DIR``...),
@@ -24,9 +24,9 @@ from urllib.parse import parse_qsl
 import jsonschema
 
 from consumers.api import lambda_handler
+from consumers.api.http_server import ApiServer
 from consumers.api.openapi import load_document
 from consumers.api.routes import Api
-from consumers.api.serve import ApiServer
 from consumers.api.settings import load_settings
 from consumers.api.wiring import build_api
 from consumers.api.wsgi import WsgiApp
@@ -161,7 +161,7 @@ class HttpClient:
 
 @contextmanager
 def running_server(api: Api) -> Iterator[ApiServer]:
-    """``pue serve``'s server (waitress) in a background thread, on an ephemeral port of 127.0.0.1."""
+    """``pue serve``'s server (cheroot) in a background thread, on an ephemeral port of 127.0.0.1."""
     server = ApiServer(WsgiApp(api), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, name="pue-serve-test", daemon=True)
     thread.start()
