@@ -21,7 +21,7 @@ from consumers.normalize import normalize
 from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
 from schemas.batch import BatchCounts
 from schemas.dead_letter import DeadLetter
-from schemas.errors import PermanentError, PoisonRecord, PueError, RetryableError
+from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
@@ -183,6 +183,10 @@ class Pipeline:
                 outcome.recommendation = self._recommend(work.user_id, work.last_event_id)
         except RetryableError as exc:
             outcome.failure = _reason(exc)
+        except ConfigError as exc:
+            # Credentials or region gone at run time: not the records' fault. Retry them, loudly.
+            log.error("configuration problem while calling a service", extra={"fields": {"reason": str(exc)}})
+            outcome.failure = _reason(exc)
         except PermanentError as exc:
             # The events are tracked; only the refresh cannot succeed (e.g. a user id Personalize rejects).
             log.warning("refresh rejected", extra={"fields": {"reason": _reason(exc)}})
@@ -195,6 +199,8 @@ class Pipeline:
         try:
             self.tracker.put_events(chunk.batch)
             return len(chunk.batch.interactions)
+        except ConfigError:
+            raise  # the setup, not these events: never dead-letter them for it
         except PermanentError as exc:
             if len(chunk.entries) == 1:
                 outcome.rejected.append((chunk.entries, f"rejected by event tracker: {_reason(exc)}"))
@@ -240,7 +246,8 @@ class Pipeline:
         for sink, failures in zip(self.sinks, reports, strict=True):
             for user_id, error in failures.items():
                 failed_users.add(user_id)
-                if not error.retryable:
+                # A ConfigError (credentials, region) is the deployment's problem: retry, don't skip.
+                if not error.retryable and not isinstance(error, ConfigError):
                     log.warning(
                         "sink rejected a user",
                         extra={"fields": {"sink": sink.name, "reason": _reason(error)}},
