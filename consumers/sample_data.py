@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,7 +104,10 @@ class _Session:
                 self.track("Product Added", _product_properties(product) | {"quantity": 1})
         if cart and rng.random() < 0.6:
             order_id = f"O-{self.user_id}-{len(self.out)}"
-            lines = [_product_properties(p) | {"quantity": 1} for p in cart]
+            # One line per product, as a shop's order holds it: a product added twice is quantity 2.
+            quantities = Counter(p.product_id for p in cart)
+            unique = {p.product_id: p for p in cart}.values()
+            lines = [_product_properties(p) | {"quantity": quantities[p.product_id]} for p in unique]
             total = round(sum(p.price for p in cart), 2)
             self.track(
                 "Order Completed",
