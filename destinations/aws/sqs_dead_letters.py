@@ -30,21 +30,30 @@ class _Entry:
     size: int  # as SQS counts it: body plus attribute names, types and values, in bytes
 
 
-def message_body(letter: DeadLetter, *, compress: bool = False) -> str:
-    """The JSON body: the raw record (base64, optionally gzipped first) and where it came from."""
-    data = gzip.compress(letter.raw, mtime=0) if compress else letter.raw
-    return json.dumps(
-        {
-            "reason": letter.reason,
-            "shardId": letter.shard_id,
-            "sequenceNumber": letter.sequence_number,
-            "subSequenceNumber": letter.sub_sequence_number,
-            "eventSourceArn": letter.event_source_arn,
-            "encoding": "gzip+base64" if compress else "base64",
-            "data": base64.b64encode(data).decode("ascii"),
-        },
-        separators=(",", ":"),
-    )
+def message_body(letter: DeadLetter, *, compress: bool = False, keep_bytes: int | None = None) -> str:
+    """The JSON body: the raw record (base64, optionally gzipped first) and where it came from.
+
+    ``keep_bytes`` keeps only that prefix of the record, marked ``truncated`` with the original size and
+    SHA-256, for a record too large for SQS even compressed (see ``SqsDeadLetterSink._entry``).
+    """
+    raw = letter.raw if keep_bytes is None else letter.raw[:keep_bytes]
+    data = gzip.compress(raw, mtime=0) if compress else raw
+    document: dict[str, Any] = {
+        "reason": letter.reason,
+        "shardId": letter.shard_id,
+        "sequenceNumber": letter.sequence_number,
+        "subSequenceNumber": letter.sub_sequence_number,
+        "eventSourceArn": letter.event_source_arn,
+        "encoding": "gzip+base64" if compress else "base64",
+        "data": base64.b64encode(data).decode("ascii"),
+    }
+    if keep_bytes is not None:
+        document |= {
+            "truncated": True,
+            "originalBytes": len(letter.raw),
+            "sha256": hashlib.sha256(letter.raw).hexdigest(),
+        }
+    return json.dumps(document, separators=(",", ":"))
 
 
 def decode_body(body: str) -> tuple[bytes, dict[str, Any]]:
@@ -96,13 +105,14 @@ class SqsDeadLetterSink:
             body = message_body(letter, compress=True)
         size = len(body.encode()) + attributes_size
         if size > SQS_MESSAGE_MAX_BYTES:
-            # Too large even compressed. Keeping it would need S3 offload (the SQS extended client pattern:
-            # the payload in S3, a pointer in the message), which pue does not do.
-            return PermanentError(
-                f"dead letter is {size} bytes after compression, over the SQS limit",
-                service=SERVICE,
-                code="MessageTooLong",
-            )
+            # Too large even compressed (a Kinesis record holds up to 1 MiB; random bytes do not compress).
+            # Failing it would block the shard until Lambda gives up and then skip the records after it, so
+            # keep a prefix, marked with the original size and SHA-256: the whole record stays readable in
+            # the stream at shardId/sequenceNumber until the stream's retention ends. (S3 offload, the SQS
+            # extended client pattern, would keep it all; pue does not do that.)
+            overhead = len(message_body(letter, keep_bytes=0).encode()) + attributes_size
+            body = message_body(letter, keep_bytes=(SQS_MESSAGE_MAX_BYTES - overhead) * 3 // 4)
+            size = len(body.encode()) + attributes_size
         entry: dict[str, Any] = {"MessageBody": body}
         if attributes:
             entry["MessageAttributes"] = attributes

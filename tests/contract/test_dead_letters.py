@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -228,15 +229,27 @@ def test_batches_respect_the_total_size_limit() -> None:
         assert sum(len(e["MessageBody"].encode()) for e in entries) <= SQS_MESSAGE_MAX_BYTES
 
 
-def test_a_letter_too_large_even_compressed_is_permanent() -> None:
+def test_a_letter_too_large_even_compressed_keeps_a_marked_prefix() -> None:
     client, stubber = stubbed_sqs()
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "before-parameter-build.sqs.SendMessageBatch", lambda params, **_: sent.extend(params["Entries"])
+    )
     stubber.add_response("send_message_batch", accepted(1))
-    huge = letter(1, raw=os.urandom(300_000))  # random bytes do not compress
+    stubber.add_response("send_message_batch", accepted(1))
+    raw = os.urandom(1024 * 1024)  # a full-size Kinesis record of random bytes: gzip cannot shrink it
+    huge = letter(1, raw=raw)
     report = SqsDeadLetterSink(client, QUEUE_URL).send([huge, letter(2)])
     stubber.assert_no_pending_responses()
-    assert set(report.failed) == {huge.letter_id}
-    assert isinstance(report.failed[huge.letter_id], PermanentError)
-    assert report.failed[huge.letter_id].code == "MessageTooLong"
+    assert report.ok  # sent, not failed: a failure would block the shard and then skip what follows
+
+    body, reason = sent[0]["MessageBody"], sent[0]["MessageAttributes"]["reason"]["StringValue"]
+    assert len(body.encode()) + len(reason) < SQS_MESSAGE_MAX_BYTES
+    data, document = decode_body(body)
+    assert document["truncated"] is True and document["originalBytes"] == len(raw)
+    assert document["sha256"] == hashlib.sha256(raw).hexdigest()
+    assert len(data) > SQS_MESSAGE_MAX_BYTES // 2 and raw.startswith(data)
+    assert (document["shardId"], document["sequenceNumber"]) == (huge.shard_id, huge.sequence_number)
 
 
 def test_fifo_entries_carry_group_and_deduplication_ids() -> None:
