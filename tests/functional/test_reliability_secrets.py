@@ -25,7 +25,7 @@ from tests.functional.api_harness import TRANSPORTS, client_for, seed
 from tests.functional.reliability_faults_run import ISSUE_RATES, check_faults, run_faults, versioned_fake
 from tests.functional.reliability_figures import report
 from tests.functional.reliability_hostile_run import check_hostile, run_hostile
-from tests.functional.reliability_support import SECRETS, Tally, find_leaks
+from tests.functional.reliability_support import SECRETS, Tally, captured_logs, find_leaks, log_lines
 from tests.support.cloud_fake import CloudFake
 
 SEED: Final = 51
@@ -135,9 +135,15 @@ def test_api_error_responses_carry_no_secret_or_email(
     monkeypatch.setenv("PUE_API_KEY", SECRETS["PUE_API_KEY"])
     texts: list[tuple[str, str]] = []
     with client_for(transport) as client:
-        for method, path, query, headers, body in _bad_requests(SECRETS["PUE_API_KEY"]):
-            reply = client.request(method, path, query, headers=headers, body=body)
-            assert reply.status >= 400, (method, path, query)
-            where = f"{transport} {method} {path} -> {reply.status}"
-            texts.append((where, reply.body.decode("utf-8", "replace") + repr(dict(reply.headers))))
-    assert find_leaks(texts) == []
+        # The Lambda cold start installs its own log handlers: capture after it, as it would log.
+        assert client.request("GET", "/health").status == 200
+        with captured_logs("DEBUG") as logs:
+            logging.getLogger("pue.api").setLevel(logging.INFO)  # the per-request line
+            for method, path, query, headers, body in _bad_requests(SECRETS["PUE_API_KEY"]):
+                reply = client.request(method, path, query, headers=headers, body=body)
+                assert reply.status >= 400, (method, path, query)
+                where = f"{transport} {method} {path} -> {reply.status}"
+                texts.append((where, reply.body.decode("utf-8", "replace") + repr(dict(reply.headers))))
+    lines = log_lines(logs)
+    assert len(lines) >= len(_bad_requests("")), "every request logs a line: the capture must see them"
+    assert find_leaks(texts + lines) == []
