@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consumers.engagement_settings import EngagementSettings
 from consumers.event_map import EventMap
@@ -19,6 +19,9 @@ from consumers.settings import Settings
 from destinations.local import LocalBackend
 from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
 from schemas.errors import ConfigError
+
+if TYPE_CHECKING:
+    from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 
 
 @dataclass(slots=True)
@@ -123,10 +126,23 @@ def _wire_aws(settings: Settings, event_map: EventMap, clients: dict[str, Any]) 
             recommender_arn=settings.recommender_arn,
         ),
         sinks=[],
-        dead_letters=SqsDeadLetterSink(_client(clients, "sqs", settings), settings.dead_letter_queue_url),
+        dead_letters=SqsDeadLetterSink(
+            _client(clients, "sqs", settings),
+            settings.dead_letter_queue_url,
+            overflow=_dead_letter_overflow(settings, clients),
+        ),
         purchases=None,
         event_map=event_map,
     )
+
+
+def _dead_letter_overflow(settings: Settings, clients: dict[str, Any]) -> S3DeadLetterPayloads | None:
+    """Where dead letters too large for SQS keep their whole record (``PUE_DEAD_LETTER_BUCKET``), if set."""
+    if not settings.dead_letter_bucket:
+        return None
+    from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
+
+    return S3DeadLetterPayloads(_client(clients, "s3", settings), settings.dead_letter_bucket)
 
 
 def _add_segment_and_pinpoint(

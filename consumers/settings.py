@@ -43,6 +43,7 @@ class Settings:
     segment_profile_api_host: str = DEFAULT_SEGMENT_PROFILE_API_HOST
     pinpoint_application_id: str | None = None
     dead_letter_queue_url: str | None = None
+    dead_letter_bucket: str | None = None
     event_map_path: Path | None = None
     max_workers: int = DEFAULT_MAX_WORKERS
     log_level: str = "INFO"
@@ -140,6 +141,7 @@ class _Parser:
             segment_profile_api_host=self.url("SEGMENT_PROFILE_API_HOST", DEFAULT_SEGMENT_PROFILE_API_HOST),
             pinpoint_application_id=self.text("PINPOINT_APPLICATION_ID"),
             dead_letter_queue_url=self.text("PUE_DEAD_LETTER_QUEUE_URL"),
+            dead_letter_bucket=self.text("PUE_DEAD_LETTER_BUCKET"),
             event_map_path=Path(event_map) if event_map else None,
             max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
             log_level=self.log_level(),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from destinations.aws.errors import BOTO_ERRORS, translate_client_error
+from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 from schemas.dead_letter import DeadLetter
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError, RetryableError
@@ -30,11 +31,14 @@ class _Entry:
     size: int  # as SQS counts it: body plus attribute names, types and values, in bytes
 
 
-def message_body(letter: DeadLetter, *, compress: bool = False, keep_bytes: int | None = None) -> str:
+def message_body(
+    letter: DeadLetter, *, compress: bool = False, keep_bytes: int | None = None, stored_at: str | None = None
+) -> str:
     """The JSON body: the raw record (base64, optionally gzipped first) and where it came from.
 
-    ``keep_bytes`` keeps only that prefix of the record, marked ``truncated`` with the original size and
-    SHA-256, for a record too large for SQS even compressed (see ``SqsDeadLetterSink._entry``).
+    For a record too large for SQS even compressed (see ``SqsDeadLetterSink._entry``): ``stored_at`` points
+    at the whole record in S3 instead of carrying it, or, without a bucket, ``keep_bytes`` keeps only that
+    prefix, marked ``truncated``. Both add the original size and SHA-256.
     """
     raw = letter.raw if keep_bytes is None else letter.raw[:keep_bytes]
     data = gzip.compress(raw, mtime=0) if compress else raw
@@ -47,17 +51,20 @@ def message_body(letter: DeadLetter, *, compress: bool = False, keep_bytes: int 
         "encoding": "gzip+base64" if compress else "base64",
         "data": base64.b64encode(data).decode("ascii"),
     }
-    if keep_bytes is not None:
-        document |= {
-            "truncated": True,
-            "originalBytes": len(letter.raw),
-            "sha256": hashlib.sha256(letter.raw).hexdigest(),
-        }
+    if stored_at is not None:
+        document |= {"encoding": "s3", "data": "", "location": stored_at}
+    elif keep_bytes is not None:
+        document["truncated"] = True
+    if stored_at is not None or keep_bytes is not None:
+        document |= {"originalBytes": len(letter.raw), "sha256": hashlib.sha256(letter.raw).hexdigest()}
     return json.dumps(document, separators=(",", ":"))
 
 
 def decode_body(body: str) -> tuple[bytes, dict[str, Any]]:
-    """The raw bytes and the metadata of a message written by this sink (for inspection and redrive)."""
+    """The raw bytes and the metadata of a message written by this sink (for inspection and redrive).
+
+    For ``"encoding": "s3"`` the bytes are empty: the record is at ``location``.
+    """
     document: dict[str, Any] = json.loads(body)
     data = base64.b64decode(document["data"])
     if document.get("encoding") == "gzip+base64":
@@ -74,10 +81,11 @@ class SqsDeadLetterSink:
     queue may hold duplicates, which is harmless for inspection and redrive.
     """
 
-    def __init__(self, client: Any, queue_url: str) -> None:
+    def __init__(self, client: Any, queue_url: str, *, overflow: S3DeadLetterPayloads | None = None) -> None:
         self._client = client
         self._queue_url = queue_url
         self._fifo = queue_url.endswith(".fifo")
+        self._overflow = overflow
 
     def send(self, letters: Sequence[DeadLetter]) -> DeliveryReport:
         failed: dict[str, PueError] = {}
@@ -106,12 +114,18 @@ class SqsDeadLetterSink:
         size = len(body.encode()) + attributes_size
         if size > SQS_MESSAGE_MAX_BYTES:
             # Too large even compressed (a Kinesis record holds up to 1 MiB; random bytes do not compress).
-            # Failing it would block the shard until Lambda gives up and then skip the records after it, so
-            # keep a prefix, marked with the original size and SHA-256: the whole record stays readable in
-            # the stream at shardId/sequenceNumber until the stream's retention ends. (S3 offload, the SQS
-            # extended client pattern, would keep it all; pue does not do that.)
-            overhead = len(message_body(letter, keep_bytes=0).encode()) + attributes_size
-            body = message_body(letter, keep_bytes=(SQS_MESSAGE_MAX_BYTES - overhead) * 3 // 4)
+            # With a bucket, the whole record goes to S3 and the message points at it (a failed upload is
+            # retried like a failed send). Without one, failing the letter would block the shard until
+            # Lambda gives up and then skip the records after it, so keep a prefix, marked with the
+            # original size and SHA-256: the whole record stays in the stream until its retention ends.
+            if self._overflow is not None:
+                try:
+                    body = message_body(letter, stored_at=self._overflow.put(letter))
+                except PueError as error:
+                    return error
+            else:
+                overhead = len(message_body(letter, keep_bytes=0).encode()) + attributes_size
+                body = message_body(letter, keep_bytes=(SQS_MESSAGE_MAX_BYTES - overhead) * 3 // 4)
             size = len(body.encode()) + attributes_size
         entry: dict[str, Any] = {"MessageBody": body}
         if attributes:
