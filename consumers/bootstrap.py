@@ -170,6 +170,7 @@ def _add_segment_and_pinpoint(
             settings.segment_space_id,
             settings.segment_profile_token,
             host=settings.segment_profile_api_host,
+            max_connections=settings.max_workers,
         )
     if engagement is not None:
         # Customer Profiles and real-time messages, each on only when its settings are present.

@@ -26,8 +26,9 @@ MAX_PAGES: Final = 50  # a cursor that never ends is a server bug; stop rather t
 # calls: without them a 429 from the 100 req/s quota failed the user's records on the first try, and a batch
 # of a few dozen users under 20 % throttling almost never completed (test_reliability_faults).
 READ_RETRIES: Final = 2
-RETRY_BACKOFF_SECONDS: Final = 0.1  # urllib3 waits 0, then 0.2 s (x2 each time), or what Retry-After says
+RETRY_BACKOFF_SECONDS: Final = 0.1  # urllib3 waits 0, then 0.2 s (x2 each time)
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+DEFAULT_MAX_CONNECTIONS: Final = 16  # as PUE_MAX_WORKERS' default
 # Keys under which an object in the trait's list names the product.
 _ID_KEYS: Final = ("product_id", "sku", "id")
 
@@ -81,12 +82,13 @@ class ProfileApiPurchaseHistory:
         trait: str = "purchased_products",
         session: requests.Session | None = None,
         timeout: float = 5.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self._base = f"{host.rstrip('/')}/v1/spaces/{quote(space_id, safe='')}/collections/users/profiles"
         self._auth = (token, "")
         self._trait = trait
         # requests.Session is safe for concurrent GETs that share no per-request state (pooled connections).
-        self._session = session if session is not None else _session_for(self._base)
+        self._session = session if session is not None else _session_for(self._base, max_connections)
         self._timeout = timeout
 
     def purchased_items(self, user_id: str) -> frozenset[str]:
@@ -128,7 +130,7 @@ class ProfileApiPurchaseHistory:
         return page
 
 
-def _session_for(base: str) -> requests.Session:
+def _session_for(base: str, max_connections: int = 10) -> requests.Session:
     """A session that reads the environment (proxies, CA bundle) once, here, rather than on every request.
 
     With ``trust_env`` on, requests scans all of ``os.environ`` for proxy settings on each request: a fifth of
@@ -143,14 +145,19 @@ def _session_for(base: str) -> requests.Session:
     session.trust_env = False
     # GETs are idempotent: retry throttling, 5xx, resets and read timeouts; the last answer is then read as
     # usual (raise_on_status=False), so exhausted retries still become a RetryableError for the pipeline.
+    # Retry-After is not honoured: a 429 asking for 60 s would hold a worker (and so the whole Lambda batch)
+    # that long; after the short retries the user's records are redelivered by Lambda instead.
     retry = Retry(
         total=READ_RETRIES,
         backoff_factor=RETRY_BACKOFF_SECONDS,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET"}),
         raise_on_status=False,
+        respect_retry_after_header=False,
     )
-    adapter = HTTPAdapter(max_retries=retry)
+    # One pooled connection per concurrent reader (PUE_MAX_WORKERS); requests' default pool keeps 10, and
+    # every reader past that opened and dropped a connection of its own.
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=max_connections)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

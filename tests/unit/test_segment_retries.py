@@ -4,8 +4,10 @@ botocore does for the AWS calls (found by tests/functional/test_reliability_faul
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import urllib3.util.retry
 
 from destinations.segment import personas, profile_api
 from destinations.segment.personas import PersonasTraitSink
@@ -71,3 +73,28 @@ def test_profile_api_retries_a_reset_connection(receiver: HttpReceiver) -> None:
     receiver.script(TRAITS, Reply(disconnect=True), OK_TRAITS)
     history = ProfileApiPurchaseHistory("spa", "token-123456", host=receiver.url)
     assert history.purchased_items("u1") == {"p1"}
+
+
+def test_profile_api_does_not_wait_out_a_long_retry_after(
+    receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker sleeping an hour would hold the whole Lambda batch; Lambda's redelivery is the long wait.
+    slept: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry.Retry, "sleep", _record_sleep(slept))
+    throttled = Reply(429, {"error": {"code": "rate_limit_error"}}, {"Retry-After": "3600"})
+    receiver.script(TRAITS, throttled, OK_TRAITS)
+    history = ProfileApiPurchaseHistory("spa", "token-123456", host=receiver.url)
+    assert history.purchased_items("u1") == {"p1"}
+    assert len(receiver.requests) == 2
+    longest = profile_api.RETRY_BACKOFF_SECONDS * 2**profile_api.READ_RETRIES
+    assert slept and all(seconds <= longest for seconds in slept)
+
+
+def _record_sleep(slept: list[float]) -> Any:
+    """Retry.sleep, recording what it would wait instead of waiting (Retry-After first, then backoff)."""
+
+    def sleep(self: urllib3.util.retry.Retry, response: Any = None) -> None:
+        after = self.get_retry_after(response) if response and self.respect_retry_after_header else None
+        slept.append(after if after is not None else self.get_backoff_time())
+
+    return sleep
