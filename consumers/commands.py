@@ -179,8 +179,14 @@ def _print_users(local: LocalBackend, how_many: int = 3) -> None:
     for user_id in local.store.known_users(limit=how_many):
         traits = local.store.traits_for(user_id)
         items = traits.get(RECOMMENDED_PRODUCTS, [])
-        shown = ", ".join(items[:8]) if isinstance(items, list) else str(items)
-        w(f"  {user_id}: {shown}{' ...' if isinstance(items, list) and len(items) > 8 else ''}\n")
+        if not isinstance(items, list):
+            w(f"  {user_id}: {items}\n")
+            continue
+        # With a catalog loaded (the demo loads the sample's), names say more than ids.
+        first = [str(i) for i in items[:4]]
+        names = local.store.items(first)
+        shown = ", ".join(f"{i} {names[i]['NAME']}" if "NAME" in names.get(i, {}) else i for i in first)
+        w(f"  {user_id}: {shown}{f' ... ({len(items)} in all)' if len(items) > 4 else ''}\n")
     w("\nTry: pue recommend USER_ID   |   pue profile USER_ID\n")
 
 
