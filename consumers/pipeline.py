@@ -14,29 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.decode import Decoded, RecordRef, decode_record
+from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
+from consumers.decode import Decoded, decode_record
 from consumers.event_map import EventMap
 from consumers.grouping import Chunk, UserWork, group_by_user
 from consumers.normalize import normalize
 from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
 from schemas.batch import BatchCounts
-from schemas.dead_letter import DeadLetter
 from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 log = logging.getLogger("pue.pipeline")
-
-
-@dataclass(slots=True)
-class Entry:
-    """One user record of the batch and what became of it."""
-
-    ref: RecordRef
-    raw: bytes
-    outcome: Normalized
-    failure: str | None = None  # retryable: reported to Lambda
-    rejection: str | None = None  # permanent: dead-lettered
 
 
 @dataclass(slots=True)
@@ -106,11 +95,11 @@ class Pipeline:
         for outcome in outcomes:
             self._settle_user(outcome, entries, counts)
         refreshed = self._publish([o for o in outcomes if o.recommendation], entries)
-        self._send_dead_letters(entries)
+        send_dead_letters(entries, self.dead_letters)
         counts.users_refreshed = refreshed
-        self._count(entries, counts)
+        count(entries, counts)
         self._observe(counts)
-        result = BatchResult(counts=counts, failed_sequence_numbers=_failed_sequence_numbers(entries))
+        result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
         self._log(counts, time.perf_counter() - started)
         return result
 
@@ -149,7 +138,7 @@ class Pipeline:
         try:
             self._counts_observer(counts)
         except PueError as exc:
-            log.warning("counts not recorded", extra={"fields": {"reason": _reason(exc)}})
+            log.warning("counts not recorded", extra={"fields": {"reason": reason_of(exc)}})
         except Exception:
             log.exception("counts observer failed unexpectedly")
 
@@ -182,14 +171,14 @@ class Pipeline:
             if work.user_id is not None:
                 outcome.recommendation = self._recommend(work.user_id, work.last_event_id)
         except RetryableError as exc:
-            outcome.failure = _reason(exc)
+            outcome.failure = reason_of(exc)
         except ConfigError as exc:
             # Credentials or region gone at run time: not the records' fault. Retry them, loudly.
             log.error("configuration problem while calling a service", extra={"fields": {"reason": str(exc)}})
-            outcome.failure = _reason(exc)
+            outcome.failure = reason_of(exc)
         except PermanentError as exc:
             # The events are tracked; only the refresh cannot succeed (e.g. a user id Personalize rejects).
-            log.warning("refresh rejected", extra={"fields": {"reason": _reason(exc)}})
+            log.warning("refresh rejected", extra={"fields": {"reason": reason_of(exc)}})
         except Exception as exc:
             log.exception("unexpected error for a user's work")
             outcome.failure = f"internal error: {type(exc).__name__}"
@@ -203,7 +192,7 @@ class Pipeline:
             raise  # the setup, not these events: never dead-letter them for it
         except PermanentError as exc:
             if len(chunk.entries) == 1:
-                outcome.rejected.append((chunk.entries, f"rejected by event tracker: {_reason(exc)}"))
+                outcome.rejected.append((chunk.entries, f"rejected by event tracker: {reason_of(exc)}"))
                 return 0
         # Several records share the rejected call: send each record's events alone so only the bad
         # one is dead-lettered.
@@ -250,60 +239,13 @@ class Pipeline:
                 if not error.retryable and not isinstance(error, ConfigError):
                     log.warning(
                         "sink rejected a user",
-                        extra={"fields": {"sink": sink.name, "reason": _reason(error)}},
+                        extra={"fields": {"sink": sink.name, "reason": reason_of(error)}},
                     )
                     continue
                 user = by_user.get(user_id)
                 for index in user.work.entries if user else ():
-                    entries[index].failure = f"{sink.name}: {_reason(error)}"
+                    entries[index].failure = f"{sink.name}: {reason_of(error)}"
         return len({r.user_id for r in recommendations} - failed_users)
-
-    # dead letters: poison and rejected records, raw bytes kept; a failed write is retried, never dropped
-
-    def _send_dead_letters(self, entries: list[Entry]) -> None:
-        letters: dict[str, tuple[DeadLetter, list[Entry]]] = {}
-        for entry in entries:
-            reason = _dead_reason(entry)
-            if reason is None or entry.failure is not None:
-                continue
-            letter = DeadLetter(
-                raw=entry.raw,
-                reason=reason,
-                shard_id=entry.ref.shard_id,
-                sequence_number=entry.ref.sequence_number,
-                sub_sequence_number=entry.ref.sub_sequence_number,
-                event_source_arn=entry.ref.event_source_arn,
-            )
-            letters.setdefault(letter.letter_id, (letter, []))[1].append(entry)
-        if not letters:
-            return
-        try:
-            failed: Mapping[str, PueError] = self.dead_letters.send(
-                [letter for letter, _ in letters.values()]
-            ).failed
-        except Exception as exc:  # whatever went wrong, the records must come back, not vanish
-            if not isinstance(exc, PueError):
-                log.exception("dead-letter sink failed unexpectedly")
-            failed = {letter_id: RetryableError(str(exc)) for letter_id in letters}
-        for letter_id, error in failed.items():
-            for entry in letters[letter_id][1] if letter_id in letters else ():
-                entry.failure = f"dead-letter sink: {_reason(error)}"
-
-    @staticmethod
-    def _count(entries: list[Entry], counts: BatchCounts) -> None:
-        counts.records = len(entries)
-        for entry in entries:
-            if entry.failure is not None:
-                counts.failed += 1
-                _bump(counts.failure_reasons, entry.failure)
-            elif (reason := _dead_reason(entry)) is not None:
-                counts.dead_lettered += 1
-                _bump(counts.dead_letter_reasons, reason)
-            elif isinstance(entry.outcome, Filtered):
-                counts.filtered += 1
-                _bump(counts.filter_reasons, entry.outcome.reason)
-            else:
-                counts.processed += 1
 
     @staticmethod
     def _log(counts: BatchCounts, seconds: float) -> None:
@@ -326,28 +268,3 @@ def _deliver(sink: RecommendationSink, recommendations: list[Recommendation]) ->
     except Exception as exc:
         log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
         return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}
-
-
-def _dead_reason(entry: Entry) -> str | None:
-    if isinstance(entry.outcome, Poison):
-        return entry.outcome.reason
-    return entry.rejection
-
-
-def _reason(error: PueError) -> str:
-    code = f" [{error.code}]" if error.code else ""
-    service = f"{error.service}: " if error.service else ""
-    return f"{service}{error.message}{code}"
-
-
-def _bump(reasons: dict[str, int], reason: str) -> None:
-    reasons[reason] = reasons.get(reason, 0) + 1
-
-
-def _failed_sequence_numbers(entries: list[Entry]) -> list[str]:
-    """Unique parent sequence numbers (KPL sub-records report their parent), in arrival order."""
-    seen: dict[str, None] = {}
-    for entry in entries:
-        if entry.failure is not None:
-            seen.setdefault(entry.ref.sequence_number, None)
-    return list(seen)

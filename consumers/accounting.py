@@ -1,0 +1,105 @@
+"""Per-record accounting of a batch: what became of each record, the counts, the dead letters and the
+sequence numbers to report to Lambda.
+
+Every record (after KPL deaggregation) ends in exactly one bucket: failed (retried by Lambda), dead-lettered,
+filtered or processed, checked in that order, so a record whose dead letter could not be written is failed,
+never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from consumers.decode import RecordRef
+from destinations.ports import DeadLetterSink
+from schemas.batch import BatchCounts
+from schemas.dead_letter import DeadLetter
+from schemas.errors import PueError, RetryableError
+from schemas.outcome import Filtered, Normalized, Poison
+
+log = logging.getLogger("pue.pipeline")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One user record of the batch and what became of it."""
+
+    ref: RecordRef
+    raw: bytes
+    outcome: Normalized
+    failure: str | None = None  # retryable: reported to Lambda
+    rejection: str | None = None  # permanent: dead-lettered
+
+
+def reason_of(error: PueError) -> str:
+    code = f" [{error.code}]" if error.code else ""
+    service = f"{error.service}: " if error.service else ""
+    return f"{service}{error.message}{code}"
+
+
+def dead_reason(entry: Entry) -> str | None:
+    if isinstance(entry.outcome, Poison):
+        return entry.outcome.reason
+    return entry.rejection
+
+
+def send_dead_letters(entries: list[Entry], sink: DeadLetterSink) -> None:
+    """Poison and rejected records to ``sink``, raw bytes kept; a letter that cannot be written fails its
+    records (Lambda retries them), whatever the sink raised or reported."""
+    letters: dict[str, tuple[DeadLetter, list[Entry]]] = {}
+    for entry in entries:
+        reason = dead_reason(entry)
+        if reason is None or entry.failure is not None:
+            continue
+        letter = DeadLetter(
+            raw=entry.raw,
+            reason=reason,
+            shard_id=entry.ref.shard_id,
+            sequence_number=entry.ref.sequence_number,
+            sub_sequence_number=entry.ref.sub_sequence_number,
+            event_source_arn=entry.ref.event_source_arn,
+        )
+        letters.setdefault(letter.letter_id, (letter, []))[1].append(entry)
+    if not letters:
+        return
+    try:
+        failed: Mapping[str, PueError] = sink.send([letter for letter, _ in letters.values()]).failed
+    except Exception as exc:  # whatever went wrong, the records must come back, not vanish
+        if not isinstance(exc, PueError):
+            log.exception("dead-letter sink failed unexpectedly")
+        failed = {letter_id: RetryableError(str(exc)) for letter_id in letters}
+    for letter_id, error in failed.items():
+        for entry in letters[letter_id][1] if letter_id in letters else ():
+            entry.failure = f"dead-letter sink: {reason_of(error)}"
+
+
+def count(entries: list[Entry], counts: BatchCounts) -> None:
+    """Fill ``counts`` (records and the four buckets, with reasons) from what became of ``entries``."""
+    counts.records = len(entries)
+    for entry in entries:
+        if entry.failure is not None:
+            counts.failed += 1
+            _bump(counts.failure_reasons, entry.failure)
+        elif (reason := dead_reason(entry)) is not None:
+            counts.dead_lettered += 1
+            _bump(counts.dead_letter_reasons, reason)
+        elif isinstance(entry.outcome, Filtered):
+            counts.filtered += 1
+            _bump(counts.filter_reasons, entry.outcome.reason)
+        else:
+            counts.processed += 1
+
+
+def failed_sequence_numbers(entries: list[Entry]) -> list[str]:
+    """Unique parent sequence numbers (KPL sub-records report their parent), in arrival order."""
+    seen: dict[str, None] = {}
+    for entry in entries:
+        if entry.failure is not None:
+            seen.setdefault(entry.ref.sequence_number, None)
+    return list(seen)
+
+
+def _bump(reasons: dict[str, int], reason: str) -> None:
+    reasons[reason] = reasons.get(reason, 0) + 1
