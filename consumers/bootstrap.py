@@ -17,7 +17,15 @@ from consumers.logs import register_secret
 from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
 from destinations.local import LocalBackend
-from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
+from destinations.local.refresh_ledger import LocalRefreshLedger
+from destinations.ports import (
+    DeadLetterSink,
+    EventTracker,
+    PurchaseHistory,
+    RecommendationSink,
+    Recommender,
+    RefreshLedger,
+)
 from schemas.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,6 +43,7 @@ class Wiring:
     purchases: PurchaseHistory | None
     event_map: EventMap
     local: LocalBackend | None = None
+    ledger: RefreshLedger | None = None  # only with PUE_REFRESH_MIN_INTERVAL_SECONDS
 
 
 def load_event_map(settings: Settings) -> EventMap:
@@ -77,9 +86,15 @@ def build_pipeline(
         dead_letters=wiring.dead_letters,
         purchases=wiring.purchases,
         event_map=wiring.event_map,
-        refresh=RefreshOptions(settings.num_results, settings.filter_arn, settings.filter_values),
+        refresh=RefreshOptions(
+            settings.num_results,
+            settings.filter_arn,
+            settings.filter_values,
+            min_interval_seconds=settings.refresh_min_interval_seconds,
+        ),
         max_workers=settings.max_workers,
         counts_observer=wiring.local.stats.record if wiring.local is not None else None,
+        ledger=wiring.ledger,
     )
     return pipeline, wiring
 
@@ -99,6 +114,7 @@ def _wire_local(settings: Settings, event_map: EventMap) -> Wiring:
         purchases=local.purchases,
         event_map=event_map,
         local=local,
+        ledger=LocalRefreshLedger(local.store) if settings.refresh_min_interval_seconds else None,
     )
 
 
@@ -131,6 +147,7 @@ def _wire_aws(settings: Settings, event_map: EventMap, clients: dict[str, Any]) 
             settings.dead_letter_queue_url,
             overflow=_dead_letter_overflow(settings, clients),
         ),
+        ledger=_refresh_ledger(settings, clients),
         purchases=None,
         event_map=event_map,
     )
@@ -143,6 +160,18 @@ def _dead_letter_overflow(settings: Settings, clients: dict[str, Any]) -> S3Dead
     from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 
     return S3DeadLetterPayloads(_client(clients, "s3", settings), settings.dead_letter_bucket)
+
+
+def _refresh_ledger(settings: Settings, clients: dict[str, Any]) -> RefreshLedger | None:
+    if not (settings.refresh_min_interval_seconds and settings.refresh_ledger_table):
+        return None
+    from destinations.aws.refresh_ledger import DynamoRefreshLedger
+
+    return DynamoRefreshLedger(
+        _client(clients, "dynamodb", settings),
+        settings.refresh_ledger_table,
+        keep_seconds=settings.refresh_min_interval_seconds,
+    )
 
 
 def _add_segment_and_pinpoint(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
@@ -19,7 +20,15 @@ from consumers.decode import Decoded, decode_record
 from consumers.event_map import EventMap
 from consumers.grouping import Chunk, UserWork, group_by_user
 from consumers.normalize import normalize
-from destinations.ports import DeadLetterSink, EventTracker, PurchaseHistory, RecommendationSink, Recommender
+from consumers.refresh_gate import RefreshGate
+from destinations.ports import (
+    DeadLetterSink,
+    EventTracker,
+    PurchaseHistory,
+    RecommendationSink,
+    Recommender,
+    RefreshLedger,
+)
 from schemas.batch import BatchCounts
 from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
@@ -48,6 +57,9 @@ class RefreshOptions:
     num_results: int
     filter_arn: str | None = None
     filter_values: Mapping[str, str] = field(default_factory=dict)
+    # Skip GetRecommendations and the sinks for a user refreshed less than this long ago (0: always
+    # refresh). The user's events are tracked either way; only the write-back waits (docs/scaling.md).
+    min_interval_seconds: float = 0.0
 
 
 class Pipeline:
@@ -65,6 +77,7 @@ class Pipeline:
         refresh: RefreshOptions,
         max_workers: int,
         counts_observer: Callable[[BatchCounts], None] | None = None,
+        ledger: RefreshLedger | None = None,
     ) -> None:
         """``counts_observer`` gets every batch's counts (and each ``track_and_refresh`` tracked or
         filtered): the local backend keeps running totals for ``GET /stats``."""
@@ -76,6 +89,8 @@ class Pipeline:
         self.event_map = event_map
         self.refresh = refresh
         self._counts_observer = counts_observer
+        self.ledger = ledger
+        self._gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
 
     def close(self) -> None:
@@ -90,13 +105,18 @@ class Pipeline:
             if isinstance(entry.outcome, Tracked)
             for interaction in entry.outcome.interactions
         )
-        outcomes = list(self._pool.map(self._track_and_recommend, works))
+        now = datetime.now(UTC)
+        recent = self._gate.recently_refreshed([w.user_id for w in works if w.user_id is not None], now)
+        outcomes = list(
+            self._pool.map(lambda work: self._track_and_recommend(work, work.user_id not in recent), works)
+        )
         counts = BatchCounts()
         for outcome in outcomes:
             self._settle_user(outcome, entries, counts)
         refreshed = self._publish([o for o in outcomes if o.recommendation], entries)
+        self._gate.note(refreshed, now)
         send_dead_letters(entries, self.dead_letters)
-        counts.users_refreshed = refreshed
+        counts.users_refreshed = len(refreshed)
         count(entries, counts)
         self._observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
@@ -163,12 +183,12 @@ class Pipeline:
 
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
-    def _track_and_recommend(self, work: UserWork) -> _UserOutcome:
+    def _track_and_recommend(self, work: UserWork, refresh: bool = True) -> _UserOutcome:
         outcome = _UserOutcome(work=work)
         try:
             for chunk in work.chunks:
                 outcome.tracked += self._put_chunk(chunk, outcome)
-            if work.user_id is not None:
+            if work.user_id is not None and refresh:
                 outcome.recommendation = self._recommend(work.user_id, work.last_event_id)
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
@@ -222,10 +242,10 @@ class Pipeline:
 
     # sinks: one call per sink for the whole batch; failures come back per user
 
-    def _publish(self, outcomes: list[_UserOutcome], entries: list[Entry]) -> int:
+    def _publish(self, outcomes: list[_UserOutcome], entries: list[Entry]) -> set[str]:
         recommendations = [o.recommendation for o in outcomes if o.recommendation is not None]
         if not recommendations:
-            return 0
+            return set()
         by_user = {o.work.user_id: o for o in outcomes}
         failed_users: set[str] = set()
         # Sinks are independent services: publish to all of them at once, so the batch waits for the slowest
@@ -245,7 +265,7 @@ class Pipeline:
                 user = by_user.get(user_id)
                 for index in user.work.entries if user else ():
                     entries[index].failure = f"{sink.name}: {reason_of(error)}"
-        return len({r.user_id for r in recommendations} - failed_users)
+        return {r.user_id for r in recommendations} - failed_users
 
     @staticmethod
     def _log(counts: BatchCounts, seconds: float) -> None:

@@ -24,6 +24,7 @@ DEFAULT_STATE_DIR = ".pue"
 # Sized for a Lambda with 1-2 vCPUs: the work is I/O-bound (waiting on Personalize, Segment, Pinpoint).
 DEFAULT_MAX_WORKERS = 16
 MAX_WORKERS_CEILING = 256
+REFRESH_MIN_INTERVAL_CEILING = 86_400  # a day: a longer wait is better served by batch recommendations
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class Settings:
     pinpoint_application_id: str | None = None
     dead_letter_queue_url: str | None = None
     dead_letter_bucket: str | None = None
+    refresh_min_interval_seconds: int = 0
+    refresh_ledger_table: str | None = None
     event_map_path: Path | None = None
     max_workers: int = DEFAULT_MAX_WORKERS
     log_level: str = "INFO"
@@ -142,6 +145,10 @@ class _Parser:
             pinpoint_application_id=self.text("PINPOINT_APPLICATION_ID"),
             dead_letter_queue_url=self.text("PUE_DEAD_LETTER_QUEUE_URL"),
             dead_letter_bucket=self.text("PUE_DEAD_LETTER_BUCKET"),
+            refresh_min_interval_seconds=self.integer(
+                "PUE_REFRESH_MIN_INTERVAL_SECONDS", 0, 0, REFRESH_MIN_INTERVAL_CEILING
+            ),
+            refresh_ledger_table=self.text("PUE_REFRESH_LEDGER_TABLE"),
             event_map_path=Path(event_map) if event_map else None,
             max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
             log_level=self.log_level(),
@@ -172,6 +179,12 @@ class _Parser:
         if not (s.campaign_arn or s.recommender_arn):
             self.problems.append(
                 "PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN is required with PUE_BACKEND=aws"
+            )
+        if s.refresh_min_interval_seconds and not s.refresh_ledger_table:
+            # Lambda invocations share no memory: the interval needs the table to mean anything.
+            self.problems.append(
+                "PUE_REFRESH_LEDGER_TABLE is required with PUE_REFRESH_MIN_INTERVAL_SECONDS "
+                "and PUE_BACKEND=aws"
             )
         if not s.dead_letter_queue_url:
             # Without it a poison record would have nowhere to go but a log line, and logs must not

@@ -9,6 +9,7 @@ Adapters are thread-safe: the pipeline calls them from a bounded pool, one user'
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from schemas.dead_letter import DeadLetter
@@ -59,4 +60,18 @@ class DeadLetterSink(Protocol):
 
     def send(self, letters: Sequence[DeadLetter]) -> DeliveryReport:
         """Store every letter. Failures are keyed by ``DeadLetter.letter_id``."""
+        ...
+
+
+class RefreshLedger(Protocol):
+    """When each user's recommendations were last refreshed, shared by every invocation
+    (``PUE_REFRESH_MIN_INTERVAL_SECONDS``). Best effort by design: a failed read means "refresh them", a
+    failed write means one refresh too many; neither may fail a record."""
+
+    def refreshed_since(self, user_ids: Sequence[str], since: datetime) -> set[str]:
+        """The users among ``user_ids`` refreshed at or after ``since``."""
+        ...
+
+    def record(self, user_ids: Sequence[str], at: datetime) -> None:
+        """Note that ``user_ids`` were refreshed at ``at``."""
         ...

@@ -85,3 +85,6 @@ CUSTOMER_PROFILES_SEARCH_MAX_RESULTS: Final = 100  # MaxResults: 1..100
 # Amazon DynamoDB BatchGetItem (the item catalog)
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
 DYNAMODB_BATCH_GET_MAX_KEYS: Final = 100  # keys per request
+# Amazon DynamoDB BatchWriteItem (the refresh ledger)
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
+DYNAMODB_BATCH_WRITE_MAX_ITEMS: Final = 25  # put or delete requests per call

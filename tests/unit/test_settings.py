@@ -39,6 +39,8 @@ def test_aws_backend_names_every_missing_setting_at_once() -> None:
         ({"PERSONALIZE_FILTER_VALUES": "[1]"}, "PERSONALIZE_FILTER_VALUES"),
         ({"PUE_MAX_WORKERS": "100000"}, "PUE_MAX_WORKERS"),
         ({"PUE_LOG_LEVEL": "LOUD"}, "PUE_LOG_LEVEL"),
+        ({"PUE_REFRESH_MIN_INTERVAL_SECONDS": "-5"}, "PUE_REFRESH_MIN_INTERVAL_SECONDS"),
+        ({"PUE_REFRESH_MIN_INTERVAL_SECONDS": "172800"}, "PUE_REFRESH_MIN_INTERVAL_SECONDS"),
     ],
 )
 def test_each_malformed_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -61,3 +63,20 @@ def test_complete_aws_settings_parse() -> None:
     )
     assert s.backend == "aws" and s.profile_api_enabled
     assert s.segment_api_host == "https://events.eu1.segmentapis.com"
+
+
+def test_a_refresh_interval_on_aws_needs_its_ledger_table() -> None:
+    aws = {
+        "PUE_BACKEND": "aws",
+        "PERSONALIZE_TRACKING_ID": "tid",
+        "PERSONALIZE_RECOMMENDER_ARN": "arn:aws:personalize:us-east-1:1:recommender/r",
+        "PUE_DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dlq",
+        "PUE_REFRESH_MIN_INTERVAL_SECONDS": "300",
+    }
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(aws)
+    assert caught.value.problems == (
+        "PUE_REFRESH_LEDGER_TABLE is required with PUE_REFRESH_MIN_INTERVAL_SECONDS and PUE_BACKEND=aws",
+    )
+    s = Settings.from_env({**aws, "PUE_REFRESH_LEDGER_TABLE": "pue-refreshes"})
+    assert s.refresh_min_interval_seconds == 300 and s.refresh_ledger_table == "pue-refreshes"

@@ -46,6 +46,7 @@ CODE_ACTIONS = {
     "profile:CreateProfile": "create_profile",
     "profile:AddProfileKey": "add_profile_key",
     "dynamodb:BatchGetItem": "batch_get_item",
+    "dynamodb:BatchWriteItem": "batch_write_item",
     "dynamodb:PutItem": "put_item",
     "dynamodb:DeleteItem": "delete_item",
     "mobiletargeting:SendUsersMessages": "send_users_messages",

@@ -1,0 +1,46 @@
+"""The local ``RefreshLedger``: one row per user in the local store, the time of its last refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
+from destinations.local.store import LocalStore
+
+LEDGER_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS refreshes (
+    user_id TEXT PRIMARY KEY,
+    refreshed_at REAL NOT NULL               -- epoch seconds
+) WITHOUT ROWID;
+"""
+# SQLite's default limit on host parameters is 999 in older builds: stay under it per statement.
+_CHUNK: Final = 500
+
+
+class LocalRefreshLedger:
+    def __init__(self, store: LocalStore) -> None:
+        store.ensure_schema(LEDGER_SCHEMA)
+        self._store = store
+
+    def refreshed_since(self, user_ids: Sequence[str], since: datetime) -> set[str]:
+        found: set[str] = set()
+        unique = list(dict.fromkeys(user_ids))
+        with self._store.transaction(write=False) as conn:
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT user_id FROM refreshes WHERE refreshed_at >= ? AND user_id IN ({marks})",  # noqa: S608 - placeholders only
+                    (since.timestamp(), *chunk),
+                )
+                found.update(row[0] for row in rows)
+        return found
+
+    def record(self, user_ids: Sequence[str], at: datetime) -> None:
+        with self._store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO refreshes (user_id, refreshed_at) VALUES (?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET refreshed_at = MAX(refreshed_at, excluded.refreshed_at)",
+                [(user_id, at.timestamp()) for user_id in dict.fromkeys(user_ids)],
+            )
