@@ -60,12 +60,4 @@ class BatchCounts:
 
     def summary(self) -> dict[str, int]:
         """The stable, machine-readable summary (`pue replay`'s last line)."""
-        return {
-            "records": self.records,
-            "processed": self.processed,
-            "filtered": self.filtered,
-            "dead_lettered": self.dead_lettered,
-            "failed": self.failed,
-            "interactions": self.interactions,
-            "users_refreshed": self.users_refreshed,
-        }
+        return {name: getattr(self, name) for name in COUNT_FIELDS}

@@ -66,15 +66,13 @@ class LocalInsights:
 
 
 def _counts(totals: BatchCounts) -> dict[str, int]:
-    return {
-        "records": totals.records,
-        "processed": totals.processed,
-        "filtered": totals.filtered,
-        "deadLettered": totals.dead_lettered,
-        "failed": totals.failed,
-        "interactions": totals.interactions,
-        "usersRefreshed": totals.users_refreshed,
-    }
+    """``summary()`` with the API's camelCase names (dead_lettered -> deadLettered)."""
+    return {_camel(name): value for name, value in totals.summary().items()}
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
 
 
 def _top(reasons: dict[str, int]) -> list[dict[str, Any]]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from consumers.api.contract import ApiError, ApiRequest, ApiResponse, bad_request, json_response
+from consumers.api.contract import ApiError, ApiRequest, ApiResponse, json_response
 from consumers.api.insights import LocalInsights
-from consumers.api.validation import checked_id, single_params
+from consumers.api.validation import checked_id, single_params, whole_number
 
 DEFAULT_USERS: Final = 20
 MAX_USERS: Final = 100
@@ -22,12 +22,6 @@ def path_parameter(request: ApiRequest) -> str:
     return request.path.rsplit("/", 1)[1]
 
 
-def _limit(value: str) -> int:
-    if not (value.isascii() and value.isdigit() and len(value) <= 3 and 1 <= int(value) <= MAX_USERS):
-        raise bad_request(f"limit must be a whole number from 1 to {MAX_USERS}")
-    return int(value)
-
-
 class UserRoutes:
     """Handlers over ``insights``; None (the aws backend) makes each of them a 501."""
 
@@ -36,7 +30,7 @@ class UserRoutes:
 
     def users(self, request: ApiRequest) -> ApiResponse:
         params, _ = single_params(request.query, _USERS_PARAMS)
-        limit = _limit(params["limit"]) if "limit" in params else DEFAULT_USERS
+        limit = whole_number(params["limit"], "limit", 1, MAX_USERS) if "limit" in params else DEFAULT_USERS
         insights = self._local("the users list")
         return json_response(200, {"users": insights.users(limit)})
 

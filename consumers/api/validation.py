@@ -65,12 +65,16 @@ def checked_id(value: str, name: str) -> str:
     return value
 
 
-def num_results(value: str) -> int:
+def whole_number(value: str, name: str, low: int, high: int) -> int:
     if not (value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS) or not (
-        1 <= int(value) <= GET_RECOMMENDATIONS_MAX_RESULTS
+        low <= int(value) <= high
     ):
-        raise bad_request(f"numResults must be a whole number from 1 to {GET_RECOMMENDATIONS_MAX_RESULTS}")
+        raise bad_request(f"{name} must be a whole number from {low} to {high}")
     return int(value)
+
+
+def num_results(value: str) -> int:
+    return whole_number(value, "numResults", 1, GET_RECOMMENDATIONS_MAX_RESULTS)
 
 
 def boolean(value: str, name: str) -> bool:

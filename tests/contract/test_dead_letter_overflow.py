@@ -11,25 +11,20 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto import mock_aws
 
 from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 from destinations.aws.sqs_dead_letters import SqsDeadLetterSink, decode_body
 from schemas.errors import RetryableError
 from schemas.limits import SQS_MESSAGE_MAX_BYTES
 from tests.contract.test_dead_letters import QUEUE_URL, accepted, letter, stubbed_sqs
+from tests.support.moto_clients import moto_client
 
 BUCKET = "pue-dead-letters"
 
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            patch.delenv(name, raising=False)
-        client = boto3.client(
-            "s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+    with moto_client("s3") as client:
         client.create_bucket(Bucket=BUCKET)
         yield client
 

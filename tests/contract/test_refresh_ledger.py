@@ -8,14 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from destinations.aws.refresh_ledger import EXPIRES_AT, DynamoRefreshLedger
 from destinations.local import LocalStore
 from destinations.local.refresh_ledger import LocalRefreshLedger
 from destinations.ports import RefreshLedger
+from tests.support.moto_clients import moto_client
 
 TABLE = "pue-refreshes"
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -24,12 +23,7 @@ T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 @contextmanager
 def dynamodb_table() -> Iterator[Any]:
     """moto's DynamoDB with the ledger table as deploy/template.yaml declares it."""
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-            patch.delenv(name, raising=False)
-        client = boto3.client(
-            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-        )
+    with moto_client("dynamodb") as client:
         client.create_table(
             TableName=TABLE,
             BillingMode="PAY_PER_REQUEST",
