@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from consumers.decode import RecordRef
 from destinations.ports import DeadLetterSink
-from schemas.batch import BatchCounts
+from schemas.batch import BatchCounts, count_reason, count_sample
 from schemas.dead_letter import DeadLetter
 from schemas.errors import PueError, RetryableError
-from schemas.outcome import Filtered, Normalized, Poison
+from schemas.outcome import Filtered, Normalized, Poison, Tracked
 
 log = logging.getLogger("pue.pipeline")
 
@@ -30,7 +30,8 @@ class Entry:
     raw: bytes
     outcome: Normalized
     failure: str | None = None  # retryable: reported to Lambda
-    rejection: str | None = None  # permanent: dead-lettered
+    rejection: str | None = None  # permanent: dead-lettered, with this reason in the letter
+    rejection_key: str | None = None  # ... and counted under this one (no service text: bounded)
 
 
 def reason_of(error: PueError) -> str:
@@ -84,12 +85,16 @@ def count(entries: list[Entry], counts: BatchCounts) -> None:
             _bump(counts.failure_reasons, entry.failure)
         elif (reason := dead_reason(entry)) is not None:
             counts.dead_lettered += 1
-            _bump(counts.dead_letter_reasons, reason)
+            _bump(counts.dead_letter_reasons, entry.rejection_key or reason)
         elif isinstance(entry.outcome, Filtered):
             counts.filtered += 1
             _bump(counts.filter_reasons, entry.outcome.reason)
+            if entry.outcome.sample is not None:
+                count_sample(counts.unmapped_events, entry.outcome.sample)
         else:
             counts.processed += 1
+            if isinstance(entry.outcome, Tracked) and entry.outcome.time_clamped:
+                counts.timestamps_clamped += 1
 
 
 def failed_sequence_numbers(entries: list[Entry]) -> list[str]:
@@ -102,4 +107,4 @@ def failed_sequence_numbers(entries: list[Entry]) -> list[str]:
 
 
 def _bump(reasons: dict[str, int], reason: str) -> None:
-    reasons[reason] = reasons.get(reason, 0) + 1
+    count_reason(reasons, reason)

@@ -25,7 +25,9 @@ from typing import Any, Final, NoReturn
 
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 
-UNKNOWN: Final = "unknown"
+from schemas.dead_letter import UNKNOWN
+
+_MAX_RECORD_REPR: Final = 1024 * 1024  # Kinesis's own record limit: what a letter keeps of an odd record
 # Typed here: aws-kinesis-agg ships no type information.
 _MAGIC: Final[bytes] = MAGIC
 _DIGEST_SIZE: Final[int] = DIGEST_SIZE
@@ -63,10 +65,10 @@ def decode_record(record: Mapping[str, Any]) -> list[Decoded | Undecodable]:
     ref = _record_ref(record)
     kinesis = record.get("kinesis") if isinstance(record, Mapping) else None
     if not isinstance(kinesis, Mapping) or "data" not in kinesis:
-        return [Undecodable(ref, b"", "record without kinesis.data")]
+        return [Undecodable(ref, _record_bytes(record), "record without kinesis.data")]
     data = kinesis["data"]
     if not isinstance(data, str | bytes):
-        return [Undecodable(ref, b"", "kinesis.data is not a string")]
+        return [Undecodable(ref, _record_bytes(record), "kinesis.data is not a string")]
     try:
         payload = base64.b64decode(data, validate=True)
     except ValueError:  # binascii.Error, or a str with non-ASCII characters
@@ -75,6 +77,18 @@ def decode_record(record: Mapping[str, Any]) -> list[Decoded | Undecodable]:
     if payload.startswith(_MAGIC):
         return _deaggregate(ref, payload)
     return [_parse(ref, payload)]
+
+
+def _record_bytes(record: Any) -> bytes:
+    """The whole Lambda record as JSON, for a letter when it has no data of its own to keep."""
+    try:
+        return json.dumps(record, sort_keys=True, default=repr).encode("utf-8", "surrogatepass")
+    except (ValueError, TypeError, RecursionError):  # keys that do not sort, nesting past the stack
+        pass
+    try:
+        return repr(record).encode("utf-8", "surrogatepass")[:_MAX_RECORD_REPR]
+    except RecursionError:
+        return f"<a {type(record).__name__} nested too deeply to keep>".encode()
 
 
 def _record_ref(record: Any) -> RecordRef:

@@ -4,9 +4,13 @@ Reads the Segment common fields (https://segment.com/docs/connections/spec/commo
 spec (https://segment.com/docs/connections/spec/ecommerce/v2/). ``normalize`` never raises, whatever the
 message holds: every shape it does not expect ends in a ``Filtered`` or ``Poison`` outcome.
 
-Reasons are counted by value, so they stay low-cardinality: they name fields and limits, never user data,
-except an unmapped event's name (truncated). A message that breaks a Personalize limit is poison as a
-whole: nothing of it is sent and nothing is truncated, since a shortened id would name another item.
+Reasons are counted by value, so they are a fixed vocabulary: they name fields and limits, never user data.
+An unmapped event's name travels beside its reason (``Filtered.sample``, truncated) into a bounded sample.
+An event time later than the message's receipt (plus a small skew) is clamped to it
+(``consumers.timestamps.bounded_event_time``), so no client clock can rig a model.
+
+A message that breaks a Personalize limit is poison as a whole: nothing of it is sent and nothing is
+truncated, since a shortened id would name another item.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
 from consumers.event_map import EventMap, EventRule, lookup
-from consumers.timestamps import first_timestamp
+from consumers.timestamps import bounded_event_time, first_timestamp
 from schemas.interaction import Interaction
 from schemas.limits import (
     EVENT_PROPERTIES_MAX_LENGTH,
@@ -31,7 +36,8 @@ from schemas.outcome import Filtered, Normalized, Poison, Tracked
 SEGMENT_TYPES: Final = frozenset({"track", "page", "screen", "identify", "alias", "group"})
 # ``timestamp`` is Segment's skew-corrected event time; the others are fallbacks, in order of preference.
 TIMESTAMP_FIELDS: Final = ("timestamp", "originalTimestamp", "receivedAt")
-EVENT_NAME_REASON_CHARS: Final = 64  # an unmapped event's name in a filter reason: enough to recognize it
+EVENT_NAME_SAMPLE_CHARS: Final = 64  # an unmapped event's name in the sample: enough to recognize it
+UNMAPPED_EVENT: Final = "unmapped event"
 _MAX_NUMERIC_TEXT: Final = 64  # longer strings are not numbers anyone means as an event value
 _MAX_PROPERTY_INT_BITS: Final = 63  # Personalize numeric fields are longs; bigger ints are not forwarded
 
@@ -48,33 +54,41 @@ def _poison(reason: str) -> NoReturn:
     raise _Rejected(Poison(reason))
 
 
-def _filtered(reason: str) -> NoReturn:
-    raise _Rejected(Filtered(reason))
+def _filtered(reason: str, sample: str | None = None) -> NoReturn:
+    raise _Rejected(Filtered(reason, sample))
 
 
-def normalize(message: Mapping[str, Any], event_map: EventMap) -> Normalized:
-    """Interactions for a Segment message, all of one user and session, in product order."""
+def normalize(message: Mapping[str, Any], event_map: EventMap, now: datetime | None = None) -> Normalized:
+    """Interactions for a Segment message, all of one user and session, in product order.
+
+    ``now`` (default: the clock) bounds the event time of a message without a believable ``receivedAt``.
+    """
     try:
-        return _normalize(message, event_map)
+        return _normalize(message, event_map, now or datetime.now(UTC))
     except _Rejected as rejected:
         return rejected.outcome
 
 
-def _normalize(message: Any, event_map: EventMap) -> Tracked:
+def _normalize(message: Any, event_map: EventMap, now: datetime) -> Tracked:
     if not isinstance(message, Mapping):
         _poison("not a Segment message: not an object")
     rule = _rule(message, event_map)
     message_id = _id(message.get("messageId"), "messageId", "eventId")
     if message_id is None:
         _poison("no messageId")
-    anonymous_id = _id(message.get("anonymousId"), "anonymousId", "sessionId")
-    user_id = _id(message.get("userId"), "userId", "userId")
+    # An empty id is no id: Segment requires "a userId or an anonymousId", and an event whose userId is ""
+    # but whose anonymousId is valid is an anonymous event (https://segment.com/docs/connections/spec/identify/
+    # #anonymous-id), not a broken one.
+    anonymous_id = _id(_unless_empty(message.get("anonymousId")), "anonymousId", "sessionId")
+    user_id = _id(_unless_empty(message.get("userId")), "userId", "userId")
     session_id = anonymous_id or user_id
     if session_id is None:
         _poison("no anonymousId or userId")
-    sent_at = first_timestamp(message, TIMESTAMP_FIELDS)
-    if sent_at is None:
+    event_time = first_timestamp(message, TIMESTAMP_FIELDS)
+    if event_time is None:
         _poison("no usable timestamp")
+    bounded = bounded_event_time(event_time, message, now)
+    sent_at = bounded.at
     properties = message.get("properties")
     if not isinstance(properties, Mapping):
         properties = {}
@@ -99,8 +113,13 @@ def _normalize(message: Any, event_map: EventMap) -> Tracked:
                 **shared,
             )
             for event_id, item_id, product in _items(message, message_id, rule, event_map)
-        )
+        ),
+        time_clamped=bounded.clamped,
     )
+
+
+def _unless_empty(value: Any) -> Any:
+    return None if value == "" else value
 
 
 def _rule(message: Mapping[str, Any], event_map: EventMap) -> EventRule:
@@ -115,7 +134,7 @@ def _rule(message: Mapping[str, Any], event_map: EventMap) -> EventRule:
             _poison("track without event name")
         rule = event_map.events.get(name)
         if rule is None:
-            _filtered(f"unmapped event {name[:EVENT_NAME_REASON_CHARS]!r}")
+            _filtered(UNMAPPED_EVENT, name[:EVENT_NAME_SAMPLE_CHARS])
         return rule
     if kind in event_map.track_types:
         return event_map.events[kind]
@@ -146,6 +165,8 @@ def _id(value: Any, source: str, target: str) -> str | None:
 def _checked(text: str, field: str, limit: int) -> str:
     if not text:
         _poison(f"{field} is empty")
+    if "\x00" in text:  # NUL ends a C string: stored and forwarded, "a\x00b" would read as "a" somewhere
+        _poison(f"{field} contains a NUL character")
     if len(text) > limit:
         _poison(f"{field} longer than {limit} characters")
     if not text.isascii():

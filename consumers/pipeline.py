@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
+from consumers.aggregate_guard import collapse_bad_sub_records
 from consumers.decode import Decoded, decode_record
 from consumers.event_map import EventMap
 from consumers.grouping import Chunk, UserWork, group_by_user
@@ -35,6 +36,7 @@ from schemas.outcome import Filtered, Normalized, Poison, Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 log = logging.getLogger("pue.pipeline")
+TRACKER_REJECTED = "rejected by event tracker"
 
 
 @dataclass(slots=True)
@@ -49,7 +51,7 @@ class _UserOutcome:
     recommendation: Recommendation | None = None
     tracked: int = 0
     failure: str | None = None
-    rejected: list[tuple[frozenset[int], str]] = field(default_factory=list)
+    rejected: list[tuple[frozenset[int], PermanentError]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,7 @@ class Pipeline:
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
-        entries = self._decode_all(records)
+        entries = self._decode_all(records, datetime.now(UTC))
         works = group_by_user(
             (index, interaction)
             for index, entry in enumerate(entries)
@@ -130,12 +132,16 @@ class Pipeline:
         but not tracked (filtered) or has no user to refresh, ``RetryableError`` when a service failed
         (the caller may retry: event ids and sink message ids are deterministic).
         """
-        outcome = self._normalize_message(message)
+        outcome = self._normalize_message(message, datetime.now(UTC))
         if isinstance(outcome, Poison):
             raise PoisonRecord(outcome.reason)
         if isinstance(outcome, Filtered):
-            self._observe(BatchCounts(records=1, filtered=1, filter_reasons={outcome.reason: 1}))
-            raise PermanentError(f"not tracked: {outcome.reason}")
+            sample = {} if outcome.sample is None else {outcome.sample: 1}
+            counts = BatchCounts(
+                records=1, filtered=1, filter_reasons={outcome.reason: 1}, unmapped_events=sample
+            )
+            self._observe(counts)
+            raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
         works = group_by_user(enumerate(outcome.interactions))
         user = works[0]
         if user.user_id is None:
@@ -148,7 +154,12 @@ class Pipeline:
             for error in report.failed.values():
                 raise error
         tracked = len(outcome.interactions)
-        self._observe(BatchCounts(records=1, processed=1, interactions=tracked, users_refreshed=1))
+        clamped = int(outcome.time_clamped)
+        self._observe(
+            BatchCounts(
+                records=1, processed=1, interactions=tracked, users_refreshed=1, timestamps_clamped=clamped
+            )
+        )
         return recommendation
 
     def _observe(self, counts: BatchCounts) -> None:
@@ -162,23 +173,26 @@ class Pipeline:
         except Exception:
             log.exception("counts observer failed unexpectedly")
 
-    def _normalize_message(self, message: Mapping[str, Any]) -> Normalized:
+    def _normalize_message(self, message: Mapping[str, Any], now: datetime) -> Normalized:
         try:
-            return normalize(message, self.event_map)
+            return normalize(message, self.event_map, now)
         except Exception as exc:  # a bug must not block the shard: keep the bytes, say why
             log.exception("normalize failed unexpectedly")
             return Poison(f"internal error while normalizing: {type(exc).__name__}")
 
     # decode + normalize, one record at a time: one bad record never fails the batch
 
-    def _decode_all(self, records: Sequence[Mapping[str, Any]]) -> list[Entry]:
+    def _decode_all(self, records: Sequence[Mapping[str, Any]], now: datetime) -> list[Entry]:
         entries: list[Entry] = []
         for record in records:
-            for item in decode_record(record):
-                if isinstance(item, Decoded):
-                    entries.append(Entry(item.ref, item.raw, self._normalize_message(item.message)))
-                else:
-                    entries.append(Entry(item.ref, item.raw, Poison(item.reason)))
+            decoded = decode_record(record)
+            mine = [
+                Entry(item.ref, item.raw, self._normalize_message(item.message, now))
+                if isinstance(item, Decoded)
+                else Entry(item.ref, item.raw, Poison(item.reason))
+                for item in decoded
+            ]
+            entries.extend(collapse_bad_sub_records(record, mine) if len(mine) > 1 else mine)
         return entries
 
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
@@ -212,7 +226,7 @@ class Pipeline:
             raise  # the setup, not these events: never dead-letter them for it
         except PermanentError as exc:
             if len(chunk.entries) == 1:
-                outcome.rejected.append((chunk.entries, f"rejected by event tracker: {reason_of(exc)}"))
+                outcome.rejected.append((chunk.entries, exc))
                 return 0
         # Several records share the rejected call: send each record's events alone so only the bad
         # one is dead-lettered.
@@ -232,9 +246,11 @@ class Pipeline:
 
     def _settle_user(self, outcome: _UserOutcome, entries: list[Entry], counts: BatchCounts) -> None:
         counts.interactions += outcome.tracked
-        for indices, reason in outcome.rejected:
+        for indices, error in outcome.rejected:
             for index in indices:
-                entries[index].rejection = reason
+                # The letter keeps the service's words; the count's key stays a fixed vocabulary.
+                entries[index].rejection = f"{TRACKER_REJECTED}: {reason_of(error)}"
+                entries[index].rejection_key = f"{TRACKER_REJECTED} [{error.code or 'no code'}]"
         if outcome.failure is not None:
             outcome.recommendation = None
             for index in outcome.work.entries:
@@ -275,6 +291,7 @@ class Pipeline:
             filter_reasons=counts.filter_reasons,
             dead_letter_reasons=counts.dead_letter_reasons,
             failure_reasons=counts.failure_reasons,
+            unmapped_events=counts.unmapped_events,  # a bounded sample (schemas.batch.SAMPLE_SIZE)
         )
         log.info("batch", extra={"fields": fields})
 

@@ -25,7 +25,31 @@ COUNT_FIELDS: Final = (
     "failed",
     "interactions",
     "users_refreshed",
+    "timestamps_clamped",
 )
+# Reason keys are a fixed vocabulary (consumers.normalize, consumers.decode). Should an adapter's error text
+# ever reach one, the count of distinct keys still stays bounded: past this many, the rest count as OTHER.
+MAX_REASON_KEYS: Final = 64
+OTHER_REASONS: Final = "other reasons"
+# Input values kept beside their reason (unmapped event names): the heaviest this many, approximately
+# (space-saving: a new name replaces the rarest one and inherits its count, so no heavy name is missed).
+SAMPLE_SIZE: Final = 20
+
+
+def count_reason(reasons: dict[str, int], reason: str, n: int = 1) -> None:
+    """Add ``n`` under ``reason``, or under ``OTHER_REASONS`` once ``MAX_REASON_KEYS`` keys are taken."""
+    if reason not in reasons and len(reasons) >= MAX_REASON_KEYS:
+        reason = OTHER_REASONS
+    reasons[reason] = reasons.get(reason, 0) + n
+
+
+def count_sample(sample: dict[str, int], value: str, n: int = 1) -> None:
+    """Add ``n`` to ``value`` in a sample of at most ``SAMPLE_SIZE`` values (space-saving)."""
+    if value in sample or len(sample) < SAMPLE_SIZE:
+        sample[value] = sample.get(value, 0) + n
+        return
+    rarest = min(sample, key=lambda key: (sample[key], key))
+    sample[value] = sample.pop(rarest) + n
 
 
 @dataclass(slots=True)
@@ -39,9 +63,11 @@ class BatchCounts:
     failed: int = 0
     interactions: int = 0
     users_refreshed: int = 0
+    timestamps_clamped: int = 0  # tracked records whose time lay in the future: clamped to their receipt
     filter_reasons: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     failure_reasons: dict[str, int] = field(default_factory=dict)
+    unmapped_events: dict[str, int] = field(default_factory=dict)  # a SAMPLE_SIZE sample of event names
 
     @property
     def balanced(self) -> bool:
@@ -56,7 +82,9 @@ class BatchCounts:
             (self.failure_reasons, other.failure_reasons),
         ):
             for reason, n in theirs.items():
-                mine[reason] = mine.get(reason, 0) + n
+                count_reason(mine, reason, n)
+        for name, n in other.unmapped_events.items():
+            count_sample(self.unmapped_events, name, n)
 
     def summary(self) -> dict[str, int]:
         """The stable, machine-readable summary (`pue replay`'s last line)."""

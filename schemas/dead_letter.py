@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Final
+
+UNKNOWN: Final = "unknown"  # a shard or sequence number the record did not carry
+_CONTENT_ID_HEX: Final = 16  # 64 bits of SHA-256: distinct records without an identity never collide
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +23,13 @@ class DeadLetter:
 
     @property
     def letter_id(self) -> str:
-        """Unique within a batch, stable across redeliveries (used for idempotent writes)."""
+        """Unique within a batch, stable across redeliveries (used for idempotent writes).
+
+        A record without a Kinesis identity (a hand-made or damaged event) is named by its content too, so
+        two different ones never share an id (the store keeps one letter per id); the same bytes twice are
+        one letter, as a redelivery is."""
         sub = "" if self.sub_sequence_number is None else f":{self.sub_sequence_number}"
-        return f"{self.shard_id}:{self.sequence_number}{sub}"
+        content = ""
+        if UNKNOWN in (self.shard_id, self.sequence_number):
+            content = "#" + hashlib.sha256(self.raw).hexdigest()[:_CONTENT_ID_HEX]
+        return f"{self.shard_id}:{self.sequence_number}{sub}{content}"

@@ -55,6 +55,12 @@ class LocalInsights:
             "filterReasons": _top(totals.filter_reasons),
             "deadLetterReasons": _top(totals.dead_letter_reasons),
             "failureReasons": _top(totals.failure_reasons),
+            "unmappedEvents": [
+                {"name": name, "count": count}
+                for name, count in sorted(totals.unmapped_events.items(), key=lambda kv: (-kv[1], kv[0]))[
+                    :TOP_REASONS
+                ]
+            ],
             "deadLetters": {
                 "stored": store.dead_letter_count(),
                 "recent": [

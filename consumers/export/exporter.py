@@ -165,6 +165,7 @@ class _Export:
         outcome = normalize_guarded(message, self.event_map)
         if isinstance(outcome, Tracked):
             self.summary.tracked += 1
+            self.summary.timestamps_clamped += int(outcome.time_clamped)
             self._pending.extend((interaction, message) for interaction in outcome.interactions)
         elif isinstance(outcome, Filtered):
             self.summary.filtered += 1

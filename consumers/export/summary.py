@@ -31,6 +31,7 @@ class ExportSummary:
     tracked: int = 0
     filtered: int = 0
     dead_lettered: int = 0
+    timestamps_clamped: int = 0  # tracked messages whose time lay past their receipt (clamped to it)
     filter_reasons: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     interactions: int = 0  # rows written to interactions.csv
@@ -74,6 +75,7 @@ class ExportSummary:
             "tracked": self.tracked,
             "filtered": self.filtered,
             "dead_lettered": self.dead_lettered,
+            "timestamps_clamped": self.timestamps_clamped,
             "filter_reasons": self.filter_reasons,
             "dead_letter_reasons": self.dead_letter_reasons,
             "interactions": self.interactions,
@@ -100,6 +102,7 @@ class ExportSummary:
             _row("  tracked", self.tracked),
             _row("  filtered", self.filtered, _top(self.filter_reasons)),
             _row("  dead-lettered", self.dead_lettered, _top(self.dead_letter_reasons)),
+            _row("times clamped", self.timestamps_clamped, "event time past receipt: set to receivedAt"),
             _row("interactions written", self.interactions, self._path("interactions")),
             _row("  from anonymous", self.linked, "attributed to the user a later identify named"),
             _row("duplicates skipped", self.duplicates, "same eventId as an earlier one"),

@@ -10,10 +10,11 @@ In the cloud the same figures are the pipeline's structured log lines (CloudWatc
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Final
 
 from destinations.local.store import LocalStore
-from schemas.batch import COUNT_FIELDS, BatchCounts
+from schemas.batch import COUNT_FIELDS, MAX_REASON_KEYS, OTHER_REASONS, SAMPLE_SIZE, BatchCounts
 
 STATS_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS pipeline_counts (
@@ -26,6 +27,11 @@ CREATE TABLE IF NOT EXISTS pipeline_reasons (
     reason TEXT NOT NULL,                    -- low-cardinality by design (consumers.normalize)
     count INTEGER NOT NULL,
     PRIMARY KEY (kind, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS pipeline_samples (
+    name TEXT PRIMARY KEY,                   -- an unmapped event's name, truncated (Filtered.sample)
+    count INTEGER NOT NULL                   -- at most SAMPLE_SIZE rows: pruned on every write
 ) WITHOUT ROWID;
 """
 
@@ -52,15 +58,39 @@ class LocalPipelineStats:
                 "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
                 [(name, getattr(counts, name)) for name in COUNT_FIELDS if getattr(counts, name)],
             )
+            # Bounded whatever arrives: a reason new to a kind that has MAX_REASON_KEYS already counts as
+            # OTHER_REASONS, so GET /stats reads at most that many rows per kind (issue 14).
             conn.executemany(
-                "INSERT INTO pipeline_reasons (kind, reason, count) VALUES (?, ?, ?) "
+                "INSERT INTO pipeline_reasons (kind, reason, count) VALUES (?1, CASE "
+                "WHEN EXISTS (SELECT 1 FROM pipeline_reasons WHERE kind = ?1 AND reason = ?2) THEN ?2 "
+                "WHEN (SELECT COUNT(*) FROM pipeline_reasons WHERE kind = ?1) < ?4 THEN ?2 ELSE ?5 END, ?3) "
                 "ON CONFLICT (kind, reason) DO UPDATE SET count = count + excluded.count",
                 [
-                    (kind, reason, n)
+                    (kind, reason, n, MAX_REASON_KEYS, OTHER_REASONS)
                     for kind, reasons in _reasons(counts).items()
                     for reason, n in reasons.items()
                 ],
             )
+            if counts.unmapped_events:
+                self._add_sample(conn, counts.unmapped_events)
+
+    @staticmethod
+    def _add_sample(conn: sqlite3.Connection, sample: dict[str, int]) -> None:
+        """Merge a batch's sample into the stored one and keep the heaviest SAMPLE_SIZE names; a name that
+        enters a full sample starts from the count of the name it displaced (space-saving, as in
+        ``schemas.batch.count_sample``), so a name seen often but in small doses still climbs in."""
+        floor_row = conn.execute("SELECT MIN(count), COUNT(*) FROM pipeline_samples").fetchone()
+        floor = int(floor_row[0]) if floor_row[1] >= SAMPLE_SIZE else 0
+        conn.executemany(
+            "INSERT INTO pipeline_samples (name, count) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET count = count + excluded.count - ?",
+            [(name, n + floor, floor) for name, n in sample.items()],
+        )
+        conn.execute(
+            "DELETE FROM pipeline_samples WHERE name NOT IN "
+            "(SELECT name FROM pipeline_samples ORDER BY count DESC, name LIMIT ?)",
+            (SAMPLE_SIZE,),
+        )
 
     def totals(self) -> BatchCounts:
         """Everything recorded so far, reasons included."""
@@ -73,4 +103,6 @@ class LocalPipelineStats:
             for kind, reason, count in conn.execute("SELECT kind, reason, count FROM pipeline_reasons"):
                 if str(kind) in by_kind:
                     by_kind[str(kind)][str(reason)] = int(count)
+            for name, count in conn.execute("SELECT name, count FROM pipeline_samples"):
+                totals.unmapped_events[str(name)] = int(count)
         return totals

@@ -135,7 +135,7 @@ def numeric_user(m: Maker) -> HostileRecord:
 
 
 def unicode_ids(m: Maker) -> HostileRecord:
-    item = m.rng.choice(["商品-1", "מוצר-2", "zero\u200bwidth", "emoji-🛒", "nul\x00item", "\u202eevil"])
+    item = m.rng.choice(["商品-1", "מוצר-2", "zero\u200bwidth", "emoji-🛒", "\u202eevil"])
     # A lone surrogate in a property pue does not forward: harmless, the record is tracked.
     properties = {"product_id": item, "note": "\ud800 lone", "bidi": "\u202b\u05d0\u202c"}
     message = m.track("Product Added", properties, user_id=m.rng.choice(UNICODE_USERS))

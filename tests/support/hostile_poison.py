@@ -94,8 +94,9 @@ _MISSING_IDS: Final[list[tuple[dict[str, Any], str]]] = [
     ({"messageId": ABSENT}, "no messageId"),
     ({"messageId": ""}, "eventId is empty"),
     ({"userId": ABSENT}, "no anonymousId or userId"),
-    ({"userId": ""}, "userId is empty"),
-    ({"userId": ABSENT, "anonymousId": ""}, "sessionId is empty"),
+    # An empty id is no id: with no other id left, the message has no actor.
+    ({"userId": "", "anonymousId": ABSENT}, "no anonymousId or userId"),
+    ({"userId": ABSENT, "anonymousId": ""}, "no anonymousId or userId"),
 ]
 _OVER_LIMIT: Final[list[tuple[dict[str, Any], str]]] = [
     ({"messageId": "m" * 257}, "eventId longer than 256"),
@@ -117,6 +118,10 @@ _LONE_SURROGATES: Final[list[tuple[dict[str, Any], str]]] = [
     ({"userId": ABSENT, "anonymousId": "\udfff-anon"}, "sessionId is not valid Unicode"),
     ({"messageId": "m-\udbff"}, "eventId is not valid Unicode"),
     ({"properties": {"product_id": "p-\ud834"}}, "itemId is not valid Unicode"),
+    # NUL ends a C string: an id holding one would name another id somewhere downstream.
+    ({"messageId": "m-\x00-1"}, "eventId contains a NUL character"),
+    ({"properties": {"product_id": "p\x00"}}, "itemId contains a NUL character"),
+    ({"userId": "nul\x00byte"}, "userId contains a NUL character"),
 ]
 
 

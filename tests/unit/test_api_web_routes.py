@@ -114,11 +114,14 @@ def test_stats_count_app_events_and_show_recent_dead_letters(state: Path, api: A
         backend.close()
     checked(api, "POST", "/events", "/events", body=bought("a-2", "B2"))
     unmapped = segment_track("Signed Up", user_id="a-2")
-    assert checked(api, "POST", "/events", "/events", body=unmapped).status == 422
+    refused = checked(api, "POST", "/events", "/events", body=unmapped)
+    assert refused.status == 422
+    assert b"Signed Up" not in refused.body  # the reason, never the event's name (docs/api.md)
     reply = checked(api, "GET", "/stats", "/stats")
     stats = reply.json()
     assert (stats["records"], stats["processed"], stats["filtered"], stats["deadLettered"]) == (2, 1, 1, 0)
-    assert stats["filterReasons"] == [{"reason": "unmapped event 'Signed Up'", "count": 1}]
+    assert stats["filterReasons"] == [{"reason": "unmapped event", "count": 1}]
+    assert stats["unmappedEvents"] == [{"name": "Signed Up", "count": 1}]
     assert stats["deadLetters"] == {
         "stored": 1,
         "recent": [{"reason": "not JSON", "shardId": "shardId-0", "sequenceNumber": "42"}],

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consumers.decode import Decoded, RecordRef, Undecodable, decode_record
+from schemas.dead_letter import DeadLetter
 from tests.factories import kinesis_event, kinesis_record, kpl_aggregate, segment_track
 
 SEQ = "49546986683135544286507457936321625675700192471156785154"
@@ -110,7 +111,30 @@ def test_missing_event_id_and_sequence_number_are_unknown() -> None:
 def test_a_record_without_data_is_undecodable(rec: dict[str, Any], reason: str) -> None:
     entry = undecodable(decode_record(rec))
     assert entry.reason == reason
-    assert entry.raw == b""
+    # With no data of its own, the letter keeps the whole record (issue 14: not 0 bytes).
+    assert json.loads(entry.raw) == rec
+
+
+def test_two_records_without_an_identity_get_distinct_letter_ids() -> None:
+    first, second = (undecodable(decode_record({"kinesis": {"data": d}})) for d in ("!!", "??"))
+    letters = [
+        DeadLetter(e.raw, e.reason, e.ref.shard_id, e.ref.sequence_number, e.ref.sub_sequence_number)
+        for e in (first, second)
+    ]
+    assert (first.ref.shard_id, first.ref.sequence_number) == ("unknown", "unknown")
+    assert letters[0].letter_id != letters[1].letter_id
+    assert [letter.raw for letter in letters] == [b"!!", b"??"]
+    # Stable: the same record gives the same id on a redelivery.
+    again = undecodable(decode_record({"kinesis": {"data": "!!"}}))
+    assert DeadLetter(again.raw, again.reason, "unknown", "unknown").letter_id == letters[0].letter_id
+
+
+def test_a_record_nested_too_deeply_to_serialize_is_still_a_letter() -> None:
+    record: dict[str, Any] = {}
+    for _ in range(100_000):
+        record = {"kinesis": record}
+    entry = undecodable(decode_record({"x": record}))
+    assert entry.reason == "record without kinesis.data" and entry.raw
 
 
 @pytest.mark.parametrize("data", ["***not base64***", "e30", "e30=\n", "ZX==é"])

@@ -42,6 +42,7 @@ def test_totals_add_up_batches_and_their_reasons(tmp_path: Path) -> None:
         "failed": 1,
         "interactions": 1,
         "users_refreshed": 0,
+        "timestamps_clamped": 0,
     }
     assert totals.balanced
     assert totals.filter_reasons == {"identify": 3}

@@ -103,8 +103,6 @@ def test_order_completed_sample_gives_one_interaction_per_product() -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("track_checkout_started", "unmapped event 'Checkout Started'"),
-        ("track_signed_up", "unmapped event 'Signed Up'"),
         ("identify", "identify not tracked"),
         ("page", "page not tracked"),
         ("screen", "screen not tracked"),
@@ -114,6 +112,13 @@ def test_order_completed_sample_gives_one_interaction_per_product() -> None:
 )
 def test_samples_that_are_not_tracked_are_filtered(name: str, reason: str) -> None:
     assert normalize(sample(name), DEFAULT) == Filtered(reason)
+
+
+@pytest.mark.parametrize(
+    ("name", "event"), [("track_checkout_started", "Checkout Started"), ("track_signed_up", "Signed Up")]
+)
+def test_an_unmapped_event_has_a_fixed_reason_and_its_name_as_the_sample(name: str, event: str) -> None:
+    assert normalize(sample(name), DEFAULT) == Filtered("unmapped event", sample=event)
 
 
 def test_the_identify_factory_is_filtered() -> None:
@@ -143,9 +148,9 @@ def test_a_value_that_is_not_an_object_is_poison(value: Any) -> None:
     assert normalize(value, DEFAULT) == Poison("not a Segment message: not an object")
 
 
-def test_an_unmapped_event_name_is_truncated_in_the_reason() -> None:
-    outcome = normalize(segment_track("x" * 500), DEFAULT)
-    assert outcome == Filtered(f"unmapped event {'x' * 64!r}")
+def test_an_unmapped_event_name_is_truncated_in_the_sample_and_never_in_the_reason() -> None:
+    outcome = normalize(segment_track("Secretname Phone 5550199" + "x" * 500), DEFAULT)
+    assert outcome == Filtered("unmapped event", sample=("Secretname Phone 5550199" + "x" * 500)[:64])
 
 
 def test_type_is_checked_before_anything_else() -> None:
@@ -211,13 +216,17 @@ def test_an_anonymous_visitor_is_tracked_without_a_user_id() -> None:
         ({"userId": None}, "no anonymousId or userId"),
         ({"userId": True}, "userId is not a string or number"),
         ({"userId": ["u1"]}, "userId is not a string or number"),
-        ({"userId": ""}, "userId is empty"),
+        ({"userId": "", "anonymousId": None}, "no anonymousId or userId"),
+        ({"userId": "u\x00v"}, "userId contains a NUL character"),
         ({"userId": "u" * 257}, "userId longer than 256 characters"),
         ({"userId": 10**300}, "userId longer than 256 characters"),
         ({"userId": "u\ud800"}, "userId is not valid Unicode"),
         ({"anonymousId": False}, "anonymousId is not a string or number"),
         ({"anonymousId": "a" * 257}, "sessionId longer than 256 characters"),
-        ({"anonymousId": ""}, "sessionId is empty"),
+        ({"anonymousId": "", "userId": None}, "no anonymousId or userId"),
+        ({"anonymousId": "\x00"}, "sessionId contains a NUL character"),
+        ({"messageId": "m\x001"}, "eventId contains a NUL character"),
+        ({"properties": {"product_id": "p\x00"}}, "itemId contains a NUL character"),
     ],
 )
 def test_unusable_user_ids_are_poison(overrides: dict[str, Any], reason: str) -> None:
@@ -550,7 +559,9 @@ segment_like = st.fixed_dictionaries(
 )
 
 
-good_ids = st.text(min_size=1, max_size=40) | st.integers(0, 10**12)
+good_ids = st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=40) | st.integers(
+    0, 10**12
+)
 mostly_valid = st.fixed_dictionaries(
     {
         "type": st.just("track"),
@@ -614,3 +625,71 @@ def test_no_mostly_valid_message_makes_normalize_raise_and_most_are_tracked(mess
     if not any(props.get(k) for k in risky):
         if not isinstance(props.get("category"), str) or len(props["category"]) < 900:
             assert isinstance(outcome, Tracked), outcome
+
+
+# -- empty ids, clock skew (issue 14) ---------------------------------------------------------------
+
+
+def test_an_empty_user_id_falls_back_to_the_anonymous_id() -> None:
+    interaction = one(normalize(viewed(userId="", anonymousId="anon-7"), DEFAULT))
+    assert (interaction.user_id, interaction.session_id) == (None, "anon-7")
+
+
+def test_an_empty_anonymous_id_falls_back_to_the_user_id() -> None:
+    interaction = one(normalize(viewed(userId="u1", anonymousId=""), DEFAULT))
+    assert (interaction.user_id, interaction.session_id) == ("u1", "u1")
+
+
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected", "clamped"),
+    [
+        # Segment's receipt time bounds the event time, with five minutes of skew allowed.
+        (
+            {"timestamp": "9999-12-31T23:59:59Z", "receivedAt": "2026-11-30T10:00:00Z"},
+            "2026-11-30T10:00:00",
+            True,
+        ),
+        (
+            {"timestamp": "2026-11-30T10:04:59Z", "receivedAt": "2026-11-30T10:00:00Z"},
+            "2026-11-30T10:04:59",
+            False,
+        ),
+        (
+            {"timestamp": "2026-11-30T10:05:01Z", "receivedAt": "2026-11-30T10:00:00Z"},
+            "2026-11-30T10:00:00",
+            True,
+        ),
+        # Without receivedAt, the reader's clock is the receipt.
+        ({"timestamp": "2027-01-01T00:00:00Z"}, "2026-12-01T08:00:00", True),
+        ({"timestamp": "2026-12-01T08:04:00Z"}, "2026-12-01T08:04:00", False),
+        # A receivedAt in the future is not believed either.
+        (
+            {"timestamp": "9999-01-01T00:00:00Z", "receivedAt": "9999-01-01T00:00:00Z"},
+            "2026-12-01T08:00:00",
+            True,
+        ),
+        # Old times are kept (real history is old); times before the Unix epoch are no time at all.
+        ({"timestamp": "1997-11-10T12:00:00Z"}, "1997-11-10T12:00:00", False),
+        (
+            {"timestamp": "1969-12-31T23:59:59Z", "originalTimestamp": "2026-11-02T00:00:00Z"},
+            "2026-11-02T00:00:00",
+            False,
+        ),
+    ],
+)
+def test_an_event_time_past_its_receipt_is_clamped_to_it(
+    fields: dict[str, Any], expected: str, clamped: bool
+) -> None:
+    message = viewed()
+    message.update(fields)
+    outcome = normalize(message, DEFAULT, NOW)
+    assert isinstance(outcome, Tracked)
+    assert one(outcome).sent_at == datetime.fromisoformat(expected).replace(tzinfo=UTC)
+    assert outcome.time_clamped is clamped
+
+
+def test_a_time_before_the_unix_epoch_alone_is_no_usable_timestamp() -> None:
+    assert normalize(viewed(timestamp="1900-01-01T00:00:00Z"), DEFAULT, NOW) == Poison("no usable timestamp")

@@ -88,6 +88,7 @@ def test_events_are_grouped_per_user_and_session_in_chunks_of_ten(pipeline_facto
         "failed": 0,
         "interactions": 32,
         "users_refreshed": 2,
+        "timestamps_clamped": 0,
     }
 
 
