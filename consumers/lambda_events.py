@@ -25,7 +25,7 @@ def partition_key_of(payload: bytes) -> str:
     """Segment's Kinesis destination partitions by userId, else anonymousId."""
     try:
         message = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack (issue 14)
         return "unparseable"
     if isinstance(message, dict):
         key = message.get("userId") or message.get("anonymousId")

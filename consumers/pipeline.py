@@ -17,7 +17,7 @@ from typing import Any
 
 from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
 from consumers.aggregate_guard import collapse_bad_sub_records
-from consumers.decode import Decoded, decode_record
+from consumers.decode import Decoded, RecordRef, decode_record
 from consumers.event_map import EventMap
 from consumers.grouping import Chunk, UserWork, group_by_user
 from consumers.normalize import normalize
@@ -161,6 +161,17 @@ class Pipeline:
             )
         )
         return recommendation
+
+    def dead_letter_unread(self, ref: RecordRef, raw: bytes, reason: str, counted_as: str) -> BatchCounts:
+        """Dead-letter a record its reader could not hand over whole (``pue replay``: a line over Kinesis's
+        record limit), with what was kept of it; counted as a one-record batch (failed if the letter could
+        not be written), under the fixed reason ``counted_as``."""
+        entries = [Entry(ref, raw, Poison(reason), rejection_key=counted_as)]
+        send_dead_letters(entries, self.dead_letters)
+        counts = BatchCounts()
+        count(entries, counts)
+        self._observe(counts)
+        return counts
 
     def _observe(self, counts: BatchCounts) -> None:
         # The counts are observability: failing to keep them must not fail (and redeliver) the batch.

@@ -2,95 +2,80 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
+from consumers.decode import RecordRef
 from consumers.kinesis import handle_event
-from consumers.lambda_events import lambda_events
+from consumers.lambda_events import DEFAULT_SHARD, DEFAULT_STREAM_ARN, lambda_events, sequence_number
 from consumers.pipeline import Pipeline
+from consumers.replay_input import InputError, OversizeLine, lambda_event_in, read_lines
 from schemas.batch import BatchCounts
+from schemas.limits import KINESIS_RECORD_MAX_BYTES
 
-_GZIP_MAGIC = b"\x1f\x8b"
+__all__ = ["InputError", "events_from", "print_progress", "replay"]
+
 # Read this many messages at a time from a JSON-lines file, so memory stays flat on any input size.
-_READ_CHUNK = 5_000
+_READ_CHUNK: Final = 5_000
+LINE_TOO_LONG: Final = f"line over the Kinesis record limit ({KINESIS_RECORD_MAX_BYTES:,} bytes)"
 
 
-class InputError(Exception):
-    """The replay input is not something pue can read; the message says what was expected."""
+@dataclass(frozen=True, slots=True)
+class UnreadLine:
+    """A line too long to put in a Kinesis record, where it would have been in the stream."""
+
+    line: OversizeLine
+    ref: RecordRef
 
 
-def _open(path: Path) -> IO[bytes]:
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rb")  # type: ignore[return-value]  # GzipFile is a binary IO
-    return path.open("rb")
+ReplayItem = dict[str, Any] | UnreadLine
 
 
-def _looks_like_lambda_event(path: Path) -> bool:
-    with _open(path) as stream:
-        for line in stream:
-            stripped = line.strip()
-            if not stripped:
-                continue
-            try:
-                first = json.loads(stripped)
-            except ValueError:
-                return stripped.startswith(b"{")  # a pretty-printed document, not JSON lines
-            return isinstance(first, dict) and "Records" in first
-    return False
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    with _open(path) as stream:
-        for line in stream:
-            stripped = line.strip()
-            if stripped:
-                yield stripped
-
-
-def events_from(path: Path, batch_size: int) -> Iterator[dict[str, Any]]:
-    """Lambda events for ``path``: a saved event as is, JSON lines in batches of ``batch_size``."""
+def events_from(path: Path, batch_size: int) -> Iterator[ReplayItem]:
+    """Lambda events for ``path``: a saved event as is, JSON lines in batches of ``batch_size``, and an
+    ``UnreadLine`` where a line is too long for any Kinesis record."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if _looks_like_lambda_event(path):
-        with _open(path) as stream:
-            try:
-                event = json.load(stream)
-            except ValueError as exc:
-                raise InputError(f"{path}: neither JSON lines nor a Lambda event document ({exc})") from exc
-        if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
-            raise InputError(f'{path}: a Lambda Kinesis event must be an object with a "Records" list')
+    event = lambda_event_in(path)
+    if event is not None:
         records = event["Records"]
         for start in range(0, len(records), batch_size):
             yield {"Records": records[start : start + batch_size]}
         return
     # Lines that are not JSON still go through: the handler dead-letters them with the reason.
-    sequence = 0
+    sequence = 0  # the last sequence number used: lambda_events numbers from first_sequence + 1
     pending: list[bytes] = []
-    for line in _lines(path):
-        pending.append(line)
-        if len(pending) == _READ_CHUNK:
+    for line in read_lines(path):
+        if isinstance(line, OversizeLine) or len(pending) == _READ_CHUNK:
             yield from lambda_events(pending, batch_size=batch_size, first_sequence=sequence)
-            sequence += len(pending) + 1
+            sequence += len(pending)
             pending = []
+        if isinstance(line, OversizeLine):
+            sequence += 1
+            yield UnreadLine(
+                line, RecordRef(DEFAULT_SHARD, sequence_number(sequence), None, None, DEFAULT_STREAM_ARN)
+            )
+        else:
+            pending.append(line)
     if pending:
         yield from lambda_events(pending, batch_size=batch_size, first_sequence=sequence)
 
 
 def replay(
-    events: Iterator[dict[str, Any]],
+    events: Iterable[ReplayItem],
     pipeline: Pipeline,
     progress: Callable[[BatchCounts, float], None] | None = None,
 ) -> BatchCounts:
     total = BatchCounts()
     started = time.perf_counter()
     for event in events:
+        if isinstance(event, UnreadLine):
+            total.add(_dead_letter_oversize(event, pipeline))
+            continue
         _, result = handle_event(event, pipeline)
         if result is None:
             raise RuntimeError("the pipeline failed on a batch; see the log for the cause")
@@ -110,3 +95,12 @@ def print_progress(stream: IO[str] | None = None) -> Callable[[BatchCounts, floa
         out.flush()
 
     return show
+
+
+def _dead_letter_oversize(unread: UnreadLine, pipeline: Pipeline) -> BatchCounts:
+    # The letter keeps what can be kept: the line's start as its bytes, its size and SHA-256 in the reason
+    # (to find it again in the file); the counted reason is the fixed LINE_TOO_LONG.
+    line = unread.line
+    detail = f"{LINE_TOO_LONG}: line {line.number}, {line.size:,} bytes, sha256 {line.sha256}, first "
+    detail += f"{len(line.prefix):,} bytes kept"
+    return pipeline.dead_letter_unread(unread.ref, line.prefix, detail, LINE_TOO_LONG)

@@ -47,6 +47,10 @@ LAMBDA_PAYLOAD_MAX_BYTES: Final = 6 * 1024 * 1024  # synchronous invocation payl
 SQS_BATCH_MAX_ENTRIES: Final = 10
 SQS_MESSAGE_MAX_BYTES: Final = 256 * 1024  # per message and per batch: 256 KiB
 
+# Amazon Kinesis Data Streams PutRecord(s): a record's data blob is at most 1 MiB
+# https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
+KINESIS_RECORD_MAX_BYTES: Final = 1024 * 1024
+
 # Amazon Kinesis Data Streams GetRecords (pue consume)
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
 KINESIS_GET_RECORDS_MAX_RECORDS: Final = 10_000  # Limit: 1..10,000 records per call
