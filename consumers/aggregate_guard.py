@@ -40,7 +40,7 @@ def collapse_bad_sub_records(record: Mapping[str, Any], entries: list[Entry]) ->
     letter = Entry(
         ref,
         _payload(record),
-        Poison(f"{TOO_MANY_BAD_SUB_RECORDS}: {len(dead)} of {len(entries)} sub-records bad"),
+        Poison(f"{TOO_MANY_BAD_SUB_RECORDS}: {len(dead):,} of {len(entries):,} sub-records bad"),
         rejection_key=TOO_MANY_BAD_SUB_RECORDS,
     )
     log.warning(

@@ -74,6 +74,8 @@ def parse_line(number: int, text: str) -> SegmentQuery | LineProblem:
         line = json.loads(text)
     except json.JSONDecodeError as exc:
         return LineProblem(number, f"not JSON ({exc.msg} at column {exc.colno})")
+    except (ValueError, RecursionError):  # an integer past int_max_str_digits, nesting past the stack
+        return LineProblem(number, "not JSON (a number too long or nesting too deep)")
     if not isinstance(line, dict):
         return LineProblem(number, "not a JSON object")
     label = _label(line)

@@ -325,3 +325,9 @@ def test_importing_into_pinpoint_needs_its_settings() -> None:
     problems = EngagementSettings().segment_import_problems(settings)
     assert len(problems) == 3 and all("PUE_BACKEND=aws" in p for p in problems)
     assert EngagementSettings().segment_import_problems(Settings()) == []
+
+
+def test_a_hostile_output_line_is_a_problem_not_a_crash() -> None:
+    """Issue 14: nesting past the stack and numbers past int_max_str_digits are line problems."""
+    parsed = parse_output(["[" * 100_000 + "]" * 100_000, "1" * 5_000])
+    assert [p.reason for p in parsed.problems] == ["not JSON (a number too long or nesting too deep)"] * 2
