@@ -48,7 +48,7 @@ def measure(names: int, state: Path) -> dict[str, float | int]:
             wiring.local.close()
     api = build_api(settings, ApiSettings(api_keys=(_KEY,)))
     try:
-        request = ApiRequest("GET", "/stats", {}, {"x-api-key": _KEY}, b"")
+        request = ApiRequest("GET", "/stats", (), {"x-api-key": _KEY}, b"")
         body = api.handle(request).body
         seconds = []
         for _ in range(CALLS):

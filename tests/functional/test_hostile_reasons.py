@@ -43,7 +43,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 def post(api: Api, body: dict[str, Any]) -> tuple[int, bytes]:
     headers = {"content-type": "application/json", "x-api-key": API_KEY}
-    response = api.handle(ApiRequest("POST", "/events", {}, headers, json.dumps(body).encode()))
+    response = api.handle(ApiRequest("POST", "/events", (), headers, json.dumps(body).encode()))
     return response.status, response.body
 
 
@@ -109,7 +109,7 @@ def test_stats_show_the_sample_and_never_the_raw_names_beyond_it(api: Api) -> No
     for n in range(5):
         post(api, unmapped(1000 + n, SECRET))
     headers = {"x-api-key": API_KEY}
-    stats = json.loads(api.handle(ApiRequest("GET", "/stats", {}, headers, b"")).body)
+    stats = json.loads(api.handle(ApiRequest("GET", "/stats", (), headers, b"")).body)
     assert stats["filterReasons"] == [{"reason": "unmapped event", "count": SAMPLE_SIZE * 3 + 5}]
     # The heaviest name comes first; space-saving counts are upper bounds (a name entering a full sample
     # inherits the count of the one it displaced).

@@ -71,7 +71,7 @@ def test_nul_in_an_id_is_poison_on_the_stream_and_refused_by_the_api(
     try:
         headers = {"content-type": "application/json", "x-api-key": API_KEY}
         body = json.dumps(viewed(**fields)).encode()
-        response = api.handle(ApiRequest("POST", "/events", {}, headers, body))
+        response = api.handle(ApiRequest("POST", "/events", (), headers, body))
     finally:
         api.close()
     assert response.status == 422 and json.loads(response.body)["error"]["message"] == reason
@@ -90,7 +90,11 @@ def test_records_without_a_kinesis_identity_keep_their_bytes_under_distinct_ids(
     local: tuple[Pipeline, LocalBackend],
 ) -> None:
     pipeline, backend = local
-    odd = [{"kinesis": {"data": "!!not base64"}}, {"kinesis": {"data": "??also not"}}, {"eventName": "x"}]
+    odd: list[dict[str, Any]] = [
+        {"kinesis": {"data": "!!not base64"}},
+        {"kinesis": {"data": "??also not"}},
+        {"eventName": "x"},
+    ]
     result = pipeline.handle(odd)
     assert result.counts.dead_lettered == 3
     letters = backend.store.dead_letters(limit=10)
