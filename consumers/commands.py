@@ -203,3 +203,5 @@ def _print_reasons(counts: BatchCounts) -> None:
     ):
         if reasons:
             sys.stderr.write(f"{title}: {_top(reasons, 10)}\n")
+    if counts.unmapped_events:  # a bounded sample (schemas.batch.SAMPLE_SIZE), counts are upper bounds
+        sys.stderr.write(f"unmapped events (most frequent): {_top(counts.unmapped_events, 10)}\n")

@@ -17,6 +17,7 @@ from consumers.api.routes import Api
 from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
 from consumers.bootstrap import build_pipeline
+from consumers.cli import main
 from consumers.engagement_settings import EngagementSettings
 from consumers.settings import Settings
 from destinations.local import LocalBackend
@@ -115,3 +116,15 @@ def test_stats_show_the_sample_and_never_the_raw_names_beyond_it(api: Api) -> No
     # inherits the count of the one it displaced).
     assert stats["unmappedEvents"][0]["name"] == SECRET and stats["unmappedEvents"][0]["count"] >= 5
     assert len(stats["unmappedEvents"]) == 5
+
+
+def test_replay_prints_the_sample_apart_from_the_fixed_reasons(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text(json.dumps(unmapped(1, SECRET)) + "\n")
+    assert main(["replay", str(path), "--state", str(tmp_path / "state")]) == 0
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out  # the summary line: counts only
+    assert "filtered: unmapped event: 1\n" in captured.err
+    assert f"unmapped events (most frequent): {SECRET}: 1\n" in captured.err
