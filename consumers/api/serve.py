@@ -101,8 +101,8 @@ def _serve_command(args: argparse.Namespace) -> int:
 
 
 def local_settings(state: str | None) -> Settings:
-    """Environment settings pinned to the local backend, every cloud sink off (as the other commands)."""
-    settings = Settings.from_env()
+    """The local backend's settings from the environment, cloud settings not read (as the other commands)."""
+    settings = Settings.local_from_env()
     return dataclasses.replace(
         settings,
         backend="local",

@@ -103,7 +103,9 @@ def test_order_completed_sample_gives_one_interaction_per_product() -> None:
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("track_checkout_started", "unmapped event 'Checkout Started'"),
+        ("track_cart_viewed", "unmapped event 'Cart Viewed'"),
+        ("track_product_list_viewed", "unmapped event 'Product List Viewed'"),
+        ("track_product_removed", "unmapped event 'Product Removed'"),
         ("track_signed_up", "unmapped event 'Signed Up'"),
         ("identify", "identify not tracked"),
         ("page", "page not tracked"),
