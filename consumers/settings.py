@@ -81,8 +81,12 @@ class Settings:
     @classmethod
     def reader_from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """For commands that only read recommendations (``pue recommend``, ``pue profile``): with
-        ``PUE_BACKEND=aws`` they need the campaign or recommender ARN, not the stream's tracker and queues."""
-        return _Parser(os.environ if env is None else env).parse(consumer=False)
+        ``PUE_BACKEND=aws`` they need the campaign or recommender ARN, not the stream's tracker and queues;
+        on the local backend they read no cloud setting at all."""
+        source = os.environ if env is None else env
+        if (source.get("PUE_BACKEND", "").strip().lower() or "local") == "local":
+            return cls.local_from_env(source)
+        return _Parser(source).parse(consumer=False)
 
 
 class _Parser:

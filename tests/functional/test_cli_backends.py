@@ -112,7 +112,10 @@ def filled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     return tmp_path / "state"
 
 
-def test_recommend_on_the_local_backend_says_so(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recommend_on_the_local_backend_says_so(
+    filled: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SEGMENT_API_HOST", "ftp://nowhere")  # a cloud setting: not read by a local read
     code, out, err = cli(capsys, "recommend", "u1", "-n", "2", "--state", str(filled))
     assert code == 0 and err == f"pue recommend: reading the local backend in {filled}\n"
     answer = json.loads(out)
