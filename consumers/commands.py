@@ -26,10 +26,8 @@ EXIT_USAGE = 2  # as argparse: the command line needs changing (another --port)
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
-    """Engagement settings from the environment with every cloud-only part off (local CLI runs)."""
-    return dataclasses.replace(
-        EngagementSettings.from_env(settings=settings), customer_profiles_domain=None, catalog_table=None
-    )
+    """Engagement settings of the local backend from the environment (no cloud-only setting is read)."""
+    return EngagementSettings.local_from_env(settings=settings)
 
 
 def replay_command(settings: Settings, path: Path, batch_size: int) -> int:

@@ -43,6 +43,8 @@ def aws_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERSONALIZE_CAMPAIGN_ARN", "not-an-arn")
     monkeypatch.setenv("SEGMENT_API_HOST", "ftp://nowhere")
     monkeypatch.setenv("SEGMENT_SPACE_ID", "space-without-token")
+    monkeypatch.setenv("PUE_CUSTOMER_PROFILES_KEY", "not a key!")
+    monkeypatch.setenv("PUE_SEGMENT_IMPORT_ROLE_ARN", "not-an-arn")
 
 
 def test_local_only_commands_never_read_cloud_settings(
@@ -233,3 +235,18 @@ def test_run_hints_the_commands_that_read_its_state(
     assert argv[-2:] == ["--state", str(state)]
     code, out, _ = cli(capsys, *argv)  # the hint, run as printed, works
     assert code == 0 and json.loads(out)["items"]
+
+
+def test_local_engagement_settings_keep_the_local_parts_and_read_no_cloud_part() -> None:
+    from consumers.engagement_settings import EngagementSettings
+
+    env = {
+        "PUE_CUSTOMER_PROFILES_DOMAIN": "shop",  # would wire a Customer Profiles client into pue serve / run
+        "PUE_CUSTOMER_PROFILES_KEY": "not a key!",
+        "PUE_CATALOG_TABLE": "items",
+        "PUE_MESSAGE_TEMPLATE": "recs",
+        "PUE_CATALOG_RANKS": "3",
+    }
+    local = EngagementSettings.local_from_env(env)
+    assert (local.customer_profiles_domain, local.catalog_table) == (None, None)
+    assert (local.message_template, local.detail_ranks) == ("recs", 3)
