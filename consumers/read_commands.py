@@ -5,8 +5,9 @@ creates an empty database and answers ``"items": []`` as if that were a result. 
 (``PUE_BACKEND=aws``): Amazon Personalize's GetRecommendations on ``PERSONALIZE_CAMPAIGN_ARN`` or
 ``PERSONALIZE_RECOMMENDER_ARN``, the call the stream consumer makes. Personalize keeps no history that can be
 read back, so on AWS a profile is what Personalize recommends for the id. An anonymous visitor's id is its
-Segment anonymousId: the local store's session id, and what Personalize takes as the user id of events sent
-with only a session (https://docs.aws.amazon.com/personalize/latest/dg/recording-events.html).
+Segment anonymousId: the local store's session id, and the ``sessionId`` pue sends with its events, which
+GetRecommendations takes as the ``userId`` of a visitor who never logged in
+(https://docs.aws.amazon.com/personalize/latest/dg/recording-anonymous-user-events.html).
 """
 
 from __future__ import annotations
