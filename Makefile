@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench bench-api wrk stress clean deploy
+.PHONY: install run test lint typecheck unit chromium bench bench-api wrk stress clean deploy
 
 install: $(STAMP)
 
@@ -27,10 +27,16 @@ typecheck: install
 	$(BIN)/mypy
 
 # The full reliability runs (@pytest.mark.stress) are left to `make stress`; smaller runs stay in here.
-unit: install
+unit: install chromium
 	$(BIN)/pytest -n auto -m "not stress"
 
-test: lint typecheck unit
+# chromium first: a machine that cannot get it learns so at once, not after the lint and type checks.
+test: chromium lint typecheck unit
+
+# The browser test's chromium: installed with apt when missing and apt is usable (root, or sudo without a
+# password), as for wrk below; otherwise stops with the one command to run (tests/support/ensure_chromium.sh).
+chromium:
+	@sh tests/support/ensure_chromium.sh
 
 # The stream figures (about 4 minutes), then the HTTP API load figure, which needs wrk.
 bench: install

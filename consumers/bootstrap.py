@@ -7,6 +7,7 @@ with either backend: a sink whose settings are absent is off.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,8 @@ class Wiring:
 
 
 def load_event_map(settings: Settings) -> EventMap:
+    if settings.event_map_preset is not None:
+        return EventMap.preset(settings.event_map_preset)
     if settings.event_map_path is None:
         return EventMap.default()
     try:
@@ -66,6 +69,7 @@ def wire(
     for secret in (settings.segment_write_key, settings.segment_profile_token):
         register_secret(secret)
     event_map = load_event_map(settings)
+    _warn_of_a_default_map_for_a_recommender(settings)
     wiring = (
         _wire_local(settings, event_map)
         if settings.backend == "local"
@@ -73,6 +77,22 @@ def wire(
     )
     _add_segment_and_pinpoint(settings, wiring, clients or {}, engagement)
     return wiring
+
+
+# A domain recommender trains on the domain's event types (View, Purchase; Watch, Click): Segment's names
+# in the default map would leave it without the events its use case requires. consumers/event_map.py cites
+# the pages.
+DEFAULT_MAP_WITH_RECOMMENDER = (
+    "PERSONALIZE_RECOMMENDER_ARN is set but PUE_EVENT_MAP is not: the default event map sends Segment's "
+    "event names (Product Viewed, Order Completed), while a domain recommender requires its domain's "
+    "event types. Set PUE_EVENT_MAP=ecommerce-domain (View, Purchase) or video-on-demand-domain (Watch, "
+    "Click), or a map file of your own (docs/event-map.md)"
+)
+
+
+def _warn_of_a_default_map_for_a_recommender(settings: Settings) -> None:
+    if settings.recommender_arn and settings.event_map_path is None and settings.event_map_preset is None:
+        logging.getLogger("pue.bootstrap").warning(DEFAULT_MAP_WITH_RECOMMENDER)
 
 
 def build_pipeline(

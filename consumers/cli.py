@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.settings import DEFAULT_STATE_DIR, Settings
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, PueError
 from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 
 EXIT_USAGE = 2
@@ -80,7 +80,16 @@ def parser() -> argparse.ArgumentParser:
         help="Kinesis records per Lambda batch (default 500)",
     )
 
-    recommend = sub.add_parser("recommend", help="print fresh recommendations for a user as JSON")
+    backend_help = (
+        " Reads the local backend under --state (which must exist), or Amazon Personalize with "
+        "PUE_BACKEND=aws and PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN; the first stderr line "
+        "says which."
+    )
+    recommend = sub.add_parser(
+        "recommend",
+        help="print fresh recommendations for a user as JSON",
+        description="Fresh recommendations for USER_ID, as JSON." + backend_help,
+    )
     recommend.add_argument("user_id", metavar="USER_ID")
     recommend.add_argument("--state", metavar="DIR", help=state_help)
     recommend.add_argument(
@@ -91,8 +100,17 @@ def parser() -> argparse.ArgumentParser:
         help="number of items, 1-500 (default $PERSONALIZE_NUM_RESULTS, else 25)",
     )
 
-    profile = sub.add_parser("profile", help="print what the local backend holds for a user as JSON")
-    profile.add_argument("user_id", metavar="USER_ID")
+    profile = sub.add_parser(
+        "profile",
+        help="print what the backend holds for a user (or an anonymous visitor) as JSON",
+        description="Interactions, traits, endpoint attributes and messages the local backend holds for "
+        "USER_ID; with --anonymous-id, the interactions of an anonymous visitor (Segment anonymousId). "
+        "On AWS, what Personalize recommends for the id (it keeps no readable history)." + backend_help,
+    )
+    profile.add_argument("user_id", metavar="USER_ID", nargs="?")
+    profile.add_argument(
+        "--anonymous-id", metavar="ID", help="a visitor's Segment anonymousId instead of USER_ID"
+    )
     profile.add_argument("--state", metavar="DIR", help=state_help)
 
     sample = sub.add_parser(
@@ -140,17 +158,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _local_settings(state: str | None) -> Settings:
-    """Environment settings, pinned to the local backend with every cloud sink off."""
-    settings = Settings.from_env()
-    return dataclasses.replace(
-        settings,
-        backend="local",
-        state_dir=_state_dir(state),
-        segment_write_key=None,
-        segment_space_id=None,
-        segment_profile_token=None,
-        pinpoint_application_id=None,
-    )
+    """The local backend's settings from the environment; cloud settings are not read (local commands)."""
+    return dataclasses.replace(Settings.local_from_env(), backend="local", state_dir=_state_dir(state))
+
+
+def _reader_settings(state: str | None) -> Settings:
+    """For recommend and profile: the configured backend, needing only what reading it takes."""
+    return dataclasses.replace(Settings.reader_from_env(), state_dir=_state_dir(state))
 
 
 def _print_json(value: Any) -> None:
@@ -180,21 +194,43 @@ def _dispatch(args: argparse.Namespace) -> int:
         code: int = handler(args)
         return code
 
+    if args.command == "sample":  # needs no settings at all
+        return commands.write_sample(args.users, args.out)
+    if args.command in ("recommend", "profile"):
+        return _read(args)
     settings = _local_settings(getattr(args, "state", None))
     if args.command == "replay":
         return commands.replay_command(settings, args.path, args.batch_size)
-    if args.command == "recommend":
-        _print_json(commands.recommend(settings, args.user_id, args.n or settings.num_results))
-        return 0
-    if args.command == "profile":
-        _print_json(commands.profile(settings, args.user_id))
-        return 0
-    if args.command == "sample":
-        return commands.write_sample(args.users, args.out)
     if args.command == "run":
         listen = None if args.no_serve else commands.Listen(args.host, args.port)
         return commands.demo(settings, users=args.users, serve=listen)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _read(args: argparse.Namespace) -> int:
+    from consumers import read_commands
+
+    if args.command == "profile" and (args.user_id is None) == (args.anonymous_id is None):
+        sys.stderr.write("pue profile: give USER_ID or --anonymous-id ID (one of them)\n")
+        return EXIT_USAGE
+    settings = _reader_settings(args.state)
+    sys.stderr.write(read_commands.backend_line(args.command, settings))
+    try:
+        if args.command == "recommend":
+            _print_json(read_commands.recommend(settings, args.user_id, args.n or settings.num_results))
+        elif args.anonymous_id is not None:
+            _print_json(read_commands.profile(settings, args.anonymous_id, anonymous=True))
+        else:
+            _print_json(read_commands.profile(settings, args.user_id))
+    except read_commands.MissingState as exc:
+        sys.stderr.write(f"pue {args.command}: {exc}\n")
+        return EXIT_USAGE
+    except ConfigError:
+        raise
+    except PueError as exc:  # the service answered with an error, or could not be reached
+        sys.stderr.write(f"pue {args.command}: {exc}\n")
+        return EXIT_FAILED
+    return 0
 
 
 if __name__ == "__main__":

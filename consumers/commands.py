@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from consumers.bootstrap import build_pipeline, load_event_map, open_local
+from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
 from consumers.lambda_events import lambda_events
 from consumers.replay import InputError, events_from, print_progress, replay
-from consumers.settings import Settings
+from consumers.settings import DEFAULT_STATE_DIR, Settings
 from destinations.local import LocalBackend
 from destinations.local.messages import messages_for
 from schemas.batch import BatchCounts
-from schemas.recommendation import Recommendation, RecommendationRequest
+from schemas.recommendation import Recommendation
 from schemas.traits import RECOMMENDED_PRODUCTS
 
 EXIT_FAILED = 1
@@ -25,10 +26,8 @@ EXIT_USAGE = 2  # as argparse: the command line needs changing (another --port)
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
-    """Engagement settings from the environment with every cloud-only part off (local CLI runs)."""
-    return dataclasses.replace(
-        EngagementSettings.from_env(settings=settings), customer_profiles_domain=None, catalog_table=None
-    )
+    """Engagement settings of the local backend from the environment (no cloud-only setting is read)."""
+    return EngagementSettings.local_from_env(settings=settings)
 
 
 def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
@@ -54,12 +53,6 @@ def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:
     }
 
 
-def recommend(settings: Settings, user_id: str, num_results: int) -> dict[str, Any]:
-    local = open_local(settings.state_dir, load_event_map(settings))
-    request = RecommendationRequest(user_id=user_id, num_results=num_results)
-    return recommendation_json(local.recommender.get_recommendations(request))
-
-
 def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
     interactions = [
         {
@@ -79,10 +72,6 @@ def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
         "endpointAttributes": endpoints,
         "messages": messages_for(local.store, user_id),
     }
-
-
-def profile(settings: Settings, user_id: str) -> dict[str, Any]:
-    return profile_json(open_local(settings.state_dir, load_event_map(settings)), user_id)
 
 
 def write_sample(users: int, out: Path | None) -> int:
@@ -157,7 +146,7 @@ def _run_demo(settings: Settings, messages: list[dict[str, Any]], users: int) ->
     seconds = time.perf_counter() - started
     out.write("\n")
     _print_summary(counts, seconds)
-    _print_users(wiring.local)
+    _print_users(wiring.local, settings.state_dir)
     return EXIT_FAILED if counts.failed else 0
 
 
@@ -173,10 +162,20 @@ def _print_summary(counts: BatchCounts, seconds: float) -> None:
     w(f"  failed (retry)      {counts.failed:>7}\n")
 
 
-def _print_users(local: LocalBackend, how_many: int = 3) -> None:
+def read_hint(state_dir: Path, user_id: str) -> str:
+    """The recommend and profile commands that read what a run wrote, as one would type them: with --state
+    unless the run used the default folder (an environment's PUE_STATE_DIR may be gone by then)."""
+    state = "" if state_dir == Path(DEFAULT_STATE_DIR) else f" --state {shlex.quote(str(state_dir))}"
+    user = shlex.quote(user_id)
+    return f"pue recommend {user}{state}   |   pue profile {user}{state}"
+
+
+def _print_users(local: LocalBackend, state_dir: Path, how_many: int = 3) -> None:
     w = sys.stdout.write
+    shown_users: list[str] = []
     w("\nFresh recommended_products (Personas traits written by the local sink)\n")
     for user_id in local.store.known_users(limit=how_many):
+        shown_users.append(user_id)
         traits = local.store.traits_for(user_id)
         items = traits.get(RECOMMENDED_PRODUCTS, [])
         if not isinstance(items, list):
@@ -187,7 +186,7 @@ def _print_users(local: LocalBackend, how_many: int = 3) -> None:
         names = local.store.items(first)
         shown = ", ".join(f"{i} {names[i]['NAME']}" if "NAME" in names.get(i, {}) else i for i in first)
         w(f"  {user_id}: {shown}{f' ... ({len(items)} in all)' if len(items) > 4 else ''}\n")
-    w("\nTry: pue recommend USER_ID   |   pue profile USER_ID\n")
+    w(f"\nTry: {read_hint(state_dir, next(iter(shown_users), 'USER_ID'))}\n")
 
 
 def _top(reasons: dict[str, int], n: int = 3) -> str:

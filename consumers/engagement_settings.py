@@ -33,6 +33,15 @@ DEFAULT_SEGMENT_PREFIX: Final = "pue/segments"
 _KEY_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _SUFFIX = re.compile(r"^[a-z0-9_]+$")
 _TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+# What the local backend's engagement paths read (messages, item details); local-only commands read no other.
+LOCAL_ENGAGEMENT_SETTING_NAMES: Final = (
+    "PUE_MESSAGE_TEMPLATE",
+    "PUE_MESSAGE_CHANNEL",
+    "PUE_MESSAGE_QUIET_PERIOD_SECONDS",
+    "PUE_MESSAGE_LOCAL_BODY",
+    "PUE_CATALOG_FIELDS",
+    "PUE_CATALOG_RANKS",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,16 @@ class EngagementSettings:
     ) -> EngagementSettings:
         """Parse and validate (against ``settings`` too, when given); ``ConfigError`` names every problem."""
         return _Parser(os.environ if env is None else env).parse(settings)
+
+    @classmethod
+    def local_from_env(
+        cls, env: Mapping[str, str] | None = None, *, settings: Settings | None = None
+    ) -> EngagementSettings:
+        """The local backend's engagement settings (``LOCAL_ENGAGEMENT_SETTING_NAMES``): the cloud-only ones
+        (Customer Profiles, DynamoDB tables, segment import) are not read, so they neither apply nor fail."""
+        source = os.environ if env is None else env
+        local = {name: source[name] for name in LOCAL_ENGAGEMENT_SETTING_NAMES if name in source}
+        return _Parser(local).parse(settings)
 
     def segment_import_problems(self, settings: Settings) -> list[str]:
         """What importing segments into Pinpoint still needs (empty on the local backend)."""

@@ -1,14 +1,19 @@
 """Which Segment events become Personalize interactions, and how (the event map).
 
 The map is a JSON object. Every key but ``events`` is optional; the packaged default
-(``consumers/default_event_map.json``) tracks the Segment e-commerce v2 events Personalize learns from::
+(``consumers/default_event_map.json``) tracks the Segment e-commerce v2 events Personalize learns from
+(docs/event-map.md gives the reason for each event tracked or left out)::
 
     {
       "events": {
         "Product Viewed":   {},
         "Product Clicked":  {},
         "Product Added":    {},
+        "Wishlist Product Added to Cart": {"event_type": "Product Added"},
+        "Product Added to Wishlist": {},
+        "Product Shared":   {},
         "Product Reviewed": {"event_value": "properties.rating"},
+        "Checkout Started": {},
         "Order Completed":  {"purchase": true}
       },
       "item_id_paths": ["properties.product_id", "properties.sku"],
@@ -63,6 +68,20 @@ from schemas.errors import ConfigError
 from schemas.limits import PERSONALIZE_EVENT_TYPE_MAX_LENGTH
 
 DEFAULT_EVENT_MAP_FILE: Final = "default_event_map.json"
+# Named maps for Amazon Personalize's domain dataset groups (``PUE_EVENT_MAP=<name>``): their recommenders
+# train on event types by name. ECOMMERCE use cases require ``View`` and ``Purchase`` events
+# (https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-interactions-dataset.html and
+# https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-use-cases.html); VIDEO_ON_DEMAND use cases
+# ``Watch`` and ``Click``
+# (https://docs.aws.amazon.com/personalize/latest/dg/VIDEO-ON-DEMAND-interactions-dataset.html and
+# https://docs.aws.amazon.com/personalize/latest/dg/VIDEO_ON_DEMAND-use-cases.html). Other event types may
+# be added freely; docs/event-map.md gives the reason for each choice.
+EVENT_MAP_PRESETS: Final = MappingProxyType(
+    {
+        "ecommerce-domain": "preset_ecommerce_domain.json",
+        "video-on-demand-domain": "preset_video_on_demand_domain.json",
+    }
+)
 DEFAULT_ITEM_ID_PATHS: Final = ("properties.product_id", "properties.sku")
 DEFAULT_PRODUCTS_PATH: Final = "properties.products"
 DEFAULT_PRODUCT_ITEM_ID_PATHS: Final = ("product_id", "sku")
@@ -115,6 +134,20 @@ class EventMap:
     def default(cls) -> EventMap:
         """The packaged default map (Segment e-commerce v2 events)."""
         return _default_map()
+
+    @classmethod
+    def preset(cls, name: str) -> EventMap:
+        """A packaged map for a Personalize domain (``EVENT_MAP_PRESETS``); ``ConfigError`` for others."""
+        if name not in EVENT_MAP_PRESETS:
+            raise ConfigError([f"{name!r} is not a preset ({', '.join(EVENT_MAP_PRESETS)})"])
+        return _packaged(EVENT_MAP_PRESETS[name])
+
+    @classmethod
+    def named(cls, value: str | os.PathLike[str]) -> EventMap:
+        """``PUE_EVENT_MAP``'s value: a preset name, else the path of a JSON event map file."""
+        if isinstance(value, str) and value in EVENT_MAP_PRESETS:
+            return cls.preset(value)
+        return cls.from_file(value)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> EventMap:
@@ -177,10 +210,14 @@ def camel_case(name: str) -> str:
     return head[:1].lower() + head[1:] + "".join(w[:1].upper() + w[1:] for w in rest)
 
 
-@functools.cache
 def _default_map() -> EventMap:
-    text = resources.files("consumers").joinpath(DEFAULT_EVENT_MAP_FILE).read_text(encoding="utf-8")
-    return EventMap.from_json(json.loads(text), source=DEFAULT_EVENT_MAP_FILE)
+    return _packaged(DEFAULT_EVENT_MAP_FILE)
+
+
+@functools.cache
+def _packaged(file_name: str) -> EventMap:
+    text = resources.files("consumers").joinpath(file_name).read_text(encoding="utf-8")
+    return EventMap.from_json(json.loads(text), source=file_name)
 
 
 def _is_path(value: Any) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from consumers.event_map import EVENT_MAP_PRESETS
 from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
 
@@ -25,6 +26,16 @@ DEFAULT_STATE_DIR = ".pue"
 DEFAULT_MAX_WORKERS = 16
 MAX_WORKERS_CEILING = 256
 REFRESH_MIN_INTERVAL_CEILING = 86_400  # a day: a longer wait is better served by batch recommendations
+# What the local backend reads. Local-only commands (sample, replay, run, serve...) parse these alone, so
+# cloud settings in the environment (PUE_BACKEND=aws and what it requires) neither apply nor fail there.
+LOCAL_SETTING_NAMES = (
+    "PUE_STATE_DIR",
+    "PUE_EVENT_MAP",
+    "PERSONALIZE_NUM_RESULTS",
+    "PUE_REFRESH_MIN_INTERVAL_SECONDS",
+    "PUE_MAX_WORKERS",
+    "PUE_LOG_LEVEL",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,7 @@ class Settings:
     refresh_min_interval_seconds: int = 0
     refresh_ledger_table: str | None = None
     event_map_path: Path | None = None
+    event_map_preset: str | None = None  # a domain preset by name (PUE_EVENT_MAP=ecommerce-domain)
     max_workers: int = DEFAULT_MAX_WORKERS
     log_level: str = "INFO"
 
@@ -59,6 +71,22 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Parse and validate; raises ``ConfigError`` naming every problem found."""
         return _Parser(os.environ if env is None else env).parse()
+
+    @classmethod
+    def local_from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The local backend's settings alone (``LOCAL_SETTING_NAMES``): every cloud setting is ignored."""
+        source = os.environ if env is None else env
+        return _Parser({name: source[name] for name in LOCAL_SETTING_NAMES if name in source}).parse()
+
+    @classmethod
+    def reader_from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """For commands that only read recommendations (``pue recommend``, ``pue profile``): with
+        ``PUE_BACKEND=aws`` they need the campaign or recommender ARN, not the stream's tracker and queues;
+        on the local backend they read no cloud setting at all."""
+        source = os.environ if env is None else env
+        if (source.get("PUE_BACKEND", "").strip().lower() or "local") == "local":
+            return cls.local_from_env(source)
+        return _Parser(source).parse(consumer=False)
 
 
 class _Parser:
@@ -119,10 +147,14 @@ class _Parser:
             self.problems.append(f"PUE_BACKEND must be 'local' or 'aws', got {raw!r}")
         return "local"
 
-    def parse(self) -> Settings:
+    def parse(self, *, consumer: bool = True) -> Settings:
         event_map = self.text("PUE_EVENT_MAP")
-        if event_map is not None and not Path(event_map).is_file():
-            self.problems.append(f"PUE_EVENT_MAP points at {event_map!r}, which is not a readable file")
+        preset = event_map if event_map in EVENT_MAP_PRESETS else None
+        if event_map is not None and preset is None and not Path(event_map).is_file():
+            self.problems.append(
+                f"PUE_EVENT_MAP points at {event_map!r}, which is not a readable file nor a preset "
+                f"({', '.join(EVENT_MAP_PRESETS)})"
+            )
         settings = Settings(
             backend=self.backend(),
             state_dir=Path(self.text("PUE_STATE_DIR") or DEFAULT_STATE_DIR),
@@ -149,11 +181,12 @@ class _Parser:
                 "PUE_REFRESH_MIN_INTERVAL_SECONDS", 0, 0, REFRESH_MIN_INTERVAL_CEILING
             ),
             refresh_ledger_table=self.text("PUE_REFRESH_LEDGER_TABLE"),
-            event_map_path=Path(event_map) if event_map else None,
+            event_map_path=Path(event_map) if event_map and not preset else None,
+            event_map_preset=preset,
             max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
             log_level=self.log_level(),
         )
-        self.check_combinations(settings)
+        self.check_combinations(settings, consumer=consumer)
         if self.problems:
             raise ConfigError(self.problems)
         return settings
@@ -165,7 +198,7 @@ class _Parser:
             return "INFO"
         return level
 
-    def check_combinations(self, s: Settings) -> None:
+    def check_combinations(self, s: Settings, *, consumer: bool = True) -> None:
         if bool(s.segment_space_id) != bool(s.segment_profile_token):
             self.problems.append(
                 "SEGMENT_SPACE_ID and SEGMENT_PROFILE_TOKEN go together (the Profile API needs both)"
@@ -174,12 +207,14 @@ class _Parser:
             self.problems.append("set PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN, not both")
         if s.backend != "aws":
             return
-        if not s.tracking_id:
-            self.problems.append("PERSONALIZE_TRACKING_ID is required with PUE_BACKEND=aws")
         if not (s.campaign_arn or s.recommender_arn):
             self.problems.append(
                 "PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN is required with PUE_BACKEND=aws"
             )
+        if not consumer:
+            return
+        if not s.tracking_id:
+            self.problems.append("PERSONALIZE_TRACKING_ID is required with PUE_BACKEND=aws")
         if s.refresh_min_interval_seconds and not s.refresh_ledger_table:
             # Lambda invocations share no memory: the interval needs the table to mean anything.
             self.problems.append(

@@ -101,8 +101,8 @@ def _serve_command(args: argparse.Namespace) -> int:
 
 
 def local_settings(state: str | None) -> Settings:
-    """Environment settings pinned to the local backend, every cloud sink off (as the other commands)."""
-    settings = Settings.from_env()
+    """The local backend's settings from the environment, cloud settings not read (as the other commands)."""
+    settings = Settings.local_from_env()
     return dataclasses.replace(
         settings,
         backend="local",
@@ -138,6 +138,7 @@ def serve_forever(
     from consumers.api.settings import ApiSettings
     from consumers.api.wiring import build_api
     from consumers.api.wsgi import WsgiApp
+    from consumers.engagement_settings import EngagementSettings
     from consumers.logs import register_secret
 
     out = out or sys.stdout
@@ -149,7 +150,13 @@ def serve_forever(
         api_settings = dataclasses.replace(api_settings, api_keys=(shown_key,))
     if access_log:
         logging.getLogger("pue.api").setLevel(logging.INFO)
-    api = build_api(settings, api_settings)
+    # On the local backend (pue serve, pue run) the cloud-only engagement settings are not read.
+    local = settings.backend == "local"
+    api = build_api(
+        settings,
+        api_settings,
+        engagement=EngagementSettings.local_from_env(settings=settings) if local else None,
+    )
     try:
         from consumers.api.http_server import ApiServer
 

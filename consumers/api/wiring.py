@@ -15,6 +15,7 @@ from consumers.api.routes import Api
 from consumers.api.service import CacheKey, Defaults, ItemCatalog, RecommendationService
 from consumers.api.settings import ApiSettings
 from consumers.bootstrap import Wiring, build_pipeline
+from consumers.engagement_settings import EngagementSettings
 from consumers.settings import Settings
 from destinations.local import LocalStore
 from destinations.ports import Recommender
@@ -23,15 +24,23 @@ from schemas.recommendation import Recommendation
 RUNTIME_SERVICE = "personalize-runtime"
 
 
-def build_api(settings: Settings, api_settings: ApiSettings, *, clients: dict[str, Any] | None = None) -> Api:
-    """The API over the configured backend. ``clients`` injects boto3 clients by service name (tests)."""
+def build_api(
+    settings: Settings,
+    api_settings: ApiSettings,
+    *,
+    clients: dict[str, Any] | None = None,
+    engagement: EngagementSettings | None = None,
+) -> Api:
+    """The API over the configured backend. ``clients`` injects boto3 clients by service name (tests);
+    ``engagement`` the engagement sinks' settings (default: read from the environment; ``pue serve`` passes
+    the local ones)."""
     clients = dict(clients or {})
     if settings.backend == "aws" and RUNTIME_SERVICE not in clients:
         # Built here so the related-items recommender shares the pipeline's client (and its pool).
         from destinations.aws.clients import make_client
 
         clients[RUNTIME_SERVICE] = make_client(RUNTIME_SERVICE, max_pool_connections=settings.max_workers)
-    pipeline, wiring = build_pipeline(settings, clients=clients)
+    pipeline, wiring = build_pipeline(settings, clients=clients, engagement=engagement)
     catalog: ItemCatalog | None = None
     cache: VersionedCache[CacheKey, Recommendation] | None = None
     if wiring.local is not None:

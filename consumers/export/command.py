@@ -60,9 +60,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created)")
     p.add_argument(
         "--event-map",
-        type=Path,
         metavar="FILE",
-        help="event map JSON, as the stream uses (default: $PUE_EVENT_MAP, else the packaged default)",
+        help="event map JSON or a preset's name (ecommerce-domain, video-on-demand-domain), as the stream "
+        "uses (default: $PUE_EVENT_MAP, else the packaged default)",
     )
     p.add_argument(
         "--no-identity-linking",
@@ -105,10 +105,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=run)
 
 
-def _event_map(path: Path | None) -> EventMap:
+def _event_map(path: str | None) -> EventMap:
     # Read here, at run time, never at import: the same variable the stream's settings read.
-    configured = path or (Path(os.environ["PUE_EVENT_MAP"]) if os.environ.get("PUE_EVENT_MAP") else None)
-    return EventMap.from_file(configured) if configured else EventMap.default()
+    configured = path or os.environ.get("PUE_EVENT_MAP") or None  # a file, or a preset's name
+    return EventMap.named(configured) if configured else EventMap.default()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 Each user's profile is found by a search key holding the user id (SearchProfiles), and the recommendations
 are written as profile attributes (UpdateProfile), optionally creating the profile first (CreateProfile, then
-AddProfileKey when the key is not the profile's own AccountNumber).
+AddProfileKey when the key is not the profile's own AccountNumber). The profile ids found are kept in a
+bounded cache for the life of the container (``profile_id_cache``): in steady state a refreshed user costs one
+UpdateProfile call, and SearchProfiles runs once per user per container.
 SearchProfiles: https://docs.aws.amazon.com/customerprofiles/latest/APIReference/API_SearchProfiles.html
 UpdateProfile: https://docs.aws.amazon.com/customerprofiles/latest/APIReference/API_UpdateProfile.html
 CreateProfile: https://docs.aws.amazon.com/customerprofiles/latest/APIReference/API_CreateProfile.html
@@ -16,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 from destinations.aws.errors import translated
+from destinations.aws.profile_id_cache import ProfileIdCache
 from destinations.catalog_port import ItemCatalog
 from destinations.engagement_content import DetailSpec, lookup, profile_attributes
 from schemas.delivery import DeliveryReport
@@ -27,6 +30,10 @@ SERVICE: Final = "customer-profiles"
 # The standard key backed by the profile's AccountNumber: a created profile carries it without AddProfileKey.
 ACCOUNT_KEY: Final = "_account"
 DEFAULT_KEY_NAME: Final = ACCOUNT_KEY
+# Set on every profile pue creates, naming its user: how a retried creation recognizes its own profile.
+OWNER_ATTRIBUTE: Final = "pue_user_id"
+# What UpdateProfile answers for a profile that is gone (deleted, or merged into another).
+NOT_FOUND: Final = "ResourceNotFoundException"
 
 
 class CustomerProfilesSink:
@@ -36,7 +43,8 @@ class CustomerProfilesSink:
     UpdateProfile changes only the attributes it is given, so the profile's other attributes survive; every
     detail name is written on each update (empty to clear), so a shorter list leaves no stale rank behind.
     Writing the same list twice sets the same values (idempotent). A user without a profile is success, not
-    failure, unless ``create_missing``: then the profile is created with the key and the attributes.
+    failure, unless ``create_missing``: then the profile is created with the key and the attributes (and the
+    user id as its AccountNumber, so that a retried creation finds it: see ``_create``).
     """
 
     name = "customer-profiles"
@@ -51,6 +59,7 @@ class CustomerProfilesSink:
         catalog: ItemCatalog | None = None,
         details: DetailSpec | None = None,
         max_workers: int = 16,
+        cache: ProfileIdCache | None = None,
     ) -> None:
         self._client = client
         self._domain = domain
@@ -59,6 +68,8 @@ class CustomerProfilesSink:
         self._catalog = catalog
         self._details = details or DetailSpec()
         self._max_workers = max(1, max_workers)
+        # One per sink, so one per warm container: SearchProfiles once per user, then UpdateProfile alone.
+        self._cache = cache if cache is not None else ProfileIdCache()
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         failed: dict[str, PueError] = {}
@@ -80,44 +91,90 @@ class CustomerProfilesSink:
 
     def _write_user(self, recommendation: Recommendation) -> PueError | None:
         """Runs on the pool: every call for one user, in order. The error that stopped it, else None."""
+        user_id = recommendation.user_id
         try:
             items = lookup(self._catalog, recommendation.item_ids, self._details)
             attributes = profile_attributes(recommendation, items, self._details)
-            profile_ids = self._find(recommendation.user_id)
+            cached = self._cache.get(user_id)
+            if cached is not None:
+                try:
+                    self._update(cached, attributes)
+                    return None
+                except PueError as error:
+                    if error.code != NOT_FOUND:
+                        return error
+                    # A cached profile was deleted or merged away: forget the user, search again below.
+                    self._cache.drop(user_id)
+            profile_ids = self._find(self._key_name, user_id)
             if not profile_ids and self._create_missing:
-                self._create(recommendation.user_id, attributes)
-            for profile_id in profile_ids:
-                with translated(SERVICE):
-                    self._client.update_profile(
-                        DomainName=self._domain, ProfileId=profile_id, Attributes=attributes
-                    )
+                profile_ids = [self._create(user_id, attributes)]
+            else:
+                self._update(profile_ids, attributes)
+            self._cache.put(user_id, profile_ids)
         except PueError as error:
             return error
         return None
 
-    def _find(self, user_id: str) -> list[str]:
+    def _update(self, profile_ids: Sequence[str], attributes: dict[str, str]) -> None:
+        for profile_id in profile_ids:
+            with translated(SERVICE):
+                self._client.update_profile(
+                    DomainName=self._domain, ProfileId=profile_id, Attributes=attributes
+                )
+
+    def _search(self, key_name: str, user_id: str) -> list[dict[str, Any]]:
         with translated(SERVICE):
             response = self._client.search_profiles(
                 DomainName=self._domain,
-                KeyName=self._key_name,
+                KeyName=key_name,
                 Values=[user_id],
                 MaxResults=CUSTOMER_PROFILES_SEARCH_MAX_RESULTS,
             )
-        return [str(item["ProfileId"]) for item in response.get("Items", []) if item.get("ProfileId")]
+        return [item for item in response.get("Items", []) if item.get("ProfileId")]
 
-    def _create(self, user_id: str, attributes: dict[str, str]) -> None:
+    def _find(self, key_name: str, user_id: str) -> list[str]:
+        return [str(item["ProfileId"]) for item in self._search(key_name, user_id)]
+
+    def _create(self, user_id: str, attributes: dict[str, str]) -> str:
+        """Create the user's profile (or finish one an earlier attempt created) and return its id.
+
+        Creation takes two calls when the search key is not ``_account``: CreateProfile, then AddProfileKey.
+        If the second fails (or the first's answer is lost), the record is retried and the key still finds
+        nothing, so a plain retry would create a second profile. Every profile pue creates therefore carries
+        the user id in a key set in the same call (AccountNumber, the ``_account`` key) and names its user in
+        ``OWNER_ATTRIBUTE``; before creating, the retry looks there and adopts the profile it finds.
+        """
+        if self._key_name != ACCOUNT_KEY:
+            orphan = self._orphan(user_id)
+            if orphan is not None:
+                self._update([orphan], attributes)
+                self._add_key(orphan, user_id)
+                return orphan
         # CreateProfile takes no empty values (UpdateProfile reads "" as "remove"): a new profile has none.
         params: dict[str, Any] = {
             "DomainName": self._domain,
-            "Attributes": {k: v for k, v in attributes.items() if v},
+            "AccountNumber": user_id,
+            "Attributes": {k: v for k, v in attributes.items() if v} | {OWNER_ATTRIBUTE: user_id},
         }
-        if self._key_name == ACCOUNT_KEY:
-            params["AccountNumber"] = user_id
         with translated(SERVICE):
             profile_id = str(self._client.create_profile(**params)["ProfileId"])
         if self._key_name != ACCOUNT_KEY:
             # Other keys are not profile fields: attach the user id under the key so the next search finds it.
-            with translated(SERVICE):
-                self._client.add_profile_key(
-                    DomainName=self._domain, ProfileId=profile_id, KeyName=self._key_name, Values=[user_id]
-                )
+            self._add_key(profile_id, user_id)
+        return profile_id
+
+    def _orphan(self, user_id: str) -> str | None:
+        """A profile an earlier attempt created for the user but could not give the search key, if any.
+
+        The owner attribute tells pue's profile from one whose account number only happens to equal the id.
+        """
+        for item in self._search(ACCOUNT_KEY, user_id):
+            if (item.get("Attributes") or {}).get(OWNER_ATTRIBUTE) == user_id:
+                return str(item["ProfileId"])
+        return None
+
+    def _add_key(self, profile_id: str, user_id: str) -> None:
+        with translated(SERVICE):
+            self._client.add_profile_key(
+                DomainName=self._domain, ProfileId=profile_id, KeyName=self._key_name, Values=[user_id]
+            )

@@ -131,14 +131,18 @@ class LocalStore:
                     new.append(it)
         return new
 
-    def interactions_for(self, user_id: str, limit: int | None = None) -> list[Interaction]:
-        """The user's interactions, oldest first (by ``sent_at``, then arrival).
+    def interactions_for(
+        self, user_id: str, limit: int | None = None, *, session: bool = False
+    ) -> list[Interaction]:
+        """The user's interactions, oldest first (by ``sent_at``, then arrival); with ``session``, those of
+        the session (anonymousId) ``user_id`` instead, for visitors who never identified.
 
         With ``limit``, the most recent ``limit`` of them, still oldest first.
         """
+        column = "session_id" if session else "user_id"
         with self.transaction(write=False) as conn:
             rows = conn.execute(
-                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE user_id = ? "  # noqa: S608
+                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {column} = ? "  # noqa: S608
                 "ORDER BY sent_ts DESC, seq DESC LIMIT ?",
                 (user_id, -1 if limit is None else limit),
             ).fetchall()

@@ -1,4 +1,5 @@
-"""``make bench``: the six figures of pue's performance, against the loopback cloud fake. About 4 minutes.
+"""``make bench``: the six figures of pue's performance, against the loopback cloud fake, then Customer
+Profiles calls per refreshed user (``profile_calls``). About 4 minutes.
 
     .venv/bin/python -m tests.benchmarks [--quick] [--update-docs]
     .venv/bin/python -m tests.benchmarks --api [api_load options]   the HTTP API load figure alone (wrk)
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import api_load, cold_start, cpu, report
+from tests.benchmarks import api_load, cold_start, cpu, profile_calls, report
 from tests.benchmarks.measure import Harness
 from tests.benchmarks.plot import plot
 from tests.benchmarks.workload import WorkloadSpec, lambda_event
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     event = lambda_event(WorkloadSpec(records=10_000))
     results["cpu"] = cpu.measure(event)
     results["cpu"]["plain"] = cpu.measure(lambda_event(WorkloadSpec(records=10_000, kpl_every=0)))
+    _say("Customer Profiles calls per refreshed user")
+    results["profile_calls"] = profile_calls.measure()
     results["goals"] = report.goals(results)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - started

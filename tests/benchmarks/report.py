@@ -160,6 +160,10 @@ def table(results: dict[str, Any]) -> str:
     main, reference = results["batch_1000"], results["reference"]
     lines = _header(results) + _calls(main, reference) + _wall(results, main, reference)
     lines += _cpu(results["cpu"]) + _cold(results["cold_start"]) + _memory_and_scaling(results)
+    if "profile_calls" in results:
+        from tests.benchmarks.profile_calls import lines as profile_call_lines
+
+        lines += profile_call_lines(results["profile_calls"])
     lines += ["", "Goals"]
     for verdict in results["goals"]:
         status = "met" if verdict["met"] else "MISSED"

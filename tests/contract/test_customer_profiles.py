@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from destinations.aws.customer_profiles import CustomerProfilesSink
+from destinations.aws.customer_profiles import OWNER_ATTRIBUTE, CustomerProfilesSink
 from destinations.engagement_content import DetailSpec, is_engagement_attribute
 from destinations.ports import RecommendationSink
 from schemas.delivery import DeliveryReport
@@ -63,6 +63,7 @@ class ProfilesHarness:
         ] = {}  # profile id -> {"keys": [user ids], "attributes": {...}}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._new_ids: deque[str] = deque()
+        self.known: dict[str, list[str]] = {}  # user -> profile ids the sink has cached (it searched once)
         events = self.client.meta.events
         for operation in ("UpdateProfile", "CreateProfile", "AddProfileKey", "SearchProfiles"):
             events.register(f"before-parameter-build.customer-profiles.{operation}", self._apply)
@@ -95,23 +96,38 @@ class ProfilesHarness:
         return [pid for pid, profile in self.profiles.items() if user_id in profile["keys"]]
 
     def expect_publish(self, recommendations: Sequence[Recommendation]) -> None:
+        """Queue the calls the sink must make: SearchProfiles only for a user it has not seen in this
+        container (its profile ids are cached), then UpdateProfile per profile, or the creation calls."""
         for user in dict.fromkeys(r.user_id for r in recommendations if r.user_id):
+            if user in self.known:
+                for profile_id in self.known[user]:
+                    self.stubber.add_response("update_profile", {"ProfileId": profile_id})
+                continue
             found = self._found(user)
-            search = {
-                "DomainName": DOMAIN,
-                "KeyName": self.key,
-                "Values": [user],
-                "MaxResults": CUSTOMER_PROFILES_SEARCH_MAX_RESULTS,
-            }
-            self.stubber.add_response("search_profiles", {"Items": [{"ProfileId": p} for p in found]}, search)
+            self.stubber.add_response(
+                "search_profiles", {"Items": [{"ProfileId": p} for p in found]}, self.search(self.key, user)
+            )
+            self.known[user] = found
             if not found and self.create:
                 new_id = f"{user}-created"
                 self._new_ids.append(new_id)
+                if self.key != "_account":  # a retried creation first looks for the profile it made
+                    self.stubber.add_response("search_profiles", {"Items": []}, self.search("_account", user))
                 self.stubber.add_response("create_profile", {"ProfileId": new_id})
                 if self.key != "_account":
                     self.stubber.add_response("add_profile_key", {"KeyName": self.key, "Values": [user]})
+                self.known[user] = [new_id]
             for profile_id in found:
                 self.stubber.add_response("update_profile", {"ProfileId": profile_id})
+
+    @staticmethod
+    def search(key: str, user: str) -> dict[str, Any]:
+        return {
+            "DomainName": DOMAIN,
+            "KeyName": key,
+            "Values": [user],
+            "MaxResults": CUSTOMER_PROFILES_SEARCH_MAX_RESULTS,
+        }
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         self.expect_publish(recommendations)
@@ -165,7 +181,8 @@ def test_another_search_key_is_attached_to_a_created_profile() -> None:
     cloud = ProfilesHarness(key="_segmentUserId", create=True)
     assert cloud.publish([rec("alice", "p1")]).ok
     [(_, created)] = [(n, p) for n, p in cloud.calls if n == "CreateProfile"]
-    assert "AccountNumber" not in created
+    # The account number and the owner attribute let a retried creation find this profile (below).
+    assert created["AccountNumber"] == "alice" and created["Attributes"][OWNER_ATTRIBUTE] == "alice"
     [(_, added)] = [(n, p) for n, p in cloud.calls if n == "AddProfileKey"]
     assert added == {
         "DomainName": DOMAIN,

@@ -2,8 +2,9 @@
 (a subprocess on 127.0.0.1) over sample data pushed through the Kinesis handler as the demo does.
 
 No browser is downloaded: Playwright launches the system chromium (``PUE_CHROMIUM``, default
-/usr/bin/chromium; ``.ci/run`` installs it). Without it the test fails, naming the fix; a developer without
-chromium can opt out with ``PUE_SKIP_BROWSER=1``, which CI (``CI`` set) ignores, so it never skips there.
+/usr/bin/chromium; ``make test`` installs it when it can). Without it the test fails, naming the fix; a
+developer without chromium can opt out with ``PUE_SKIP_BROWSER=1``, which CI (``CI`` set) ignores, so it
+never skips there.
 
 Screenshots of the main states go to ``test-artifacts/web-page/`` (``PUE_TEST_ARTIFACTS`` to move it);
 ``PUE_UPDATE_SCREENSHOT=1`` also refreshes docs/screenshot.png, the README's.
@@ -60,7 +61,7 @@ def _require_chromium() -> None:
     if os.environ.get("PUE_SKIP_BROWSER") == "1" and not os.environ.get("CI"):
         pytest.skip(f"PUE_SKIP_BROWSER=1 and no chromium at {CHROMIUM}")
     pytest.fail(
-        f"the browser test needs chromium at {CHROMIUM}: `apt-get install chromium` (.ci/run does), or set "
+        f"the browser test needs chromium at {CHROMIUM}: `apt-get install chromium` (make test does), or set "
         "PUE_CHROMIUM to another chromium; PUE_SKIP_BROWSER=1 skips it on a developer machine (never in CI)",
         pytrace=False,
     )

@@ -25,7 +25,11 @@ def test_the_default_map_tracks_the_ecommerce_events() -> None:
         "Product Viewed": EventRule("Product Viewed"),
         "Product Clicked": EventRule("Product Clicked"),
         "Product Added": EventRule("Product Added"),
+        "Wishlist Product Added to Cart": EventRule("Product Added"),
+        "Product Added to Wishlist": EventRule("Product Added to Wishlist"),
+        "Product Shared": EventRule("Product Shared"),
         "Product Reviewed": EventRule("Product Reviewed", event_value="properties.rating"),
+        "Checkout Started": EventRule("Checkout Started"),
         "Order Completed": EventRule("Order Completed", purchase=True),
     }
     assert default.item_id_paths == ("properties.product_id", "properties.sku")

@@ -115,7 +115,13 @@ def test_samples_that_are_not_tracked_are_filtered(name: str, reason: str) -> No
 
 
 @pytest.mark.parametrize(
-    ("name", "event"), [("track_checkout_started", "Checkout Started"), ("track_signed_up", "Signed Up")]
+    ("name", "event"),
+    [
+        ("track_cart_viewed", "Cart Viewed"),
+        ("track_product_list_viewed", "Product List Viewed"),
+        ("track_product_removed", "Product Removed"),
+        ("track_signed_up", "Signed Up"),
+    ],
 )
 def test_an_unmapped_event_has_a_fixed_reason_and_its_name_as_the_sample(name: str, event: str) -> None:
     assert normalize(sample(name), DEFAULT) == Filtered("unmapped event", sample=event)

@@ -1,0 +1,119 @@
+"""``pue recommend`` and ``pue profile``: what a backend holds for a user, always saying which backend.
+
+Local backend (the default): the SQLite store under ``--state``, which must already exist: a read never
+creates an empty database and answers ``"items": []`` as if that were a result. AWS backend
+(``PUE_BACKEND=aws``): Amazon Personalize's GetRecommendations on ``PERSONALIZE_CAMPAIGN_ARN`` or
+``PERSONALIZE_RECOMMENDER_ARN``, the call the stream consumer makes. Personalize keeps no history that can be
+read back, so on AWS a profile is what Personalize recommends for the id. An anonymous visitor's id is its
+Segment anonymousId: the local store's session id, and the ``sessionId`` pue sends with its events, which
+GetRecommendations takes as the ``userId`` of a visitor who never logged in
+(https://docs.aws.amazon.com/personalize/latest/dg/recording-anonymous-user-events.html).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from consumers.bootstrap import load_event_map, open_local
+from consumers.commands import profile_json, recommendation_json
+from consumers.settings import Settings
+from destinations.local import LocalBackend
+from destinations.local.store import STORE_FILE_NAME
+from schemas.recommendation import RecommendationRequest
+
+
+class MissingState(Exception):
+    """The local state folder a read names is missing or empty: the command line needs changing (exit 2)."""
+
+
+def backend_line(command: str, settings: Settings) -> str:
+    """The stderr line naming what ``command`` reads."""
+    if settings.backend == "aws":
+        what = (
+            f"campaign {settings.campaign_arn}"
+            if settings.campaign_arn
+            else f"recommender {settings.recommender_arn}"
+        )
+        return f"pue {command}: reading Amazon Personalize ({what})\n"
+    return f"pue {command}: reading the local backend in {settings.state_dir}\n"
+
+
+def recommend(
+    settings: Settings, user_id: str, num_results: int, *, client: Any | None = None
+) -> dict[str, Any]:
+    """Fresh recommendations for ``user_id``; ``client`` injects the personalize-runtime client (tests)."""
+    request = RecommendationRequest(
+        user_id=user_id,
+        num_results=num_results,
+        filter_arn=settings.filter_arn,
+        filter_values=settings.filter_values,
+    )
+    if settings.backend == "aws":
+        return recommendation_json(_personalize(settings, client).get_recommendations(request))
+    local = open_existing_local(settings, "recommend")
+    try:
+        return recommendation_json(local.recommender.get_recommendations(request))
+    finally:
+        local.close()
+
+
+def profile(
+    settings: Settings, user_id: str, *, anonymous: bool = False, client: Any | None = None
+) -> dict[str, Any]:
+    """What the backend holds for a user (``anonymous``: for an anonymousId)."""
+    key = "anonymousId" if anonymous else "userId"
+    if settings.backend == "aws":
+        request = RecommendationRequest(
+            user_id=user_id,
+            num_results=settings.num_results,
+            filter_arn=settings.filter_arn,
+            filter_values=settings.filter_values,
+        )
+        answer = recommendation_json(_personalize(settings, client).get_recommendations(request))
+        return {key: user_id, "recommendations": {k: v for k, v in answer.items() if k != "userId"}}
+    local = open_existing_local(settings, "profile")
+    try:
+        if not anonymous:
+            return profile_json(local, user_id)
+        return {key: user_id, "interactions": _interactions(local, user_id)}
+    finally:
+        local.close()
+
+
+def open_existing_local(settings: Settings, command: str) -> LocalBackend:
+    """The local backend under ``settings.state_dir``; ``MissingState`` when nothing is there yet."""
+    state = settings.state_dir
+    if not (state / STORE_FILE_NAME).is_file():
+        where = "does not exist" if not state.exists() else f"holds no pue data ({STORE_FILE_NAME})"
+        quoted = shlex.quote(str(state))
+        raise MissingState(
+            f"the state folder {state} {where}. Fill it first with `pue run --state {quoted}` (sample data) "
+            f"or `pue replay FILE --state {quoted}`, or name another folder with --state"
+        )
+    return open_local(state, load_event_map(settings))
+
+
+def _interactions(local: LocalBackend, session_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "eventId": i.event_id,
+            "eventType": i.event_type,
+            "itemId": i.item_id,
+            "sentAt": i.sent_at.isoformat(timespec="milliseconds"),
+            "userId": i.user_id,
+        }
+        for i in local.store.interactions_for(session_id, session=True)
+    ]
+
+
+def _personalize(settings: Settings, client: Any | None) -> Any:
+    from destinations.aws.personalize_runtime import PersonalizeRecommender
+
+    if client is None:
+        from destinations.aws.clients import make_client
+
+        client = make_client("personalize-runtime", max_pool_connections=1)
+    return PersonalizeRecommender(
+        client, campaign_arn=settings.campaign_arn, recommender_arn=settings.recommender_arn
+    )
