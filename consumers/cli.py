@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "consumers.segment_import_command",
     "consumers.consume_command",
     "consumers.refresh_sweep_command",
+    "consumers.redrive_command",
 )
 
 

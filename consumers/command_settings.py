@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from consumers.settings import DEFAULT_STATE_DIR, Settings
+
+if TYPE_CHECKING:
+    from consumers.pipeline import Pipeline
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,3 +33,17 @@ def settings_for(args: argparse.Namespace) -> Settings:
     env["PUE_STATE_DIR"] = args.state or env.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR
     # Through the environment, not dataclasses.replace: validation then covers the chosen backend.
     return Settings.from_env(resolve_secrets(env))
+
+
+@contextmanager
+def opened_pipeline(settings: Settings) -> Iterator[Pipeline]:
+    """The pipeline for ``settings``, closed (with the local backend, when open) on the way out."""
+    from consumers.bootstrap import build_pipeline
+
+    pipeline, wiring = build_pipeline(settings)
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+        if wiring.local is not None:
+            wiring.local.close()

@@ -33,8 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def refresh_due_command(args: argparse.Namespace) -> int:
     """0: done (failures are in the summary, still owed), 1: the ledger failed, 2: configuration."""
-    from consumers.bootstrap import build_pipeline
-    from consumers.command_settings import settings_for
+    from consumers.command_settings import opened_pipeline, settings_for
     from consumers.refresh_sweep import sweep_until_done
 
     try:
@@ -47,15 +46,11 @@ def refresh_due_command(args: argparse.Namespace) -> int:
             "pue refresh-due: PUE_REFRESH_MIN_INTERVAL_SECONDS is 0 (off): no refresh is ever postponed\n"
         )
         return EXIT_USAGE
-    pipeline, wiring = build_pipeline(settings)
     try:
-        total = sweep_until_done(pipeline)
+        with opened_pipeline(settings) as pipeline:
+            total = sweep_until_done(pipeline)
     except PueError as exc:
         sys.stderr.write(f"pue refresh-due: {exc}\n")
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
-    finally:
-        pipeline.close()
-        if wiring.local is not None:
-            wiring.local.close()
     sys.stdout.write(json.dumps({**total.summary(), "failure_reasons": total.failure_reasons}) + "\n")
     return 0

@@ -48,6 +48,7 @@ def message_body(
         "sequenceNumber": letter.sequence_number,
         "subSequenceNumber": letter.sub_sequence_number,
         "eventSourceArn": letter.event_source_arn,
+        "attempt": letter.attempt,
         "encoding": "gzip+base64" if compress else "base64",
         "data": base64.b64encode(data).decode("ascii"),
     }
