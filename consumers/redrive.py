@@ -212,6 +212,7 @@ class Redriver:
 
     def _redrive_batch(self, message: Mapping[str, Any], batch: DiscardedBatch) -> None:
         kinesis = self._client("kinesis")
+        self._letters.expect({})  # records of the stream: any letter is a first one
         complete, failed, read = True, False, 0
         pause = {"pause": self._pause} if self._pause is not None else {}
         try:

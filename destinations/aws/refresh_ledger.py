@@ -49,18 +49,26 @@ class DynamoRefreshLedger:
         self._client = client
         self._table = table
         self._keep_seconds = keep_seconds
+        # Users the last read found owed already: ``owe`` right after it skips their conditional write
+        # (an active user is postponed batch after batch). A stale entry costs nothing: a mark only goes
+        # away with a refresh, which leaves nothing owed.
+        self._owed_when_read: set[str] = set()
 
     def refreshed_since(self, user_ids: Sequence[str], since: datetime) -> set[str]:
         unique = list(dict.fromkeys(user_ids))
         found: set[str] = set()
+        owed: set[str] = set()
         for start in range(0, len(unique), DYNAMODB_BATCH_GET_MAX_KEYS):
             keys = [{KEY: {"S": user_id}} for user_id in unique[start : start + DYNAMODB_BATCH_GET_MAX_KEYS]]
-            request = {"Keys": keys, "ProjectionExpression": f"{KEY}, {REFRESHED_AT}"}
+            request = {"Keys": keys, "ProjectionExpression": f"{KEY}, {REFRESHED_AT}, {DUE_AT}"}
             with translated(SERVICE):
                 response = self._client.batch_get_item(RequestItems={self._table: request})
             for row in response.get("Responses", {}).get(self._table, []):
                 if float(row[REFRESHED_AT]["N"]) >= since.timestamp():
                     found.add(row[KEY]["S"])
+                if DUE_AT in row:
+                    owed.add(row[KEY]["S"])
+        self._owed_when_read = owed
         return found
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
@@ -88,6 +96,8 @@ class DynamoRefreshLedger:
 
     def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
         for user_id in dict.fromkeys(user_ids):
+            if user_id in self._owed_when_read:
+                continue
             try:
                 with translated(SERVICE):
                     self._client.update_item(

@@ -123,3 +123,21 @@ def test_due_returns_at_most_the_limit_across_many_users(ledger: RefreshLedger) 
     now = T0 + timedelta(seconds=61)
     assert len(ledger.due(now, 7)) == 7
     assert sorted(o.user_id for o in ledger.due(now, 100)) == users
+
+
+def test_dynamodb_writes_no_mark_for_a_user_the_read_found_owed_already() -> None:
+    with dynamodb_table() as client:
+        calls: list[str] = []
+
+        class Counting:
+            def __getattr__(self, name: str) -> Any:
+                calls.append(name)
+                return getattr(client, name)
+
+        ledger = DynamoRefreshLedger(Counting(), TABLE, keep_seconds=300)
+        ledger.record(["u1", "u2"], T0)
+        for _ in range(3):  # three postponed batches of the same users
+            assert ledger.refreshed_since(["u1", "u2"], T0) == {"u1", "u2"}
+            ledger.owe(["u1", "u2"], timedelta(seconds=60))
+        assert calls.count("update_item") == 2  # the first batch's marks only
+        assert len(ledger.due(T0 + timedelta(seconds=60), 10)) == 2

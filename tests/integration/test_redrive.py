@@ -20,10 +20,11 @@ from consumers.redrive_messages import DiscardedBatch, parse_message
 from consumers.redrive_stats import RedriveOptions
 from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 from destinations.aws.sqs_dead_letters import SqsDeadLetterSink, decode_body, message_body
+from destinations.ports import DeadLetterSink
 from schemas.dead_letter import DeadLetter
 from schemas.errors import RetryableError
 from tests.factories import segment_track
-from tests.fakes import FakeRecommender, FakeSink, FakeTracker
+from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink, FakeTracker
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "lambda"
 SHARD = "shardId-000000000000"
@@ -77,11 +78,12 @@ def throttled_for(user: str) -> Any:
     return lambda batch: throttled if batch.interactions[0].user_id == user else None
 
 
-def make_pipeline(aws: dict[str, Any], tracker: FakeTracker) -> Pipeline:
+def make_pipeline(aws: dict[str, Any], tracker: FakeTracker, dead_letters: DeadLetterSink | None) -> Pipeline:
     # The deployment's dead-letter sink, on the queue being redriven (as PUE_DEAD_LETTER_QUEUE_URL is).
-    dead_letters = SqsDeadLetterSink(
-        aws["sqs"], aws["queue"], overflow=S3DeadLetterPayloads(aws["s3"], BUCKET)
-    )
+    if dead_letters is None:
+        dead_letters = SqsDeadLetterSink(
+            aws["sqs"], aws["queue"], overflow=S3DeadLetterPayloads(aws["s3"], BUCKET)
+        )
     return Pipeline(
         tracker=tracker,
         recommender=FakeRecommender(),
@@ -94,8 +96,10 @@ def make_pipeline(aws: dict[str, Any], tracker: FakeTracker) -> Pipeline:
     )
 
 
-def redrive(aws: dict[str, Any], tracker: FakeTracker, **options: Any) -> tuple[Redriver, dict[str, object]]:
-    pipeline = make_pipeline(aws, tracker)
+def redrive(
+    aws: dict[str, Any], tracker: FakeTracker, dead_letters: DeadLetterSink | None = None, **options: Any
+) -> tuple[Redriver, dict[str, object]]:
+    pipeline = make_pipeline(aws, tracker, dead_letters)
     redriver = Redriver(
         lambda service: aws[service],
         aws["queue"],
@@ -179,6 +183,16 @@ def test_a_record_that_fails_for_retry_keeps_its_message_on_the_queue(aws: dict[
     assert summary["deleted"] == 1 and summary["kept"] == 1 and summary["failed"] == 1
     assert [i.user_id for b in tracker.batches for i in b.interactions] == ["alice"]
     assert queue_depth(aws) == (0, 1)  # bob's message: hidden until its visibility timeout ends, not deleted
+
+
+def test_a_poison_record_whose_fresh_letter_cannot_be_written_keeps_its_message(aws: dict[str, Any]) -> None:
+    send(aws, message_body(letter(b"{not json", 7)))
+    down = FakeDeadLetters(
+        error=RetryableError("dead-letter queue down", service="sqs", code="ServiceUnavailable")
+    )
+    _, summary = redrive(aws, FakeTracker(), down, visibility_timeout=600)
+    assert (summary["failed"], summary["kept"], summary["deleted"]) == (1, 1, 0)
+    assert queue_depth(aws) == (0, 1)
 
 
 def test_a_dry_run_tracks_writes_and_deletes_nothing(aws: dict[str, Any]) -> None:
