@@ -15,11 +15,13 @@ from consumers.kinesis import handle_event
 from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.refresh_sweep import SWEEP_MAX_USERS, periodic_sweeper, sweep_owed_refreshes
 from consumers.refresh_sweep_handler import sweep_while_time_lasts
+from destinations.aws.refresh_ledger import DynamoRefreshLedger
 from destinations.local import LocalBackend
 from destinations.local.refresh_ledger import LocalRefreshLedger
 from destinations.ports import RefreshLedger
 from schemas.errors import PermanentError, RetryableError
 from schemas.refresh import OwedRefresh
+from tests.contract.test_refresh_ledger import TABLE, dynamodb_table
 from tests.factories import kinesis_event, segment_track
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink
 
@@ -46,7 +48,13 @@ def local(tmp_path: Path) -> Iterator[LocalBackend]:
     backend.close()
 
 
-def make(local: LocalBackend, clock: Clock, recommender: FakeRecommender, sink: FakeSink) -> Pipeline:
+def make(
+    local: LocalBackend,
+    clock: Clock,
+    recommender: FakeRecommender,
+    sink: FakeSink,
+    ledger: RefreshLedger | None = None,
+) -> Pipeline:
     # The local tracker and purchase history are real: the purchase at t=5 s must reach the second list
     # through the store, not through a fake that knows the answer.
     return Pipeline(
@@ -58,7 +66,7 @@ def make(local: LocalBackend, clock: Clock, recommender: FakeRecommender, sink: 
         event_map=EventMap.default(),
         refresh=RefreshOptions(num_results=5, min_interval_seconds=INTERVAL),
         max_workers=2,
-        ledger=LocalRefreshLedger(local.store),
+        ledger=ledger or LocalRefreshLedger(local.store),
         clock=clock,
     )
 
@@ -78,9 +86,21 @@ def purchase(item: str, n: int) -> dict[str, object]:
     )
 
 
-def test_events_at_0_and_5_s_with_a_60_s_interval_give_exactly_two_refreshes(local: LocalBackend) -> None:
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def ledger(request: pytest.FixtureRequest, local: LocalBackend) -> Iterator[RefreshLedger]:
+    """The ledger of the local backend, or the cloud one on moto's DynamoDB (the table as deployed)."""
+    if request.param == "sqlite":
+        yield LocalRefreshLedger(local.store)
+        return
+    with dynamodb_table() as client:
+        yield DynamoRefreshLedger(client, TABLE, keep_seconds=INTERVAL)
+
+
+def test_events_at_0_and_5_s_with_a_60_s_interval_give_exactly_two_refreshes(
+    local: LocalBackend, ledger: RefreshLedger
+) -> None:
     clock, recommender, sink = Clock(), FakeRecommender(items=("shoes", "socks", "hat")), FakeSink()
-    p = make(local, clock, recommender, sink)
+    p = make(local, clock, recommender, sink, ledger)
     try:
         handle_event(kinesis_event([view("shoes", 1)]), p)  # t=0: refreshed
         clock.at(5)
