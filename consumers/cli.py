@@ -29,6 +29,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "consumers.campaign_hook_command",
     "consumers.segment_import_command",
     "consumers.consume_command",
+    "consumers.refresh_sweep_command",
+    "consumers.redrive_command",
 )
 
 

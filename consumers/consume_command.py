@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from consumers.checkpoints import CheckpointStore
 from consumers.poller import ConsumeOptions, KinesisPoller, print_progress
 from schemas.errors import ConfigError, PueError
-from schemas.limits import KINESIS_GET_RECORDS_MAX_RECORDS
+from schemas.limits import KINESIS_GET_RECORDS_MAX_RECORDS, KINESIS_SEQUENCE_NUMBER_MAX_DIGITS
 
 
 def install_stop_signals(stop: threading.Event) -> Callable[[], None]:
@@ -53,12 +53,52 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def shard_sequence(text: str) -> tuple[str, str]:
+    """``SHARD:SEQUENCE`` (as a discarded batch names them), e.g. ``shardId-000000000001:4960...``."""
+    shard, _, sequence = text.rpartition(":")
+    if not shard or not sequence.isdigit() or len(sequence) > KINESIS_SEQUENCE_NUMBER_MAX_DIGITS:
+        raise argparse.ArgumentTypeError(
+            f"expected SHARD:SEQUENCE (a shard id, a colon, a decimal sequence number), e.g. "
+            f"shardId-000000000001:49601189658422359378836298521827638475320189012309704722, got {text!r}"
+        )
+    return shard, sequence
+
+
+def timestamp(text: str) -> datetime:
+    """An ISO 8601 time with its zone, e.g. ``2026-12-01T08:00:00Z``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time such as 2026-12-01T08:00:00Z, got {text!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the time zone (Z or +01:00...) of {text!r}")
+    return value
+
+
 def add_consume_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``pue consume``."""
     parser.add_argument("--stream", required=True, metavar="NAME", help="Kinesis stream name")
     parser.add_argument("--endpoint-url", metavar="URL", help="Kinesis API endpoint (e.g. a local one)")
     parser.add_argument("--region", metavar="R", help="AWS region (default: boto3's configuration)")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--at-timestamp",
+        type=timestamp,
+        metavar="TIME",
+        help="start every shard at this ISO 8601 time (e.g. 2026-12-01T08:00:00Z), whatever its checkpoint",
+    )
     parser.add_argument(
+        "--at-sequence",
+        type=shard_sequence,
+        action="append",
+        default=[],
+        metavar="SHARD:SEQUENCE",
+        help="start SHARD at SEQUENCE (included), whatever its checkpoint; repeatable. A discarded "
+        "batch's shardId and startSequenceNumber (pue redrive replays such batches by itself)",
+    )
+    start.add_argument(
         "--from",
         dest="start",
         choices=("TRIM_HORIZON", "LATEST"),
@@ -99,17 +139,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def consume_command(args: argparse.Namespace) -> int:
     """Run ``pue consume`` with parsed ``args``; the exit status: 0 stopped cleanly, 1 failed, 2 config."""
     from consumers.bootstrap import build_pipeline
+    from consumers.command_settings import settings_for
     from consumers.kinesis import handle_event
-    from consumers.secrets import resolve_secrets
-    from consumers.settings import DEFAULT_STATE_DIR, Settings
+    from consumers.refresh_sweep import periodic_sweeper
     from destinations.aws.clients import make_client
 
-    env = dict(os.environ)
-    env["PUE_BACKEND"] = args.backend or env.get("PUE_BACKEND") or "local"
-    env["PUE_STATE_DIR"] = args.state or env.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR
     try:
-        # Through the environment, not dataclasses.replace: validation then covers the chosen backend.
-        settings = Settings.from_env(resolve_secrets(env))
+        settings = settings_for(args)
         checkpoints = CheckpointStore.in_state_dir(settings.state_dir, args.stream)
     except ConfigError as exc:
         sys.stderr.write(f"pue consume: {exc}\n")
@@ -121,6 +157,8 @@ def consume_command(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_records=args.max_records,
         until_caught_up=args.until_caught_up,
+        at_sequence=dict(args.at_sequence),
+        at_timestamp=args.at_timestamp,
     )
     pipeline, wiring = build_pipeline(settings)
     stop = threading.Event()
@@ -132,6 +170,7 @@ def consume_command(args: argparse.Namespace) -> int:
         options,
         stop=stop,
         progress=print_progress(sys.stderr),
+        tick=periodic_sweeper(pipeline),
     )
     restore = install_stop_signals(stop)
     sys.stderr.write(

@@ -59,6 +59,12 @@ def handle_event(
     return {"batchItemFailures": failures}, result  # type: ignore[typeddict-item]
 
 
+def container_pipeline() -> Pipeline:
+    """This container's pipeline, built from the environment on first use (also for the scheduled refresh
+    sweep, which runs the same code with the same settings)."""
+    return _cold_start()
+
+
 def handler(event: Mapping[str, Any], context: object) -> PartialBatchResponse:
     response, _ = handle_event(event, _cold_start())
     return response

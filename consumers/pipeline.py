@@ -59,8 +59,9 @@ class RefreshOptions:
     num_results: int
     filter_arn: str | None = None
     filter_values: Mapping[str, str] = field(default_factory=dict)
-    # Skip GetRecommendations and the sinks for a user refreshed less than this long ago (0: always
-    # refresh). The user's events are tracked either way; only the write-back waits (docs/scaling.md).
+    # Postpone GetRecommendations and the sinks for a user refreshed less than this long ago (0: always
+    # refresh) to when the interval ends (consumers.refresh_sweep). The user's events are tracked either
+    # way; only the write-back waits (docs/scaling.md).
     min_interval_seconds: float = 0.0
 
 
@@ -80,6 +81,7 @@ class Pipeline:
         max_workers: int,
         counts_observer: Callable[[BatchCounts], None] | None = None,
         ledger: RefreshLedger | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``counts_observer`` gets every batch's counts (and each ``track_and_refresh`` tracked or
         filtered): the local backend keeps running totals for ``GET /stats``."""
@@ -93,6 +95,7 @@ class Pipeline:
         self._counts_observer = counts_observer
         self.ledger = ledger
         self._gate = RefreshGate(ledger, refresh.min_interval_seconds)
+        self.clock = clock  # the refresh interval's time (tests inject one)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
 
     def close(self) -> None:
@@ -107,7 +110,7 @@ class Pipeline:
             if isinstance(entry.outcome, Tracked)
             for interaction in entry.outcome.interactions
         )
-        now = datetime.now(UTC)
+        now = self.clock()
         recent = self._gate.recently_refreshed([w.user_id for w in works if w.user_id is not None], now)
         outcomes = list(
             self._pool.map(lambda work: self._track_and_recommend(work, work.user_id not in recent), works)
@@ -242,6 +245,10 @@ class Pipeline:
         # Several records share the rejected call: send each record's events alone so only the bad
         # one is dead-lettered.
         return sum(self._put_chunk(part, outcome) for part in chunk.split_by_entry())
+
+    def recommend(self, user_id: str, refresh_key: str) -> Recommendation:
+        """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
+        return self._recommend(user_id, refresh_key)
 
     def _recommend(self, user_id: str, refresh_key: str, num_results: int | None = None) -> Recommendation:
         request = RecommendationRequest(

@@ -10,7 +10,9 @@ with Lambda's stream semantics kept where they matter:
 - ``batchItemFailures``: records before the lowest failed sequence number are checkpointed, and the shard is
   read again from that number after an exponential backoff, at most ``max_retries`` times in a row; then
   the consumer stops with an error, its checkpoint still before the failed record (nothing is skipped);
-- a stop request (SIGINT/SIGTERM in ``pue consume``) takes effect after the batch in flight.
+- a stop request (SIGINT/SIGTERM in ``pue consume``) takes effect after the batch in flight;
+- an explicit start (``at_sequence`` for named shards, ``at_timestamp`` for all) wins over the checkpoint for
+  the shard's first read of the run (replaying a range a discarded batch named, or from a point in time).
 
 Shards are polled round-robin from one thread: the pipeline already spreads a batch's users over a pool.
 """
@@ -23,12 +25,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
 from consumers.checkpoints import CheckpointStore
 from consumers.lambda_events import from_get_records
 from schemas.batch import BatchCounts, PartialBatchResponse
-from schemas.errors import PueError
+from schemas.errors import ConfigError, PueError
 from schemas.limits import KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND
 
 if TYPE_CHECKING:
@@ -60,6 +63,8 @@ class ConsumeOptions:
     idle_wait: float = 1.0  # after a read that returned nothing, as Lambda polls an idle shard
     max_records: int | None = None  # stop once this many records were handled (after that batch)
     until_caught_up: bool = False  # stop once every shard is read to its tip
+    at_sequence: Mapping[str, str] = field(default_factory=dict)  # shard id -> first sequence number to read
+    at_timestamp: datetime | None = None  # every shard starts at this time (AT_TIMESTAMP)
 
 
 @dataclass(slots=True)
@@ -91,6 +96,7 @@ class _Reader:
     attempts: int = 0
     next_poll: float = 0.0
     caught_up: bool = False
+    last_handled: str | None = None  # this run's own position: wins over the checkpoint and the start
 
 
 class KinesisPoller:
@@ -107,7 +113,9 @@ class KinesisPoller:
         stop: threading.Event | None = None,
         progress: Callable[[ConsumeStats, bool], None] | None = None,
         clock: Clock = time.monotonic,
+        tick: Callable[[], None] | None = None,
     ) -> None:
+        """``tick`` runs once per round of polls (``pue consume`` sweeps owed refreshes with it)."""
         # Imported here, not at module level: `pue --help` should not pay for botocore.
         from destinations.aws.errors import translated
 
@@ -120,6 +128,7 @@ class KinesisPoller:
         self._stop = stop or threading.Event()
         self._progress = progress
         self._clock = clock
+        self._tick = tick
         self._readers: dict[str, _Reader] = {}
         self._stream_arn = ""
         self._reshard_seen = False
@@ -130,6 +139,9 @@ class KinesisPoller:
             summary = self._client.describe_stream_summary(StreamName=self.stream)
         self._stream_arn = str(summary["StreamDescriptionSummary"]["StreamARN"])
         self._refresh()
+        missing = set(self.options.at_sequence) - set(self._readers)
+        if missing:
+            raise ConfigError([f"--at-sequence: {self.stream} has no shard {s!r}" for s in sorted(missing)])
         while not self._should_stop():
             ready = [r for r in self._readers.values() if self._is_ready(r)]
             if not ready:
@@ -147,6 +159,8 @@ class KinesisPoller:
             if not progressed:
                 soonest = min(r.next_poll for r in ready) - self._clock()
                 self._stop.wait(min(max(soonest, 0.0), self.options.idle_wait))
+            if self._tick is not None:
+                self._tick()
             self._report(final=False)
         self._report(final=True)
         return self.stats
@@ -190,8 +204,17 @@ class KinesisPoller:
         shard_id = reader.shard.shard_id
         params: dict[str, Any] = {"StreamName": self.stream, "ShardId": shard_id}
         checkpoint = self.checkpoints.get(shard_id).sequence_number
+        explicit = self.options.at_sequence.get(shard_id)
         if reader.resume_at is not None:
             params.update(ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=reader.resume_at)
+        elif reader.last_handled is not None:
+            params.update(
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=reader.last_handled
+            )
+        elif explicit is not None:
+            params.update(ShardIteratorType="AT_SEQUENCE_NUMBER", StartingSequenceNumber=explicit)
+        elif self.options.at_timestamp is not None:
+            params.update(ShardIteratorType="AT_TIMESTAMP", Timestamp=self.options.at_timestamp)
         elif checkpoint is not None:
             params.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", StartingSequenceNumber=checkpoint)
         elif any(parent in self._readers for parent in reader.shard.parents):
@@ -251,6 +274,7 @@ class KinesisPoller:
         failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
         if not failed:
             self.checkpoints.advance(shard_id, sequences[-1])
+            reader.last_handled = sequences[-1]
             self.stats.records += len(sequences)
             reader.attempts, reader.failing_at = 0, None
             return True
@@ -259,6 +283,7 @@ class KinesisPoller:
         done = [s for s in sequences if int(s) < int(lowest)]
         if done:
             self.checkpoints.advance(shard_id, done[-1])
+            reader.last_handled = done[-1]
             self.stats.records += len(done)
         reader.iterator, reader.resume_at = None, lowest
         self._back_off(reader, lowest, f"{len(failed)} record(s) reported for retry")

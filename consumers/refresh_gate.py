@@ -1,6 +1,7 @@
 """The refresh interval (``PUE_REFRESH_MIN_INTERVAL_SECONDS``): which users of a batch were refreshed too
-recently to refresh again, and noting the ones that were. Best effort: the ledger can fail a refresh's
-saving, never a record."""
+recently to refresh again, and noting the ones that were. A skipped user is owed one refresh when the
+interval ends (``consumers.refresh_sweep`` delivers it): the interval delays a refresh, it never drops one.
+Best effort: the ledger can fail a refresh's saving, never a record."""
 
 from __future__ import annotations
 
@@ -19,16 +20,19 @@ class RefreshGate:
         self._interval = timedelta(seconds=min_interval_seconds)
 
     def recently_refreshed(self, user_ids: Sequence[str], now: datetime) -> set[str]:
-        """Users refreshed within the interval before ``now``; nobody when off or when the ledger fails."""
+        """Users refreshed within the interval before ``now``, now owed a refresh when it ends; nobody when
+        off or when the ledger fails (refreshing them now beats owing a refresh that may never come)."""
         if self._ledger is None or not user_ids:
             return set()
         try:
             recent = self._ledger.refreshed_since(user_ids, now - self._interval)
+            if recent:
+                self._ledger.owe(sorted(recent), self._interval)
         except Exception as exc:  # refresh them all rather than fail or skip anyone
             log.warning("refresh ledger unreadable", extra={"fields": {"error": type(exc).__name__}})
             return set()
         if recent:
-            log.debug("refresh skipped", extra={"fields": {"users": len(recent)}})
+            log.debug("refresh postponed", extra={"fields": {"users": len(recent)}})
         return recent
 
     def note(self, user_ids: set[str], now: datetime) -> None:

@@ -9,13 +9,14 @@ Adapters are thread-safe: the pipeline calls them from a bounded pool, one user'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from schemas.dead_letter import DeadLetter
 from schemas.delivery import DeliveryReport
 from schemas.interaction import EventBatch
 from schemas.recommendation import Recommendation, RecommendationRequest
+from schemas.refresh import OwedRefresh
 
 
 class EventTracker(Protocol):
@@ -73,5 +74,15 @@ class RefreshLedger(Protocol):
         ...
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
-        """Note that ``user_ids`` were refreshed at ``at``."""
+        """Note that ``user_ids`` were refreshed at ``at``; a refresh they were owed is settled by it."""
+        ...
+
+    def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
+        """Note that ``user_ids`` (refreshed recently, see ``refreshed_since``) had events since: each is owed
+        one refresh, due at its last refresh + ``interval``. A user already owed one keeps it (many skips
+        collapse into one refresh). Raises when the mark may not be stored: the caller then refreshes now."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[OwedRefresh]:
+        """Up to ``limit`` owed refreshes due at or before ``now``, earliest first."""
         ...

@@ -20,6 +20,8 @@ class DeadLetter:
     sequence_number: str
     sub_sequence_number: int | None = None
     event_source_arn: str | None = None
+    # 1 when first dead-lettered; a redrive that dead-letters the record again writes attempt + 1.
+    attempt: int = 1
 
     @property
     def letter_id(self) -> str:

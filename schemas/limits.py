@@ -55,6 +55,9 @@ KINESIS_RECORD_MAX_BYTES: Final = 1024 * 1024
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
 KINESIS_GET_RECORDS_MAX_RECORDS: Final = 10_000  # Limit: 1..10,000 records per call
 KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND: Final = 5  # calls per second per shard
+# GetShardIterator StartingSequenceNumber: pattern 0|([1-9]\d{0,128})
+# https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html
+KINESIS_SEQUENCE_NUMBER_MAX_DIGITS: Final = 129
 
 # Amazon Personalize datasets (bulk import: pue export, pue validate)
 # https://docs.aws.amazon.com/personalize/latest/dg/limits.html#limits-table

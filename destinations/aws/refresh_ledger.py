@@ -1,6 +1,15 @@
 """The cloud ``RefreshLedger``: a DynamoDB table (partition key ``user_id``, string) holding each user's
 last refresh time, shared by every Lambda invocation; rows expire through the table's TTL attribute.
 
+An owed refresh is two more attributes on the user's row: ``due_at`` and ``due_shard``, the keys of the
+sparse global secondary index ``DUE_INDEX`` (only owed rows are in it). The sweep queries each of its
+``DUE_SHARDS`` partitions for ``due_at <= now``; spreading the marks over several partition keys keeps the
+index's write rate per partition under DynamoDB's per-partition limit. ``record`` writes the whole row
+(PutRequest), which drops the two attributes: the refresh settles what was owed.
+
+UpdateItem: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
+Query: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
+
 BatchGetItem: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
 BatchWriteItem: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
 
@@ -10,18 +19,28 @@ again), items left unprocessed by a write are sent once more and then dropped (o
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from destinations.aws.errors import translated
+from schemas.errors import PueError
 from schemas.limits import DYNAMODB_BATCH_GET_MAX_KEYS, DYNAMODB_BATCH_WRITE_MAX_ITEMS
+from schemas.refresh import OwedRefresh
 
 SERVICE: Final = "dynamodb"
 KEY: Final = "user_id"
 REFRESHED_AT: Final = "refreshed_at"  # epoch seconds (N)
 EXPIRES_AT: Final = "expires_at"  # the table's TTL attribute
 WRITE_ATTEMPTS: Final = 2
+DUE_AT: Final = "due_at"  # epoch seconds (N): the sort key of DUE_INDEX
+DUE_SHARD: Final = "due_shard"  # "0".."DUE_SHARDS-1" (S): the partition key of DUE_INDEX
+DUE_INDEX: Final = "owed-refreshes"  # as deploy/template.yaml declares it
+# A GSI partition takes ~1,000 writes/s; 16 keys cover 16k newly owed users/s, and a sweep costs 16 Queries.
+DUE_SHARDS: Final = 16
+# An owed row must outlive its due time by far more than a sweep's period (TTL deletes lazily anyway).
+OWED_KEEP_SECONDS: Final = 86_400
 
 
 class DynamoRefreshLedger:
@@ -30,18 +49,26 @@ class DynamoRefreshLedger:
         self._client = client
         self._table = table
         self._keep_seconds = keep_seconds
+        # Users the last read found owed already: ``owe`` right after it skips their conditional write
+        # (an active user is postponed batch after batch). A stale entry costs nothing: a mark only goes
+        # away with a refresh, which leaves nothing owed.
+        self._owed_when_read: set[str] = set()
 
     def refreshed_since(self, user_ids: Sequence[str], since: datetime) -> set[str]:
         unique = list(dict.fromkeys(user_ids))
         found: set[str] = set()
+        owed: set[str] = set()
         for start in range(0, len(unique), DYNAMODB_BATCH_GET_MAX_KEYS):
             keys = [{KEY: {"S": user_id}} for user_id in unique[start : start + DYNAMODB_BATCH_GET_MAX_KEYS]]
-            request = {"Keys": keys, "ProjectionExpression": f"{KEY}, {REFRESHED_AT}"}
+            request = {"Keys": keys, "ProjectionExpression": f"{KEY}, {REFRESHED_AT}, {DUE_AT}"}
             with translated(SERVICE):
                 response = self._client.batch_get_item(RequestItems={self._table: request})
             for row in response.get("Responses", {}).get(self._table, []):
                 if float(row[REFRESHED_AT]["N"]) >= since.timestamp():
                     found.add(row[KEY]["S"])
+                if DUE_AT in row:
+                    owed.add(row[KEY]["S"])
+        self._owed_when_read = owed
         return found
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
@@ -66,3 +93,55 @@ class DynamoRefreshLedger:
                 pending = response.get("UnprocessedItems", {}).get(self._table, [])
                 if not pending:
                     break
+
+    def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
+        for user_id in dict.fromkeys(user_ids):
+            if user_id in self._owed_when_read:
+                continue
+            try:
+                with translated(SERVICE):
+                    self._client.update_item(
+                        TableName=self._table,
+                        Key={KEY: {"S": user_id}},
+                        # Computed from the row itself, so a skip needs no read of the refresh time.
+                        UpdateExpression=(
+                            f"SET {DUE_AT} = {REFRESHED_AT} + :interval, {DUE_SHARD} = :shard, "
+                            f"{EXPIRES_AT} = {REFRESHED_AT} + :keep"
+                        ),
+                        # Already owed: keep the first mark (one refresh for many skips).
+                        ConditionExpression=(
+                            f"attribute_exists({REFRESHED_AT}) AND attribute_not_exists({DUE_AT})"
+                        ),
+                        ExpressionAttributeValues={
+                            ":interval": {"N": repr(interval.total_seconds())},
+                            ":shard": {"S": str(zlib.crc32(user_id.encode()) % DUE_SHARDS)},
+                            ":keep": {"N": str(int(interval.total_seconds()) + OWED_KEEP_SECONDS)},
+                        },
+                    )
+            except PueError as exc:
+                if exc.code != "ConditionalCheckFailedException":
+                    raise
+
+    def due(self, now: datetime, limit: int) -> list[OwedRefresh]:
+        owed: list[OwedRefresh] = []
+        for shard in range(DUE_SHARDS):
+            params: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": DUE_INDEX,
+                "KeyConditionExpression": f"{DUE_SHARD} = :shard AND {DUE_AT} <= :now",
+                "ExpressionAttributeValues": {
+                    ":shard": {"S": str(shard)},
+                    ":now": {"N": repr(now.timestamp())},
+                },
+            }
+            while len(owed) < limit:
+                with translated(SERVICE):
+                    page = self._client.query(**params, Limit=limit - len(owed))
+                owed.extend(
+                    OwedRefresh(row[KEY]["S"], datetime.fromtimestamp(float(row[DUE_AT]["N"]), UTC))
+                    for row in page.get("Items", [])
+                )
+                if "LastEvaluatedKey" not in page:
+                    break
+                params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(owed, key=lambda o: o.due_at)[:limit]

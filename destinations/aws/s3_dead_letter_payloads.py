@@ -38,3 +38,15 @@ class S3DeadLetterPayloads:
                 Bucket=self._bucket, Key=key, Body=letter.raw, ContentType="application/octet-stream"
             )
         return f"s3://{self._bucket}/{key}"
+
+
+def read_payload(client: Any, location: str) -> bytes:
+    """The record ``put`` stored at ``location`` (``s3://bucket/key``), for ``pue redrive``.
+
+    GetObject: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+    """
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    with translated(SERVICE):
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        data: bytes = body.read()
+    return data

@@ -48,6 +48,7 @@ def message_body(
         "sequenceNumber": letter.sequence_number,
         "subSequenceNumber": letter.sub_sequence_number,
         "eventSourceArn": letter.event_source_arn,
+        "attempt": letter.attempt,
         "encoding": "gzip+base64" if compress else "base64",
         "data": base64.b64encode(data).decode("ascii"),
     }
@@ -132,7 +133,10 @@ class SqsDeadLetterSink:
             entry["MessageAttributes"] = attributes
         if self._fifo:
             entry["MessageGroupId"] = letter.shard_id
-            entry["MessageDeduplicationId"] = hashlib.sha256(letter.letter_id.encode()).hexdigest()
+            # A redrive's fresh letter for the same record (attempt 2, 3...) must not be taken for a
+            # duplicate of the letter it replaces within the queue's 5-minute deduplication window.
+            dedup_key = letter.letter_id if letter.attempt == 1 else f"{letter.letter_id}#{letter.attempt}"
+            entry["MessageDeduplicationId"] = hashlib.sha256(dedup_key.encode()).hexdigest()
         return _Entry(letter.letter_id, entry, size)
 
     def _send_batch(self, batch: Sequence[_Entry]) -> dict[str, PueError]:

@@ -221,8 +221,8 @@ class LocalStore:
             conn.executemany(
                 "INSERT OR IGNORE INTO dead_letters (letter_id, raw, reason, shard_id, sequence_number, "
                 "sub_sequence_number, event_source_arn) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                # column order above is DeadLetter's field order
-                [(d.letter_id, *astuple(d)) for d in letters],
+                # column order above is DeadLetter's field order; the attempt count is not kept locally
+                [(d.letter_id, *astuple(d)[:6]) for d in letters],
             )
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -146,6 +147,16 @@ def test_a_redelivered_letter_is_kept_once(harness: DeadLetterHarness) -> None:
     assert harness.sink.send([letter(1), letter(2)]).ok
     assert harness.sink.send([letter(2), letter(3)]).ok
     assert sorted(harness.stored(), key=lambda d: d.sequence_number) == [letter(1), letter(2), letter(3)]
+
+
+@pytest.mark.parametrize("harness", ["sqs", "sqs-fifo"], indirect=True)
+def test_a_redriven_letter_with_a_higher_attempt_is_not_taken_for_a_duplicate(
+    harness: DeadLetterHarness,
+) -> None:
+    # pue redrive writes the record again with attempt + 1, then deletes the letter it replaces.
+    assert harness.sink.send([letter(1)]).ok
+    assert harness.sink.send([dataclasses.replace(letter(1), attempt=2)]).ok
+    assert len(harness.stored()) == 2
 
 
 @pytest.mark.parametrize("harness", ["local", "sqs"], indirect=True)

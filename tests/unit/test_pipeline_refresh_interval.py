@@ -4,7 +4,7 @@ refreshed again; the ledger is best effort and never fails or skips a record."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from destinations.local import LocalStore
 from destinations.local.refresh_ledger import LocalRefreshLedger
 from destinations.ports import RefreshLedger
 from schemas.errors import RetryableError
+from schemas.refresh import OwedRefresh
 from tests.factories import kinesis_event
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink, FakeTracker
 from tests.unit.test_pipeline import viewed
@@ -29,6 +30,12 @@ class BrokenLedger:
         raise ConnectionError("ledger down")
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
+        raise ConnectionError("ledger down")
+
+    def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
+        raise ConnectionError("ledger down")
+
+    def due(self, now: datetime, limit: int) -> list[OwedRefresh]:
         raise ConnectionError("ledger down")
 
 

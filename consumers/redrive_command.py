@@ -1,0 +1,147 @@
+"""The ``pue redrive`` command: options, wiring and output around ``consumers.redrive.Redriver``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from consumers.command_settings import add_backend_arguments
+from schemas.errors import ConfigError, PueError
+
+if TYPE_CHECKING:
+    from consumers.redrive_stats import RedriveStats
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+# ReceiveMessage: WaitTimeSeconds 0-20, VisibilityTimeout 0-43,200 (12 hours).
+# https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
+SQS_MAX_WAIT_SECONDS = 20
+SQS_MAX_VISIBILITY_TIMEOUT = 43_200
+
+DESCRIPTION = """\
+Takes messages off a failure queue and runs their records through the pipeline again (the backend and
+settings of pue consume). Two kinds of message are understood, whatever the queue:
+  - pue's dead letters (PUE_DEAD_LETTER_QUEUE_URL): one record each, plain, gzipped, or stored in S3;
+  - Lambda's discarded batches (the template's DiscardedBatchesQueue): the shard and sequence range are read
+    back from the Kinesis stream while it still holds them.
+A message is deleted only when each of its records ended processed, filtered, or dead-lettered again (a new
+letter, its attempt count one higher). A record that fails for retry leaves its message on the queue: it is
+visible again after --visibility-timeout. Messages that cannot be redriven (not pue's, truncated letters,
+records past the stream's retention) stay too, counted by reason. Progress goes to stderr on a terminal; the
+last line of stdout is a JSON summary. Exit status: 0 done (see "kept" and "skipped"), 1 a service failed,
+2 bad arguments or configuration."""
+
+
+def queue_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.path.count("/") < 2:
+        raise argparse.ArgumentTypeError(
+            "expected an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/pue-dlq, "
+            f"got {text!r}"
+        )
+    return text
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``pue redrive`` to the CLI (``consumers.cli.COMMAND_MODULES``)."""
+    command = subparsers.add_parser(
+        "redrive",
+        help="run dead letters and discarded batches from an SQS queue through the pipeline again",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--queue", required=True, type=queue_url, metavar="URL", help="the SQS queue URL")
+    command.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="decode and classify only: nothing is tracked, written or deleted (messages are released)",
+    )
+    command.add_argument(
+        "--limit", type=_bounded(1, 10**9), metavar="N", help="take at most N messages (default: until empty)"
+    )
+    command.add_argument("--region", metavar="R", help="AWS region (default: boto3's configuration)")
+    command.add_argument("--endpoint-url", metavar="URL", help="one endpoint for SQS, S3 and Kinesis (local)")
+    command.add_argument(
+        "--wait-seconds",
+        type=_bounded(0, SQS_MAX_WAIT_SECONDS),
+        default=2,
+        metavar="S",
+        help="long polling per receive, 0-20 (default 2): an empty answer then means an empty queue",
+    )
+    command.add_argument(
+        "--visibility-timeout",
+        type=_bounded(1, SQS_MAX_VISIBILITY_TIMEOUT),
+        default=300,
+        metavar="S",
+        help="seconds a taken message stays hidden; a kept one reappears after it (default 300)",
+    )
+    add_backend_arguments(command)
+    command.set_defaults(handler=redrive_command)
+
+
+def redrive_command(args: argparse.Namespace) -> int:
+    from consumers.command_settings import opened_pipeline, settings_for
+    from consumers.redrive import Redriver
+    from consumers.redrive_stats import RedriveOptions
+    from destinations.aws.clients import make_client
+
+    try:
+        settings = settings_for(args)
+    except ConfigError as exc:
+        sys.stderr.write(f"pue redrive: {exc}\n")
+        return EXIT_USAGE
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in clients:
+            # Long polling and GetRecords pages take longer than the default read timeout allows.
+            clients[service] = make_client(
+                service, region=args.region, endpoint_url=args.endpoint_url, read_timeout=30.0
+            )
+        return clients[service]
+
+    options = RedriveOptions(
+        limit=args.limit,
+        dry_run=args.dry_run,
+        wait_seconds=args.wait_seconds,
+        visibility_timeout=args.visibility_timeout,
+    )
+    try:
+        with opened_pipeline(settings) as pipeline:
+            progress = terminal_progress(sys.stderr)
+            stats = Redriver(client, args.queue, pipeline, options, progress=progress).run()
+    except PueError as exc:
+        sys.stderr.write(f"\npue redrive: {exc}\n")
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    sys.stdout.write(json.dumps(stats.summary(args.dry_run)) + "\n")
+    return 0
+
+
+def terminal_progress(stream: IO[str]) -> Callable[[RedriveStats], None] | None:
+    """One line, rewritten after each receive; nothing when ``stream`` is not a terminal (logs, pipes)."""
+    if not stream.isatty():
+        return None
+
+    def show(stats: RedriveStats) -> None:
+        stream.write(
+            f"\r  {stats.messages:>7,} messages  {stats.deleted:>7,} deleted  {stats.kept:>5,} kept  "
+            f"{stats.skipped:>5,} skipped  {stats.stream_records:>8,} stream records"
+        )
+        stream.flush()
+
+    return show
