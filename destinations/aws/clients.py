@@ -8,9 +8,22 @@ AWS at import time. Endpoint overrides come from boto3 itself: it honours ``AWS_
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Final
 
 from schemas.errors import ConfigError
+
+# One SDK call's retry budget, the one place it is stated: every attempt connects just in time and then waits
+# its whole read timeout; before each retry botocore's standard mode sleeps at most 2**(retry) s, raised by an
+# x-amz-retry-after header to at most 5 s more (botocore/retries/standard.py). The API function's Lambda
+# Timeout in deploy/template.yaml must exceed it and stay within the HTTP API's 30 s integration timeout (a
+# test checks both): that is why reads wait 3 s, ample for Personalize, Customer Profiles, SQS and DynamoDB.
+MAX_ATTEMPTS: Final = 3
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+READ_TIMEOUT_SECONDS: Final = 3.0
+RETRY_AFTER_MAX_EXTRA_SECONDS: Final = 5.0
+SDK_CALL_BUDGET_SECONDS: Final = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sum(
+    2.0**retry + RETRY_AFTER_MAX_EXTRA_SECONDS for retry in range(MAX_ATTEMPTS - 1)
+)
 
 _session_lock = threading.Lock()
 _session: Any = None
@@ -32,9 +45,9 @@ def make_client(
     max_pool_connections: int = 16,
     region: str | None = None,
     retry_mode: str = "standard",
-    max_attempts: int = 3,
-    connect_timeout: float = 2.0,
-    read_timeout: float = 5.0,
+    max_attempts: int = MAX_ATTEMPTS,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
     endpoint_url: str | None = None,
 ) -> Any:
     """A low-level client for ``service``. Thread-safe to use once built; built under a lock.
