@@ -1,8 +1,11 @@
-"""boto3 clients built one way: bounded retries, short timeouts, a connection pool sized for the worker pool.
+"""AWS clients built one way: bounded retries, short timeouts, a connection pool sized for the worker pool.
 
-boto3 is imported inside ``make_client`` so importing pue stays cheap (Lambda cold start) and nothing talks to
-AWS at import time. Endpoint overrides come from boto3 itself: it honours ``AWS_ENDPOINT_URL`` and
-``AWS_ENDPOINT_URL_<SERVICE>``, so pue passes ``endpoint_url`` only when a caller gives one explicitly.
+The clients are botocore's low-level clients, the very objects ``boto3.client`` returns: boto3's own layer
+(resources, S3 managed transfers) is never used by pue, and importing it costs a Lambda cold start about 40 ms
+(s3transfer pulls in multiprocessing; docs/performance.md). botocore is imported inside ``make_client`` so
+importing pue stays cheap and nothing talks to AWS at import time. Endpoint overrides come from botocore
+itself: it honours ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>``, so pue passes ``endpoint_url``
+only when a caller gives one explicitly.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ _session: Any = None
 
 
 def _shared_session() -> Any:
-    """One boto3 Session per process: each new Session reloads the service data files (slow at cold start)."""
+    """One botocore Session per process: each new one reloads the service data files (slow at cold start)."""
     global _session
     if _session is None:
-        import boto3.session
+        import botocore.session
 
-        _session = boto3.session.Session()
+        _session = botocore.session.get_session()
     return _session
 
 
@@ -75,7 +78,7 @@ def make_client(
     # Session.client is not thread-safe (it mutates the session's loaders and caches).
     with _session_lock:
         try:
-            return _shared_session().client(service, **kwargs)
+            return _shared_session().create_client(service, **kwargs)
         except NoRegionError as error:
             # Raised at cold start, from deep inside boto3, as "You must specify a region": name the setting
             # instead (tests/functional/test_reliability_config).
