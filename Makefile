@@ -50,7 +50,8 @@ unit: install
 
 test: lint typecheck unit
 
-# The stream figures (about 4 minutes), then the HTTP API load figure, which needs wrk.
+# The stream figures (about 4 minutes) and the bundle's cold start (figure 7), then the HTTP API load figure,
+# which needs wrk.
 bench: install
 	$(BIN)/python -m tests.benchmarks
 	@$(MAKE) --no-print-directory bench-api

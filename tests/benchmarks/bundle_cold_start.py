@@ -9,7 +9,7 @@ queue for a core, the CPU time what the cold start itself costs. Four bundles, t
 run interleaved so background load hits them alike; the medians count:
 
 - ``before``: pue's code at ``--before`` (the commit this work started from) and no ``.pyc``, as `make deploy`
-  shipped it; ``PYTHONDONTWRITEBYTECODE`` stands for Lambda's read-only /var/task, where the runtime compiles
+  shipped it; ``-B`` (write no bytecode) stands for Lambda's read-only /var/task, where the runtime compiles
   every module on every cold start and cannot keep the result.
 - ``before_pyc``: the same code, compiled: what bytecode alone buys.
 - ``after_no_pyc``: today's code without ``.pyc``: what the import cuts alone buy.
@@ -111,13 +111,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_once(python: str, bundle: Path, event: Path, no_bytecode_writes: bool) -> tuple[float, float, int]:
+def _run_once(python: str, bundle: Path, event: Path) -> tuple[float, float, int]:
     env = {"PATH": os.environ.get("PATH", ""), **ENV, "BUNDLE": str(bundle), "EVENT": str(event)}
-    if no_bytecode_writes:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # -B, not PYTHONDONTWRITEBYTECODE: -I ignores every PYTHON* variable, and a .pyc written by one run would
+    # turn a no-.pyc bundle into a compiled one for the next.
     cpu, started = _children_cpu(), time.perf_counter()
     done = subprocess.run(
-        [python, "-I", "-S", "-c", FIRST_EVENT], env=env, capture_output=True, text=True, check=True
+        [python, "-I", "-S", "-B", "-c", FIRST_EVENT], env=env, capture_output=True, text=True, check=True
     )
     return time.perf_counter() - started, _children_cpu() - cpu, int(done.stdout.strip())
 
@@ -129,18 +129,18 @@ def measure(root: Path, python: str, *, repeats: int = 9, revision: str = BEFORE
         bundles = _bundles(work, root, python, revision)
         event = work / "event.json"
         event.write_text(json.dumps(_event(root)))
-        # Python's -I does not stop it writing .pyc next to sources: every variant runs with
-        # PYTHONDONTWRITEBYTECODE, so a no-.pyc bundle stays one (as on read-only /var/task).
         for bundle in bundles.values():  # once untimed: the page cache is warm, as on a warm Lambda host
-            _run_once(python, bundle, event, True)
+            _run_once(python, bundle, event)
         walls: dict[str, list[float]] = {name: [] for name in bundles}
         cpus: dict[str, list[float]] = {name: [] for name in bundles}
         modules: dict[str, int] = {}
         for _ in range(repeats):
             for name, bundle in bundles.items():
-                wall, cpu, modules[name] = _run_once(python, bundle, event, True)
+                wall, cpu, modules[name] = _run_once(python, bundle, event)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
+        leaked = [name for name in ("before", "after_no_pyc") if list(bundles[name].rglob("*.pyc"))]
+        assert not leaked, f"bytecode was written into {leaked}: the comparison would be void"
     wall_medians = {name: statistics.median(values) for name, values in walls.items()}
     cpu_medians = {name: statistics.median(values) for name, values in cpus.items()}
     return {
