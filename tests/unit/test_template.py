@@ -322,11 +322,11 @@ HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
 def test_every_function_has_an_errors_and_a_throttles_alarm_that_exists_with_it() -> None:
     alarms = resources_of("AWS::CloudWatch::Alarm").values()
     for name, function in resources_of(*FUNCTION_TYPES).items():
-        watching = [
+        watching = [  # metric-math alarms (no Namespace) and other namespaces are someone else's
             a
             for a in alarms
-            if a["Properties"]["Namespace"] == "AWS/Lambda"
-            and {"Name": "FunctionName", "Value": {"Ref": name}} in a["Properties"]["Dimensions"]
+            if a["Properties"].get("Namespace") == "AWS/Lambda"
+            and {"Name": "FunctionName", "Value": {"Ref": name}} in a["Properties"].get("Dimensions", [])
         ]
         assert {a["Properties"]["MetricName"] for a in watching} >= {"Errors", "Throttles"}, name
         assert all(a.get("Condition") == function.get("Condition") for a in watching), name
@@ -429,3 +429,10 @@ def test_pinpoint_is_a_legacy_path_off_by_default_behind_its_own_switch() -> Non
     for name in always_on - {"PipelinePolicy"}:
         variable = resources[name]["Properties"]["Environment"]["Variables"]["PINPOINT_APPLICATION_ID"]
         assert variable == {"Fn::If": ["HasPinpoint", {"Ref": "PinpointApplicationId"}, ""]}
+
+
+def test_deploy_readme_names_every_parameter_of_the_template() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in row.split("|")[1].replace("`", " ").replace(",", " ").split()}
+    assert set(template()["Parameters"]) - named == set()
