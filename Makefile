@@ -4,16 +4,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit chromium bench bench-api wrk stress clean deploy
+RUNTIME_LOCK := deploy/requirements.lock
+
+.PHONY: install run test lint typecheck unit chromium bench bench-api wrk stress clean deploy bundle lock
 
 install: $(STAMP)
 
-# Re-install only when the project's dependency list changes.
-$(STAMP): pyproject.toml
+# Re-install only when the project's dependency list or the runtime lock changes. The lock's pins (hashes
+# dropped: pip cannot mix hashed constraints with an editable install) constrain the venv, so tests run the
+# versions Lambda gets; the locked wheels for the template's runtime (and for this machine, for the bundle
+# test) go to .venv/wheelhouse, from which `make bundle` installs offline.
+$(STAMP): pyproject.toml $(RUNTIME_LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@sed -e '/--hash=/d' -e 's/ \\$$//' $(RUNTIME_LOCK) > $(VENV)/runtime-constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/runtime-constraints.txt -e '.[dev]'
+	$(BIN)/python deploy/bundle.py wheels --arch template --arch host
 	@touch $(STAMP)
+
+# ---- the Lambda bundle (deploy/README.md) --------------------------------------------------------------
+# Regenerate deploy/requirements.lock (uv pip compile, hashes, for the template's Runtime and Architectures)
+# after changing [project].dependencies; then `make install` fetches the new wheels.
+lock: install
+	$(BIN)/python deploy/bundle.py lock
+
+# The artifact `make deploy` ships, built offline from the wheelhouse, with bytecode compiled by the
+# template's runtime (python3.12: found on PATH or under pyenv; else PYTHON_RUNTIME=/path/to/python3.12).
+bundle: install
+	$(BIN)/python deploy/bundle.py build --out .aws-sam/bundle $(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
 
 run: install
 	$(BIN)/pue run
@@ -38,7 +56,8 @@ test: chromium lint typecheck unit
 chromium:
 	@sh tests/support/ensure_chromium.sh
 
-# The stream figures (about 4 minutes), then the HTTP API load figure, which needs wrk.
+# The stream figures (about 4 minutes) and the bundle's cold start (figure 7), then the HTTP API load figure,
+# which needs wrk.
 bench: install
 	$(BIN)/python -m tests.benchmarks
 	@$(MAKE) --no-print-directory bench-api
@@ -59,16 +78,11 @@ wrk:
 stress: install
 	$(BIN)/pytest -m stress tests/functional
 
-# AWS: stage the code (+ requirements.txt from pyproject.toml), `sam build`, then `sam deploy --guided`.
-# Needs the AWS SAM CLI and python3.12 on PATH, or SAM_BUILD_FLAGS=--use-container. See deploy/README.md.
-deploy:
+# AWS: `make bundle`, then `sam deploy --guided`, which zips .aws-sam/bundle as it is (the template's
+# CodeUri) and deploys. No `sam build`: the bundle is the build. See deploy/README.md.
+deploy: bundle
 	@command -v sam >/dev/null 2>&1 || { echo "make deploy: the AWS SAM CLI ('sam') is not installed; see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
-	rm -rf .aws-sam/pue-src && mkdir -p .aws-sam/pue-src
-	cp -R consumers destinations schemas .aws-sam/pue-src/
-	find .aws-sam/pue-src -name __pycache__ -prune -exec rm -rf {} +
-	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > .aws-sam/pue-src/requirements.txt
-	sam build --template-file deploy/template.yaml --build-dir .aws-sam/build $(SAM_BUILD_FLAGS)
-	sam deploy --guided --template-file .aws-sam/build/template.yaml --config-file $(CURDIR)/deploy/samconfig.toml
+	sam deploy --guided --template-file deploy/template.yaml --config-file $(CURDIR)/deploy/samconfig.toml
 
 clean:
 	rm -rf $(VENV) .pue .mypy_cache .ruff_cache .hypothesis bench-results test-artifacts .aws-sam

@@ -17,8 +17,6 @@ from consumers.event_map import EventMap
 from consumers.logs import register_secret
 from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
-from destinations.local import LocalBackend
-from destinations.local.refresh_ledger import LocalRefreshLedger
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
@@ -30,7 +28,9 @@ from destinations.ports import (
 from schemas.errors import ConfigError
 
 if TYPE_CHECKING:
+    # The local backend (SQLite) is imported where it is wired: an aws deployment's cold start never loads it.
     from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
+    from destinations.local import LocalBackend
 
 
 @dataclass(slots=True)
@@ -120,11 +120,15 @@ def build_pipeline(
 
 
 def open_local(state_dir: Path, event_map: EventMap | None = None) -> LocalBackend:
+    from destinations.local import LocalBackend
+
     purchases = (event_map or EventMap.default()).purchase_event_types
     return LocalBackend.open(state_dir, purchase_event_types=purchases)
 
 
 def _wire_local(settings: Settings, event_map: EventMap) -> Wiring:
+    from destinations.local.refresh_ledger import LocalRefreshLedger
+
     local = open_local(settings.state_dir, event_map)
     return Wiring(
         tracker=local.tracker,

@@ -1,28 +1,44 @@
-"""boto3 clients built one way: bounded retries, short timeouts, a connection pool sized for the worker pool.
+"""AWS clients built one way: bounded retries, short timeouts, a connection pool sized for the worker pool.
 
-boto3 is imported inside ``make_client`` so importing pue stays cheap (Lambda cold start) and nothing talks to
-AWS at import time. Endpoint overrides come from boto3 itself: it honours ``AWS_ENDPOINT_URL`` and
-``AWS_ENDPOINT_URL_<SERVICE>``, so pue passes ``endpoint_url`` only when a caller gives one explicitly.
+The clients are botocore's low-level clients, the very objects ``boto3.client`` returns: boto3's own layer
+(resources, S3 managed transfers) is never used by pue, and importing it costs a Lambda cold start about 40 ms
+(s3transfer pulls in multiprocessing; docs/performance.md). botocore is imported inside ``make_client`` so
+importing pue stays cheap and nothing talks to AWS at import time. Endpoint overrides come from botocore
+itself: it honours ``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_<SERVICE>``, so pue passes ``endpoint_url``
+only when a caller gives one explicitly.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Final
 
 from schemas.errors import ConfigError
+
+# One SDK call's retry budget, the one place it is stated: every attempt connects just in time and then waits
+# its whole read timeout; before each retry botocore's standard mode sleeps at most 2**(retry) s, raised by an
+# x-amz-retry-after header to at most 5 s more (botocore/retries/standard.py). The API function's Lambda
+# Timeout in deploy/template.yaml must exceed it and stay within the HTTP API's 30 s integration timeout (a
+# test checks both): that is why reads wait 3 s, ample for Personalize, Customer Profiles, SQS and DynamoDB.
+MAX_ATTEMPTS: Final = 3
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+READ_TIMEOUT_SECONDS: Final = 3.0
+RETRY_AFTER_MAX_EXTRA_SECONDS: Final = 5.0
+SDK_CALL_BUDGET_SECONDS: Final = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + sum(
+    2.0**retry + RETRY_AFTER_MAX_EXTRA_SECONDS for retry in range(MAX_ATTEMPTS - 1)
+)
 
 _session_lock = threading.Lock()
 _session: Any = None
 
 
 def _shared_session() -> Any:
-    """One boto3 Session per process: each new Session reloads the service data files (slow at cold start)."""
+    """One botocore Session per process: each new one reloads the service data files (slow at cold start)."""
     global _session
     if _session is None:
-        import boto3.session
+        import botocore.session
 
-        _session = boto3.session.Session()
+        _session = botocore.session.get_session()
     return _session
 
 
@@ -32,9 +48,9 @@ def make_client(
     max_pool_connections: int = 16,
     region: str | None = None,
     retry_mode: str = "standard",
-    max_attempts: int = 3,
-    connect_timeout: float = 2.0,
-    read_timeout: float = 5.0,
+    max_attempts: int = MAX_ATTEMPTS,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
     endpoint_url: str | None = None,
 ) -> Any:
     """A low-level client for ``service``. Thread-safe to use once built; built under a lock.
@@ -62,7 +78,7 @@ def make_client(
     # Session.client is not thread-safe (it mutates the session's loaders and caches).
     with _session_lock:
         try:
-            return _shared_session().client(service, **kwargs)
+            return _shared_session().create_client(service, **kwargs)
         except NoRegionError as error:
             # Raised at cold start, from deep inside boto3, as "You must specify a region": name the setting
             # instead (tests/functional/test_reliability_config).

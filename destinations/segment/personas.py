@@ -69,9 +69,11 @@ class PersonasTraitSink:
     name = SINK_NAME
 
     def __init__(self, write_key: str, *, host: str = "https://api.segment.io", timeout: float = 5.0) -> None:
-        # Imported here, not at module import: the library pulls in jwt and dateutil (cold start cost) and
-        # only deployments writing to Personas need it.
-        from segment.analytics import request as segment_request
+        # Loaded here, not at module import, and without the library's client (which pulls in jwt and
+        # cryptography): only deployments writing to Personas need it (destinations/segment/tracking_request).
+        from destinations.segment.tracking_request import segment_request_module
+
+        segment_request = segment_request_module()
 
         # The "segment" logger writes each request body at DEBUG: the write key and every user's traits.
         # Neither belongs in logs, whatever level the root logger runs at.

@@ -3,6 +3,7 @@ Profiles calls per refreshed user (``profile_calls``). About 4 minutes.
 
     .venv/bin/python -m tests.benchmarks [--quick] [--update-docs]
     .venv/bin/python -m tests.benchmarks --api [api_load options]   the HTTP API load figure alone (wrk)
+    .venv/bin/python -m tests.benchmarks --cold-start   figure 7 alone: Lambda cold start from the bundle
 
 Writes ``bench-results/results.json`` and ``bench-results/bench-calls.png`` and prints the table; with
 ``--update-docs`` also copies the plot to ``docs/bench-calls.png``. See docs/performance.md for what each
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import api_load, cold_start, cpu, profile_calls, report
+from tests.benchmarks import api_load, bundle_cold_start, cold_start, cpu, profile_calls, report
 from tests.benchmarks.measure import Harness
 from tests.benchmarks.plot import plot
 from tests.benchmarks.workload import WorkloadSpec, lambda_event
@@ -52,6 +53,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--api",
         action="store_true",
         help="only the HTTP API load figure (tests/benchmarks/api_load.py: --api --help for its options)",
+    )
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="only figure 7: the Kinesis handler's cold start from the built bundle, before and after",
     )
     parser.add_argument(
         "--profile",
@@ -107,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine(),
         "settings": {"latency_seconds": args.latency, "pool": args.pool},
     }
+    if args.cold_start:
+        return _bundle_cold_start(args, results)
     _stream_figures(args, results)
     _say("CPU per record")
     event = lambda_event(WorkloadSpec(records=10_000))
@@ -114,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     results["cpu"]["plain"] = cpu.measure(lambda_event(WorkloadSpec(records=10_000, kpl_every=0)))
     _say("Customer Profiles calls per refreshed user")
     results["profile_calls"] = profile_calls.measure()
+    _say("cold start from the bundle (figure 7)")
+    results["bundle_cold_start"] = _bundle_figure(args)
     results["goals"] = report.goals(results)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - started
@@ -123,7 +133,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_docs:
         shutil.copyfile(png, ROOT / "docs" / "bench-calls.png")
     print(report.table(results))
+    print("\n".join(bundle_cold_start.lines(results["bundle_cold_start"])))
     print(f"\n{results['seconds']:.0f} s; results in {args.out / 'results.json'}, plot in {png}")
+    return 0
+
+
+def _bundle_figure(args: argparse.Namespace) -> dict[str, Any]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pue_bundle", ROOT / "deploy" / "bundle.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    python = tool.find_python(tool.runtime_and_arch()[0], None)
+    return bundle_cold_start.measure(ROOT, python, repeats=5 if args.quick else 11)
+
+
+def _bundle_cold_start(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    _say("cold start from the bundle (figure 7)")
+    results["bundle_cold_start"] = _bundle_figure(args)
+    (args.out / "cold-start.json").write_text(json.dumps(results, indent=2, default=str))
+    print("\n".join(bundle_cold_start.lines(results["bundle_cold_start"])))
     return 0
 
 

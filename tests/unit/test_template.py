@@ -18,6 +18,7 @@ from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
 from consumers.secrets import ARN_SUFFIX, SECRET_NAMES
+from destinations.aws.clients import SDK_CALL_BUDGET_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -76,6 +77,10 @@ PLATFORM_ACTIONS = {
     # lists the import folder with that role. https://docs.aws.amazon.com/pinpoint/latest/developerguide/permissions-import-segment.html
     "iam:PassRole",
     "s3:ListBucket",
+    # With a customer-managed key (KmsKeyArn), Kinesis and Secrets Manager decrypt with the caller's
+    # permission: https://docs.aws.amazon.com/streams/latest/dev/permissions-user-key-KMS.html and
+    # https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
+    "kms:Decrypt",
 }
 # The services pue's code calls; their operation names (snake_case, as boto3 spells them) identify client
 # calls in the source whatever the client variable is called (self._pinpoint.create_import_job(...)).
@@ -305,3 +310,136 @@ def test_every_handler_imports() -> None:
             continue
         module = importlib.import_module(module_name)
         assert callable(getattr(module, attribute, None)), f"{name}: {handler} is not callable"
+
+
+# ---- hardening (issue 12) ------------------------------------------------------------------------------
+# Event sources that invoke a function asynchronously (Lambda's own retries, then EventInvokeConfig).
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html
+ASYNC_EVENT_TYPES = {"S3", "SNS", "EventBridgeRule", "CloudWatchEvent", "Schedule", "ScheduleV2", "IoTRule"}
+# HTTP API (payload 2.0) integrations time out after 30 s at most.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+HTTP_API_INTEGRATION_TIMEOUT_SECONDS = 30
+
+
+def test_every_function_has_an_errors_and_a_throttles_alarm_that_exists_with_it() -> None:
+    alarms = resources_of("AWS::CloudWatch::Alarm").values()
+    for name, function in resources_of(*FUNCTION_TYPES).items():
+        watching = [  # metric-math alarms (no Namespace) and other namespaces are someone else's
+            a
+            for a in alarms
+            if a["Properties"].get("Namespace") == "AWS/Lambda"
+            and {"Name": "FunctionName", "Value": {"Ref": name}} in a["Properties"].get("Dimensions", [])
+        ]
+        assert {a["Properties"]["MetricName"] for a in watching} >= {"Errors", "Throttles"}, name
+        assert all(a.get("Condition") == function.get("Condition") for a in watching), name
+
+
+def test_every_asynchronously_invoked_function_sends_what_lambda_gives_up_on_to_a_queue() -> None:
+    asynchronous = {
+        name: f
+        for name, f in resources_of("AWS::Serverless::Function").items()
+        if {e["Type"] for e in f["Properties"].get("Events", {}).values()} & ASYNC_EVENT_TYPES
+    }
+    assert asynchronous  # the segment import (S3)
+    for name, function in asynchronous.items():
+        config = function["Properties"]["EventInvokeConfig"]
+        assert 0 <= config["MaximumRetryAttempts"] <= 2
+        on_failure = config["DestinationConfig"]["OnFailure"]
+        queue = on_failure["Destination"]["Fn::GetAtt"][0]
+        assert on_failure["Type"] == "SQS" and queue in resources_of("AWS::SQS::Queue"), name
+        role = template()["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        granted = [
+            st
+            for policy in role["Properties"]["Policies"]
+            for st in branches(policy["PolicyDocument"]["Statement"])
+            if "sqs:SendMessage" in actions_of(st)
+        ]
+        assert [st["Resource"] for st in granted] == [{"Fn::GetAtt": [queue, "Arn"]}], name
+
+
+def test_dead_letters_survive_stack_deletion_and_replacement() -> None:
+    resources = template()["Resources"]
+    for name in ("DeadLetterQueue", "DiscardedBatchesQueue", "DeadLetterBucket"):
+        assert resources[name]["DeletionPolicy"] == resources[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_the_api_outlasts_one_sdk_call_and_fits_the_http_api_timeout() -> None:
+    api = template()["Resources"]["RecommendationsApiFunction"]["Properties"]
+    assert SDK_CALL_BUDGET_SECONDS < api["Timeout"] < HTTP_API_INTEGRATION_TIMEOUT_SECONDS
+
+
+def test_the_api_can_reserve_concurrency_and_does_not_by_default() -> None:
+    api = template()["Resources"]["RecommendationsApiFunction"]["Properties"]
+    assert api["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasApiReservedConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert template()["Parameters"]["ApiReservedConcurrency"]["Default"] == 0
+    assert template()["Conditions"]["HasApiReservedConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiReservedConcurrency"}, "0"]}]
+    }
+
+
+def _statements_with(action: str) -> list[tuple[dict[str, Any], Any]]:
+    """(statement, its condition) for every statement granting ``action``: the Fn::If it sits under, else the
+    condition of the role or policy holding it (None when it is always granted)."""
+    found = []
+    for role in resources_of("AWS::IAM::Role", "AWS::IAM::ManagedPolicy").values():
+        properties = role["Properties"]
+        documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        documents += [properties["PolicyDocument"]] if "PolicyDocument" in properties else []
+        for document in documents:
+            for entry in document["Statement"]:
+                condition = entry["Fn::If"][0] if "Fn::If" in entry else role.get("Condition")
+                for statement in branches(entry):
+                    if action in actions_of(statement):
+                        found.append((statement, condition))
+    return found
+
+
+def test_kms_decrypt_is_granted_only_with_a_key_and_only_on_that_key_through_the_services() -> None:
+    granted = _statements_with("kms:Decrypt")
+    assert granted
+    for statement, condition in granted:
+        assert condition == "HasKmsKey" and statement["Resource"] == {"Ref": "KmsKeyArn"}
+        assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}
+    assert template()["Parameters"]["KmsKeyArn"]["Default"] == ""
+    stream = template()["Resources"]["SegmentStream"]["Properties"]["StreamEncryption"]
+    assert stream["KeyId"] == {"Fn::If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, "alias/aws/kinesis"]}
+
+
+def test_pinpoint_is_a_legacy_path_off_by_default_behind_its_own_switch() -> None:
+    parameters, conditions = template()["Parameters"], template()["Conditions"]
+    assert parameters["PinpointLegacy"]["Default"] == "false"
+    assert {"Fn::Equals": [{"Ref": "PinpointLegacy"}, "true"]} in conditions["HasPinpoint"]["Fn::And"]
+    resources = template()["Resources"]
+    legacy = {name for name, r in resources.items() if r.get("Condition") in ("HasPinpoint", "HasMessages")}
+    assert {
+        "CampaignHookFunction",
+        "SegmentImportFunction",
+        "BatchSegmentBucket",
+        "PinpointImportRole",
+    } <= legacy
+    assert conditions["HasMessages"]["Fn::And"][1] == {"Condition": "HasPinpoint"}
+    always_on = {
+        "PipelinePolicy",
+        "KinesisConsumerFunction",
+        "RecommendationsApiFunction",
+        "RefreshSweepFunction",
+    }
+    for name, resource in resources.items():
+        text = json.dumps(resource)
+        if "mobiletargeting" in text or "PinpointApplicationId" in text:
+            assert name in legacy | always_on, f"{name} reaches Pinpoint without the legacy switch"
+    for action in ("mobiletargeting:UpdateEndpointsBatch", "mobiletargeting:SendUsersMessages"):
+        conditions_seen = {condition for _, condition in _statements_with(action)}
+        assert conditions_seen and conditions_seen <= {"HasPinpoint", "HasMessages"}, action
+    for name in always_on - {"PipelinePolicy"}:
+        variable = resources[name]["Properties"]["Environment"]["Variables"]["PINPOINT_APPLICATION_ID"]
+        assert variable == {"Fn::If": ["HasPinpoint", {"Ref": "PinpointApplicationId"}, ""]}
+
+
+def test_deploy_readme_names_every_parameter_of_the_template() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in row.split("|")[1].replace("`", " ").replace(",", " ").split()}
+    assert set(template()["Parameters"]) - named == set()
