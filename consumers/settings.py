@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from consumers.metrics import MetricsSettings
 from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
 
@@ -50,6 +51,8 @@ class Settings:
     event_map_path: Path | None = None
     max_workers: int = DEFAULT_MAX_WORKERS
     log_level: str = "INFO"
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    purchase_ledger_table: str | None = None
 
     @property
     def profile_api_enabled(self) -> bool:
@@ -152,6 +155,8 @@ class _Parser:
             event_map_path=Path(event_map) if event_map else None,
             max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
             log_level=self.log_level(),
+            metrics=MetricsSettings.parse(self.env, self.problems),
+            purchase_ledger_table=self.text("PUE_PURCHASE_LEDGER_TABLE"),
         )
         self.check_combinations(settings)
         if self.problems:

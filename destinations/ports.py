@@ -8,7 +8,7 @@ Adapters are thread-safe: the pipeline calls them from a bounded pool, one user'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -39,6 +39,19 @@ class PurchaseHistory(Protocol):
 
     def purchased_items(self, user_id: str) -> frozenset[str]:
         """Empty when the user or the trait is unknown."""
+        ...
+
+
+class PurchaseLedger(Protocol):
+    """Items each user bought, kept from the stream's own purchase events (``purchase: true``), so
+    purchases are excluded with no Profile API: written and read once per batch (DynamoDB on AWS)."""
+
+    def record(self, purchases: Mapping[str, frozenset[str]]) -> DeliveryReport:
+        """Add ``items`` to each user's set (idempotent). Failures are keyed by user id."""
+        ...
+
+    def purchased(self, user_ids: Sequence[str]) -> Mapping[str, frozenset[str]]:
+        """Each known user's items (absent: nothing bought). Raises ``PueError`` when it cannot tell."""
         ...
 
 

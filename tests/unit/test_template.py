@@ -49,6 +49,7 @@ CODE_ACTIONS = {
     "dynamodb:BatchWriteItem": "batch_write_item",
     "dynamodb:PutItem": "put_item",
     "dynamodb:DeleteItem": "delete_item",
+    "dynamodb:UpdateItem": "update_item",  # the purchase ledger (issue 13)
     "mobiletargeting:SendUsersMessages": "send_users_messages",
     "mobiletargeting:CreateImportJob": "create_import_job",
     "mobiletargeting:GetImportJob": "get_import_job",
