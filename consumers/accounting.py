@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consumers.decode import RecordRef
-from destinations.ports import DeadLetterSink
+from destinations.ports import DeadLetterSink, RecommendationSink
 from schemas.batch import BatchCounts
 from schemas.dead_letter import DeadLetter
 from schemas.errors import ConfigError, PueError, RetryableError
 from schemas.interaction import Interaction
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
+from schemas.recommendation import Recommendation
 
 log = logging.getLogger("pue.pipeline")
 
@@ -132,3 +133,14 @@ def failed_sequence_numbers(entries: list[Entry]) -> list[str]:
 
 def _bump(reasons: dict[str, int], reason: str) -> None:
     reasons[reason] = reasons.get(reason, 0) + 1
+
+
+def deliver(sink: RecommendationSink, recommendations: list[Recommendation]) -> Mapping[str, PueError]:
+    """One sink's failures by user id; whatever goes wrong inside the sink comes back as failures."""
+    try:
+        return sink.publish(recommendations).failed
+    except PueError as exc:
+        return {r.user_id: exc for r in recommendations}
+    except Exception as exc:
+        log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
+        return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}

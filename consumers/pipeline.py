@@ -15,15 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers.accounting import (
-    Entry,
-    count,
-    failed_sequence_numbers,
-    log_deployment_faults,
-    reason_of,
-    send_dead_letters,
-    tracked_interactions,
-)
+from consumers import accounting
+from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
 from consumers.decode import Decoded, decode_record
 from consumers.event_map import EventMap
 from consumers.grouping import Chunk, UserWork, group_by_user
@@ -125,7 +118,7 @@ class Pipeline:
         now = datetime.now(UTC)
         recent = self._gate.recently_refreshed([w.user_id for w in works if w.user_id is not None], now)
         refresh_users = [w.user_id for w in works if w.user_id is not None and w.user_id not in recent]
-        bought = self._exclusions.prepare(tracked_interactions(entries), refresh_users)
+        bought = self._exclusions.prepare(accounting.tracked_interactions(entries), refresh_users)
         outcomes = list(
             self._pool.map(
                 lambda work: self._track_and_recommend(work, work.user_id not in recent, bought), works
@@ -141,7 +134,7 @@ class Pipeline:
         count(entries, counts)
         self._observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
-        log_deployment_faults(entries)
+        accounting.log_deployment_faults(entries)
         log_batch(counts, time.perf_counter() - started, self.metrics)
         return result
 
@@ -165,8 +158,7 @@ class Pipeline:
         for chunk in user.chunks:
             self.tracker.put_events(chunk.batch)
         bought = self._exclusions.prepare(outcome.interactions, [user.user_id])
-        for error in bought.failures.values():
-            raise error
+        bought.raise_for(user.user_id)
         recommendation = self._recommend(user.user_id, user.last_event_id, bought, num_results)
         for sink in self.sinks:
             report = sink.publish([recommendation])
@@ -213,8 +205,7 @@ class Pipeline:
         try:
             for chunk in work.chunks:
                 outcome.tracked += self._put_chunk(chunk, outcome)
-            if work.user_id is not None and work.user_id in bought.failures:
-                raise bought.failures[work.user_id]  # a purchase unrecorded or unread: retry, don't guess
+            bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
                 outcome.recommendation = self._recommend(work.user_id, work.last_event_id, bought)
         except RetryableError as exc:
@@ -285,7 +276,7 @@ class Pipeline:
         # Sinks are independent services: publish to all of them at once, so the batch waits for the slowest
         # sink, not for their sum (Segment's identify requests overlap Pinpoint's lookups; figure 2 of
         # tests/benchmarks). The pool is idle here: every user's work has finished.
-        reports = list(self._pool.map(lambda sink: _deliver(sink, recommendations), self.sinks))
+        reports = list(self._pool.map(lambda sink: accounting.deliver(sink, recommendations), self.sinks))
         for sink, failures in zip(self.sinks, reports, strict=True):
             for user_id, error in failures.items():
                 failed_users.add(user_id)
@@ -303,14 +294,3 @@ class Pipeline:
                     entries[index].deployment_fault = isinstance(error, ConfigError)
         counts.refresh_rejected += len(rejected_users)
         return {r.user_id for r in recommendations} - failed_users
-
-
-def _deliver(sink: RecommendationSink, recommendations: list[Recommendation]) -> Mapping[str, PueError]:
-    """One sink's failures by user id; whatever goes wrong inside the sink comes back as failures."""
-    try:
-        return sink.publish(recommendations).failed
-    except PueError as exc:
-        return {r.user_id: exc for r in recommendations}
-    except Exception as exc:
-        log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
-        return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}

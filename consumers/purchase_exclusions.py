@@ -24,6 +24,11 @@ class BatchPurchases:
     items: Mapping[str, frozenset[str]] = field(default_factory=dict)
     failures: dict[str, PueError] = field(default_factory=dict)
 
+    def raise_for(self, user_id: str | None) -> None:
+        """Raise the error that kept the ledger from serving ``user_id``, if any."""
+        if user_id is not None and user_id in self.failures:
+            raise self.failures[user_id]
+
 
 class PurchaseExclusions:
     def __init__(
