@@ -1,6 +1,8 @@
-"""Ports: the small interfaces the pipeline talks to. Every port has a local and a cloud adapter.
+"""Ports: the small interfaces the pipeline talks to. Every port has a local and a cloud adapter, except
+``PurchaseLedger`` (cloud only: the local backend reads purchases from its own store).
 
-Contract shared by all ports: methods raise ``RetryableError`` for transient failures and
+Contract shared by all ports: methods raise ``RetryableError`` for transient failures, ``ConfigError``
+when the deployment is wrong (a denied permission, a revoked token, a missing resource) and
 ``PermanentError`` (or ``PoisonRecord``) when the input can never succeed; any other exception is a bug.
 Batch methods return a ``DeliveryReport`` naming what failed instead of failing the whole batch.
 Adapters are thread-safe: the pipeline calls them from a bounded pool, one user's calls in order.

@@ -8,6 +8,7 @@ import os
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from botocore.stub import Stubber
 
 from consumers.bootstrap import build_pipeline
@@ -18,6 +19,7 @@ from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
 from destinations.aws.clients import make_client
 from destinations.aws.purchase_ledger import DynamoPurchaseLedger
+from schemas.errors import RetryableError
 from tests import factories
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink, FakeTracker
 from tests.support.cloud_fake import CallType, CloudFake
@@ -99,3 +101,18 @@ def test_on_aws_without_the_profile_api_no_profile_call_is_made(tmp_path: Any) -
         calls = fake.calls()
         assert calls.get(CallType.PUT_EVENTS) and calls.get(CallType.GET_RECOMMENDATIONS)
         assert CallType.PROFILE_TRAITS not in calls and fake.profile_reads() == {}
+
+
+def test_keys_left_unprocessed_are_asked_again_then_fail_the_read() -> None:
+    client = make_client("dynamodb", region="us-east-1")
+    unprocessed = {"UnprocessedKeys": {TABLE: {"Keys": [{"user_id": {"S": "u2"}}]}}}
+    row = {"user_id": {"S": "u1"}, "items": {"SS": ["a"]}}
+    with Stubber(client) as stubber:
+        stubber.add_response("batch_get_item", {"Responses": {TABLE: [row]}, **unprocessed})
+        stubber.add_response("batch_get_item", {"Responses": {TABLE: [{"user_id": {"S": "u2"}}]}})
+        assert DynamoPurchaseLedger(client, TABLE).purchased(["u1", "u2"]) == {"u1": {"a"}, "u2": frozenset()}
+        for _ in range(3):
+            stubber.add_response("batch_get_item", {"Responses": {TABLE: []}, **unprocessed})
+        with pytest.raises(RetryableError):
+            DynamoPurchaseLedger(client, TABLE).purchased(["u2"])
+        stubber.assert_no_pending_responses()
