@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consumers.decode import RecordRef
-from destinations.ports import DeadLetterSink
+from destinations.ports import DeadLetterSink, RecommendationSink
 from schemas.batch import BatchCounts, count_reason, count_sample
 from schemas.dead_letter import DeadLetter
-from schemas.errors import PueError, RetryableError
+from schemas.errors import ConfigError, PueError, RetryableError
+from schemas.interaction import Interaction
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
+from schemas.recommendation import Recommendation
 
 log = logging.getLogger("pue.pipeline")
 
@@ -32,6 +34,7 @@ class Entry:
     failure: str | None = None  # retryable: reported to Lambda
     rejection: str | None = None  # permanent: dead-lettered, with this reason in the letter
     rejection_key: str | None = None  # ... and counted under this one (no service text: bounded)
+    deployment_fault: bool = False  # failed by a ConfigError: retried and reported, never dead-lettered
 
 
 def reason_of(error: PueError) -> str:
@@ -70,10 +73,12 @@ def send_dead_letters(entries: list[Entry], sink: DeadLetterSink) -> None:
     except Exception as exc:  # whatever went wrong, the records must come back, not vanish
         if not isinstance(exc, PueError):
             log.exception("dead-letter sink failed unexpectedly")
-        failed = {letter_id: RetryableError(str(exc)) for letter_id in letters}
+        error = exc if isinstance(exc, PueError) else RetryableError(f"internal error: {type(exc).__name__}")
+        failed = dict.fromkeys(letters, error)
     for letter_id, error in failed.items():
         for entry in letters[letter_id][1] if letter_id in letters else ():
             entry.failure = f"dead-letter sink: {reason_of(error)}"
+            entry.deployment_fault = isinstance(error, ConfigError)
 
 
 def count(entries: list[Entry], counts: BatchCounts) -> None:
@@ -82,6 +87,7 @@ def count(entries: list[Entry], counts: BatchCounts) -> None:
     for entry in entries:
         if entry.failure is not None:
             counts.failed += 1
+            counts.deployment_faults += entry.deployment_fault
             _bump(counts.failure_reasons, entry.failure)
         elif (reason := dead_reason(entry)) is not None:
             counts.dead_lettered += 1
@@ -97,6 +103,30 @@ def count(entries: list[Entry], counts: BatchCounts) -> None:
                 counts.timestamps_clamped += 1
 
 
+def deployment_causes(entries: list[Entry]) -> dict[str, int]:
+    """Each distinct deployment fault of the batch and how many records it failed."""
+    causes: dict[str, int] = {}
+    for entry in entries:
+        if entry.deployment_fault and entry.failure is not None:
+            _bump(causes, entry.failure)
+    return causes
+
+
+def log_deployment_faults(entries: list[Entry]) -> None:
+    """Once per batch, whatever the number of users or sinks that met them: each distinct deployment fault
+    and the records it sent back for retry. An operator must act; the records wait in the stream."""
+    causes = deployment_causes(entries)
+    if causes:
+        log.error(
+            "deployment fault: records reported for retry until the deployment is fixed",
+            extra={"fields": {"records": sum(causes.values()), "causes": causes}},
+        )
+
+
+def tracked_interactions(entries: list[Entry]) -> list[Interaction]:
+    return [i for entry in entries if isinstance(entry.outcome, Tracked) for i in entry.outcome.interactions]
+
+
 def failed_sequence_numbers(entries: list[Entry]) -> list[str]:
     """Unique parent sequence numbers (KPL sub-records report their parent), in arrival order."""
     seen: dict[str, None] = {}
@@ -108,3 +138,14 @@ def failed_sequence_numbers(entries: list[Entry]) -> list[str]:
 
 def _bump(reasons: dict[str, int], reason: str) -> None:
     count_reason(reasons, reason)
+
+
+def deliver(sink: RecommendationSink, recommendations: list[Recommendation]) -> Mapping[str, PueError]:
+    """One sink's failures by user id; whatever goes wrong inside the sink comes back as failures."""
+    try:
+        return sink.publish(recommendations).failed
+    except PueError as exc:
+        return {r.user_id: exc for r in recommendations}
+    except Exception as exc:
+        log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
+        return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}

@@ -21,6 +21,7 @@ from destinations.ports import (
     DeadLetterSink,
     EventTracker,
     PurchaseHistory,
+    PurchaseLedger,
     RecommendationSink,
     Recommender,
     RefreshLedger,
@@ -45,6 +46,7 @@ class Wiring:
     event_map: EventMap
     local: LocalBackend | None = None
     ledger: RefreshLedger | None = None  # only with PUE_REFRESH_MIN_INTERVAL_SECONDS
+    purchase_ledger: PurchaseLedger | None = None  # only with PUE_PURCHASE_LEDGER_TABLE
 
 
 def load_event_map(settings: Settings) -> EventMap:
@@ -115,6 +117,8 @@ def build_pipeline(
         max_workers=settings.max_workers,
         counts_observer=wiring.local.stats.record if wiring.local is not None else None,
         ledger=wiring.ledger,
+        metrics=settings.metrics,
+        purchase_ledger=wiring.purchase_ledger,
     )
     return pipeline, wiring
 
@@ -172,9 +176,19 @@ def _wire_aws(settings: Settings, event_map: EventMap, clients: dict[str, Any]) 
             overflow=_dead_letter_overflow(settings, clients),
         ),
         ledger=_refresh_ledger(settings, clients),
-        purchases=None,
+        purchases=None,  # the Profile API's, when configured (_add_segment_and_pinpoint)
         event_map=event_map,
+        purchase_ledger=_purchase_ledger(settings, clients),
     )
+
+
+def _purchase_ledger(settings: Settings, clients: dict[str, Any]) -> PurchaseLedger | None:
+    """``purchase: true`` on AWS without the Profile API: the stream's purchases kept in DynamoDB."""
+    if not settings.purchase_ledger_table:
+        return None
+    from destinations.aws.purchase_ledger import DynamoPurchaseLedger
+
+    return DynamoPurchaseLedger(_client(clients, "dynamodb", settings), settings.purchase_ledger_table)
 
 
 def _dead_letter_overflow(settings: Settings, clients: dict[str, Any]) -> S3DeadLetterPayloads | None:

@@ -15,17 +15,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from consumers import accounting
 from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
 from consumers.aggregate_guard import collapse_bad_sub_records
 from consumers.decode import Decoded, RecordRef, decode_record
 from consumers.event_map import EventMap
 from consumers.grouping import Chunk, UserWork, group_by_user
+from consumers.metrics import MetricsSettings, log_batch
 from consumers.normalize import normalize
+from consumers.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.refresh_gate import RefreshGate
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
     PurchaseHistory,
+    PurchaseLedger,
     RecommendationSink,
     Recommender,
     RefreshLedger,
@@ -51,6 +55,8 @@ class _UserOutcome:
     recommendation: Recommendation | None = None
     tracked: int = 0
     failure: str | None = None
+    deployment_fault: bool = False  # the failure is a ConfigError: the operator must act
+    refresh_rejected: bool = False
     rejected: list[tuple[frozenset[int], PermanentError]] = field(default_factory=list)
 
 
@@ -82,6 +88,8 @@ class Pipeline:
         counts_observer: Callable[[BatchCounts], None] | None = None,
         ledger: RefreshLedger | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: MetricsSettings | None = None,
+        purchase_ledger: PurchaseLedger | None = None,
     ) -> None:
         """``counts_observer`` gets every batch's counts (and each ``track_and_refresh`` tracked or
         filtered): the local backend keeps running totals for ``GET /stats``."""
@@ -94,8 +102,10 @@ class Pipeline:
         self.refresh = refresh
         self._counts_observer = counts_observer
         self.ledger = ledger
+        self.metrics = metrics  # EMF members on the batch line (None: the line alone)
         self._gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self.clock = clock  # the refresh interval's time (tests inject one)
+        self._exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
 
     def close(self) -> None:
@@ -112,20 +122,25 @@ class Pipeline:
         )
         now = self.clock()
         recent = self._gate.recently_refreshed([w.user_id for w in works if w.user_id is not None], now)
+        refresh_users = [w.user_id for w in works if w.user_id is not None and w.user_id not in recent]
+        bought = self._exclusions.prepare(accounting.tracked_interactions(entries), refresh_users)
         outcomes = list(
-            self._pool.map(lambda work: self._track_and_recommend(work, work.user_id not in recent), works)
+            self._pool.map(
+                lambda work: self._track_and_recommend(work, work.user_id not in recent, bought), works
+            )
         )
         counts = BatchCounts()
         for outcome in outcomes:
             self._settle_user(outcome, entries, counts)
-        refreshed = self._publish([o for o in outcomes if o.recommendation], entries)
+        refreshed = self._publish([o for o in outcomes if o.recommendation], entries, counts)
         self._gate.note(refreshed, now)
         send_dead_letters(entries, self.dead_letters)
         counts.users_refreshed = len(refreshed)
         count(entries, counts)
         self._observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
-        self._log(counts, time.perf_counter() - started)
+        accounting.log_deployment_faults(entries)
+        log_batch(counts, time.perf_counter() - started, self.metrics)
         return result
 
     def track_and_refresh(self, message: Mapping[str, Any], num_results: int | None = None) -> Recommendation:
@@ -151,7 +166,9 @@ class Pipeline:
             raise PermanentError("an anonymous event has no user to recommend for: set userId")
         for chunk in user.chunks:
             self.tracker.put_events(chunk.batch)
-        recommendation = self._recommend(user.user_id, user.last_event_id, num_results)
+        bought = self._exclusions.prepare(outcome.interactions, [user.user_id])
+        bought.raise_for(user.user_id)
+        recommendation = self._recommend(user.user_id, user.last_event_id, bought, num_results)
         for sink in self.sinks:
             report = sink.publish([recommendation])
             for error in report.failed.values():
@@ -211,22 +228,24 @@ class Pipeline:
 
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
-    def _track_and_recommend(self, work: UserWork, refresh: bool = True) -> _UserOutcome:
+    def _track_and_recommend(self, work: UserWork, refresh: bool, bought: BatchPurchases) -> _UserOutcome:
         outcome = _UserOutcome(work=work)
         try:
             for chunk in work.chunks:
                 outcome.tracked += self._put_chunk(chunk, outcome)
+            bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
-                outcome.recommendation = self._recommend(work.user_id, work.last_event_id)
+                outcome.recommendation = self._recommend(work.user_id, work.last_event_id, bought)
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
         except ConfigError as exc:
-            # Credentials or region gone at run time: not the records' fault. Retry them, loudly.
-            log.error("configuration problem while calling a service", extra={"fields": {"reason": str(exc)}})
+            # A permission, a token, a tracker gone: not the records' fault. Retried; the batch logs it once.
             outcome.failure = reason_of(exc)
+            outcome.deployment_fault = True
         except PermanentError as exc:
             # The events are tracked; only the refresh cannot succeed (e.g. a user id Personalize rejects).
             log.warning("refresh rejected", extra={"fields": {"reason": reason_of(exc)}})
+            outcome.refresh_rejected = True
         except Exception as exc:
             log.exception("unexpected error for a user's work")
             outcome.failure = f"internal error: {type(exc).__name__}"
@@ -248,9 +267,13 @@ class Pipeline:
 
     def recommend(self, user_id: str, refresh_key: str) -> Recommendation:
         """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
-        return self._recommend(user_id, refresh_key)
+        bought = self._exclusions.prepare((), [user_id])
+        bought.raise_for(user_id)
+        return self._recommend(user_id, refresh_key, bought)
 
-    def _recommend(self, user_id: str, refresh_key: str, num_results: int | None = None) -> Recommendation:
+    def _recommend(
+        self, user_id: str, refresh_key: str, bought: BatchPurchases, num_results: int | None = None
+    ) -> Recommendation:
         request = RecommendationRequest(
             user_id=user_id,
             num_results=num_results or self.refresh.num_results,
@@ -258,12 +281,14 @@ class Pipeline:
             filter_values=self.refresh.filter_values,
         )
         recommendation = self.recommender.get_recommendations(request)
-        if self.purchases is not None:
-            recommendation = recommendation.without(self.purchases.purchased_items(user_id))
+        excluded = self._exclusions.excluded(user_id, bought)
+        if excluded:
+            recommendation = recommendation.without(excluded)
         return Recommendation(user_id, recommendation.recommendation_id, recommendation.items, refresh_key)
 
     def _settle_user(self, outcome: _UserOutcome, entries: list[Entry], counts: BatchCounts) -> None:
         counts.interactions += outcome.tracked
+        counts.refresh_rejected += outcome.refresh_rejected
         for indices, error in outcome.rejected:
             for index in indices:
                 # The letter keeps the service's words; the count's key stays a fixed vocabulary.
@@ -273,19 +298,21 @@ class Pipeline:
             outcome.recommendation = None
             for index in outcome.work.entries:
                 entries[index].failure = outcome.failure
+                entries[index].deployment_fault = outcome.deployment_fault
 
     # sinks: one call per sink for the whole batch; failures come back per user
 
-    def _publish(self, outcomes: list[_UserOutcome], entries: list[Entry]) -> set[str]:
+    def _publish(self, outcomes: list[_UserOutcome], entries: list[Entry], counts: BatchCounts) -> set[str]:
         recommendations = [o.recommendation for o in outcomes if o.recommendation is not None]
         if not recommendations:
             return set()
         by_user = {o.work.user_id: o for o in outcomes}
         failed_users: set[str] = set()
+        rejected_users: set[str] = set()
         # Sinks are independent services: publish to all of them at once, so the batch waits for the slowest
         # sink, not for their sum (Segment's identify requests overlap Pinpoint's lookups; figure 2 of
         # tests/benchmarks). The pool is idle here: every user's work has finished.
-        reports = list(self._pool.map(lambda sink: _deliver(sink, recommendations), self.sinks))
+        reports = list(self._pool.map(lambda sink: accounting.deliver(sink, recommendations), self.sinks))
         for sink, failures in zip(self.sinks, reports, strict=True):
             for user_id, error in failures.items():
                 failed_users.add(user_id)
@@ -295,31 +322,11 @@ class Pipeline:
                         "sink rejected a user",
                         extra={"fields": {"sink": sink.name, "reason": reason_of(error)}},
                     )
+                    rejected_users.add(user_id)
                     continue
                 user = by_user.get(user_id)
                 for index in user.work.entries if user else ():
                     entries[index].failure = f"{sink.name}: {reason_of(error)}"
+                    entries[index].deployment_fault = isinstance(error, ConfigError)
+        counts.refresh_rejected += len(rejected_users)
         return {r.user_id for r in recommendations} - failed_users
-
-    @staticmethod
-    def _log(counts: BatchCounts, seconds: float) -> None:
-        fields: dict[str, object] = dict(counts.summary())
-        fields.update(
-            seconds=round(seconds, 4),
-            filter_reasons=counts.filter_reasons,
-            dead_letter_reasons=counts.dead_letter_reasons,
-            failure_reasons=counts.failure_reasons,
-            unmapped_events=counts.unmapped_events,  # a bounded sample (schemas.batch.SAMPLE_SIZE)
-        )
-        log.info("batch", extra={"fields": fields})
-
-
-def _deliver(sink: RecommendationSink, recommendations: list[Recommendation]) -> Mapping[str, PueError]:
-    """One sink's failures by user id; whatever goes wrong inside the sink comes back as failures."""
-    try:
-        return sink.publish(recommendations).failed
-    except PueError as exc:
-        return {r.user_id: exc for r in recommendations}
-    except Exception as exc:
-        log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
-        return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from consumers.event_map import EVENT_MAP_PRESETS
+from consumers.metrics import MetricsSettings
 from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
 
@@ -62,6 +63,8 @@ class Settings:
     event_map_preset: str | None = None  # a domain preset by name (PUE_EVENT_MAP=ecommerce-domain)
     max_workers: int = DEFAULT_MAX_WORKERS
     log_level: str = "INFO"
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    purchase_ledger_table: str | None = None
 
     @property
     def profile_api_enabled(self) -> bool:
@@ -185,6 +188,8 @@ class _Parser:
             event_map_preset=preset,
             max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
             log_level=self.log_level(),
+            metrics=MetricsSettings.parse(self.env, self.problems),
+            purchase_ledger_table=self.text("PUE_PURCHASE_LEDGER_TABLE"),
         )
         self.check_combinations(settings, consumer=consumer)
         if self.problems:

@@ -1,6 +1,8 @@
-"""Ports: the small interfaces the pipeline talks to. Every port has a local and a cloud adapter.
+"""Ports: the small interfaces the pipeline talks to. Every port has a local and a cloud adapter, except
+``PurchaseLedger`` (cloud only: the local backend reads purchases from its own store).
 
-Contract shared by all ports: methods raise ``RetryableError`` for transient failures and
+Contract shared by all ports: methods raise ``RetryableError`` for transient failures, ``ConfigError``
+when the deployment is wrong (a denied permission, a revoked token, a missing resource) and
 ``PermanentError`` (or ``PoisonRecord``) when the input can never succeed; any other exception is a bug.
 Batch methods return a ``DeliveryReport`` naming what failed instead of failing the whole batch.
 Adapters are thread-safe: the pipeline calls them from a bounded pool, one user's calls in order.
@@ -8,7 +10,7 @@ Adapters are thread-safe: the pipeline calls them from a bounded pool, one user'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -40,6 +42,19 @@ class PurchaseHistory(Protocol):
 
     def purchased_items(self, user_id: str) -> frozenset[str]:
         """Empty when the user or the trait is unknown."""
+        ...
+
+
+class PurchaseLedger(Protocol):
+    """Items each user bought, kept from the stream's own purchase events (``purchase: true``), so
+    purchases are excluded with no Profile API: written and read once per batch (DynamoDB on AWS)."""
+
+    def record(self, purchases: Mapping[str, frozenset[str]]) -> DeliveryReport:
+        """Add ``items`` to each user's set (idempotent). Failures are keyed by user id."""
+        ...
+
+    def purchased(self, user_ids: Sequence[str]) -> Mapping[str, frozenset[str]]:
+        """Each known user's items (absent: nothing bought). Raises ``PueError`` when it cannot tell."""
         ...
 
 

@@ -64,6 +64,10 @@ class BatchCounts:
     interactions: int = 0
     users_refreshed: int = 0
     timestamps_clamped: int = 0  # tracked records whose time lay in the future: clamped to their receipt
+    # Outside COUNT_FIELDS (the stable summary): users whose refresh a service refused for good (a user id
+    # Personalize rejects, a sink refusing the list), and records failed by a deployment fault (ConfigError).
+    refresh_rejected: int = 0
+    deployment_faults: int = 0
     filter_reasons: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     failure_reasons: dict[str, int] = field(default_factory=dict)
@@ -74,7 +78,7 @@ class BatchCounts:
         return self.records == self.processed + self.filtered + self.dead_lettered + self.failed
 
     def add(self, other: BatchCounts) -> None:
-        for name in COUNT_FIELDS:
+        for name in (*COUNT_FIELDS, "refresh_rejected", "deployment_faults"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.filter_reasons, other.filter_reasons),

@@ -3,8 +3,14 @@
     PueError
      ├── RetryableError     throttling, 5xx, timeouts, connection errors: report the record, Lambda retries
      └── PermanentError     the input can never succeed
-          ├── PoisonRecord  undecodable, not a Segment message, over a service limit: dead letter
-          └── ConfigError   missing or malformed settings: fail at cold start, naming every problem
+          ├── PoisonRecord  the record is wrong (undecodable, over a limit, rejected for its content):
+          │                 dead letter
+          └── ConfigError   the deployment is wrong: at cold start, missing or malformed settings (naming
+                            every problem); at run time, a denied permission, a revoked token, a missing
+                            tracker, queue or table: the records are retried, never dead-lettered
+
+The question for each failure is "who must act?": the record's sender (poison), the operator (config) or
+nobody but time (retryable). Unclassified permanent errors are treated like poison by the pipeline.
 
 Adapters translate cloud errors (botocore ``ClientError`` codes, HTTP statuses) into these, so the pipeline
 decides what to do with a record without knowing which service failed.
@@ -53,3 +59,12 @@ class ConfigError(PermanentError):
         self.problems = tuple(problems)
         listing = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{listing}")
+
+    @classmethod
+    def at_run_time(cls, message: str, *, service: str, code: str) -> ConfigError:
+        """A deployment fault met while calling ``service`` (a denied permission, a missing resource, a
+        revoked token): one line, tagged like any service error, so logs and counts group it by cause."""
+        error = cls([f"{service}: {message} [{code}]"])
+        error.message, error.service, error.code = message, service, code
+        error.args = (message,)
+        return error

@@ -5,9 +5,9 @@
 - any other ``RetryableError`` (5xx, timeouts, connection failures): 502.
 - ``PermanentError`` raised by the pipeline itself, with no service named (the event is poison, filtered,
   or has no user): 422 with the reason, which names fields and limits, never user data.
-- ``PermanentError`` from a service (it refused the call: access denied, unknown campaign...): 502, since
-  the request was valid and the deployment is what needs fixing.
-- ``ConfigError`` met while serving (missing credentials): 500.
+- ``PermanentError`` from a service (it refused the call's content): 502.
+- ``ConfigError`` met while serving (missing credentials, access denied, an unknown campaign: the
+  deployment needs fixing, not the request): 500.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ class ProfileApiPurchaseHistory:
     """Reads the purchased-products trait of a user's profile.
 
     A user unknown to the space (404) has bought nothing as far as pue can tell. Throttling (429), server
-    errors and timeouts are retryable; any other 4xx (a bad token, a bad space id) is permanent.
+    errors and timeouts are retryable; 401/403 (a bad or revoked token, a space it cannot read) are the
+    operator's (``ConfigError``: the records are retried, loudly); any other 4xx is permanent.
     """
 
     def __init__(

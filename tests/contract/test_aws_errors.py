@@ -15,7 +15,7 @@ from botocore.exceptions import (
 from urllib3.exceptions import ProtocolError
 
 from destinations.aws.errors import translate_client_error, translated
-from schemas.errors import ConfigError, PermanentError, RetryableError
+from schemas.errors import ConfigError, PermanentError, PoisonRecord, RetryableError
 
 
 def client_error(code: str, status: int, message: str = "") -> ClientError:
@@ -34,7 +34,6 @@ def client_error(code: str, status: int, message: str = "") -> ClientError:
         ("ProvisionedThroughputExceededException", 400),
         ("RequestLimitExceeded", 400),
         ("LimitExceededException", 400),
-        ("ExpiredTokenException", 400),
         ("InternalServerErrorException", 500),
         ("ServiceUnavailable", 503),
         ("SomethingNew", 429),
@@ -48,19 +47,50 @@ def test_throttling_and_server_errors_are_retryable(code: str, status: int) -> N
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [
-        ("InvalidInputException", 400),
-        ("ValidationException", 400),
-        ("BadRequestException", 400),
-        ("ResourceNotFoundException", 404),
-        ("AccessDeniedException", 403),
-    ],
+    [("InvalidInputException", 400), ("ValidationException", 400), ("BadRequestException", 400)],
 )
-def test_other_client_errors_are_permanent(code: str, status: int) -> None:
+def test_a_refused_content_is_the_records_fault(code: str, status: int) -> None:
     error = translate_client_error(client_error(code, status), service="pinpoint")
-    assert isinstance(error, PermanentError)
+    assert isinstance(error, PoisonRecord)
     assert not error.retryable
     assert error.code == code
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("AccessDeniedException", 403),
+        ("AccessDeniedException", 400),
+        ("UnrecognizedClientException", 400),
+        ("InvalidSignatureException", 400),
+        ("ExpiredTokenException", 400),
+        ("ExpiredToken", 400),
+        ("ResourceNotFoundException", 404),  # PutEvents: the tracker is gone
+        ("SomethingNewAboutAuth", 403),
+        ("SomethingNewAboutAuth", 401),
+    ],
+)
+def test_a_deployment_fault_is_a_config_error(code: str, status: int) -> None:
+    error = translate_client_error(client_error(code, status), service="personalize-events")
+    assert isinstance(error, ConfigError)
+    assert (error.service, error.code) == ("personalize-events", code)
+    assert str(error) == f"personalize-events: PutEvents failed with HTTP {status} [{code}]"
+
+
+def test_not_found_is_classified_per_operation() -> None:
+    """A missing domain is the operator's; a profile deleted between the search and the update is not."""
+
+    def not_found(operation: str) -> ClientError:
+        response = {
+            "Error": {"Code": "ResourceNotFoundException"},
+            "ResponseMetadata": {"HTTPStatusCode": 404},
+        }
+        return ClientError(response, operation)
+
+    assert isinstance(translate_client_error(not_found("SearchProfiles"), service="cp"), ConfigError)
+    assert isinstance(translate_client_error(not_found("UpdateProfile"), service="cp"), RetryableError)
+    unknown = translate_client_error(not_found("SomeOtherOperation"), service="cp")
+    assert type(unknown) is PermanentError
 
 
 def test_messages_never_carry_the_services_text() -> None:
@@ -86,10 +116,10 @@ def test_connection_failures_are_retryable(raised: Exception) -> None:
     assert error.code == type(raised).__name__
 
 
-def test_parameter_validation_is_permanent_without_the_values() -> None:
+def test_parameter_validation_is_the_records_fault_without_the_values() -> None:
     raised = ParamValidationError(report="Invalid type for parameter userId, value: jane@example.com")
     error = translate_client_error(raised, service="personalize-events")
-    assert isinstance(error, PermanentError)
+    assert isinstance(error, PoisonRecord)
     assert "jane@example.com" not in str(error)
 
 

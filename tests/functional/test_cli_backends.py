@@ -213,11 +213,24 @@ def test_a_personalize_error_exits_1_naming_it(
 ) -> None:
     monkeypatch.setenv("PUE_BACKEND", "aws")
     monkeypatch.setenv("PERSONALIZE_CAMPAIGN_ARN", CAMPAIGN)
+    personalize.stubber.add_client_error("get_recommendations", "InternalFailure", http_status_code=500)
+    code, out, err = cli(capsys, "recommend", "u1")
+    assert code == 1 and out == ""
+    assert "InternalFailure" in err and "Traceback" not in err
+
+
+def test_a_campaign_that_does_not_exist_is_a_settings_problem_exit_2(
+    personalize: StubbedPersonalize, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GetRecommendations' ResourceNotFoundException names the deployment's campaign, not the user
+    # (docs/reliability.md, who must act): the operator fixes the settings.
+    monkeypatch.setenv("PUE_BACKEND", "aws")
+    monkeypatch.setenv("PERSONALIZE_CAMPAIGN_ARN", CAMPAIGN)
     personalize.stubber.add_client_error(
         "get_recommendations", "ResourceNotFoundException", http_status_code=404
     )
     code, out, err = cli(capsys, "recommend", "u1")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert "ResourceNotFoundException" in err and "Traceback" not in err
 
 

@@ -253,7 +253,7 @@ class CloudFake:
             if fault is Fault.RESET:
                 time.sleep(delay)
                 return Reply(disconnect=True)
-            if fault in (Fault.THROTTLE, Fault.SERVER_ERROR):
+            if fault in (Fault.THROTTLE, Fault.SERVER_ERROR, Fault.DENIED):
                 time.sleep(delay)
                 return _fault_reply(call, fault)
             reply = self.services.handle(call, request)

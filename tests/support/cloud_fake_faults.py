@@ -35,6 +35,7 @@ class Fault(StrEnum):
     SERVER_ERROR = "server_error"  # a 5xx with the service's error shape
     SLOW = "slow"  # applied, but answered only after ``slow_seconds`` (past the client's read timeout)
     RESET = "reset"  # the connection is closed without an answer; nothing is applied
+    DENIED = "denied"  # a permission fault: AWS AccessDenied (403), Segment 401; nothing is applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class FaultRates:
     server_error: float = 0.0
     slow: float = 0.0
     reset: float = 0.0
+    denied: float = 0.0
 
     def __post_init__(self) -> None:
         values = [getattr(self, f.name) for f in fields(self)]
@@ -58,7 +60,8 @@ class FaultRates:
         return any(getattr(self, f.name) for f in fields(self))
 
     def pick(self, draw: float) -> Fault | None:
-        """The fault a uniform draw in [0, 1) lands on, in the order throttle, server_error, slow, reset."""
+        """The fault a uniform draw in [0, 1) lands on, in the order throttle, server_error, slow, reset,
+        denied."""
         edge = 0.0
         for fault in Fault:
             edge += float(getattr(self, fault.value))

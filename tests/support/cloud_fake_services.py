@@ -65,7 +65,9 @@ def fault_key(call: CallType, request: RecordedRequest) -> str:
 
 
 def fault_reply(call: CallType, fault: Fault) -> Reply:
-    """The error answer each service gives for throttling or a server-side failure."""
+    """The error answer each service gives for throttling, a server-side failure or a denied permission."""
+    if fault is Fault.DENIED:
+        return _denied_reply(call)
     throttle = fault is Fault.THROTTLE
     if call in (CallType.PUT_EVENTS, CallType.GET_RECOMMENDATIONS):
         code, status = ("ThrottlingException", 400) if throttle else ("InternalFailure", 500)
@@ -86,6 +88,16 @@ def fault_reply(call: CallType, fault: Fault) -> Reply:
         return Reply(429 if throttle else 500, {"code": code, "message": "fault injected"})
     code = "rate_limit_error" if throttle else "server_error"
     return Reply(429 if throttle else 500, {"error": {"code": code, "message": "fault injected"}})
+
+
+def _denied_reply(call: CallType) -> Reply:
+    """A policy broken by a deploy, a revoked token: AWS AccessDenied (SQS's query spelling), Segment 401."""
+    if call is CallType.SEND_MESSAGE_BATCH:
+        body = {"__type": "com.amazonaws.sqs#AccessDenied", "message": "fault injected"}
+        return Reply(403, body, {**_AWS_JSON, "x-amzn-query-error": "AccessDenied;Sender"})
+    if call in (CallType.SEGMENT_BATCH, CallType.PROFILE_TRAITS):
+        return Reply(401, {"error": {"code": "unauthorized", "message": "fault injected"}})
+    return _rest_json_error(403, "AccessDeniedException")
 
 
 def _rest_json_error(status: int, code: str) -> Reply:

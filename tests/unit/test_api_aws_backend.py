@@ -125,12 +125,17 @@ def test_metadata_is_not_supported_on_aws_yet(aws: AwsApi) -> None:
 
 @pytest.mark.parametrize(
     ("code", "http_status", "status"),
-    [("ThrottlingException", 400, 503), ("AccessDeniedException", 400, 502), ("InternalFailure", 500, 502)],
+    [
+        ("ThrottlingException", 400, 503),
+        ("AccessDeniedException", 400, 500),  # the deployment's fault, not the request's
+        ("InternalFailure", 500, 502),
+        ("InvalidInputException", 400, 502),
+    ],
 )
 def test_personalize_failures(aws: AwsApi, code: str, http_status: int, status: int) -> None:
     aws.runtime.add_client_error("get_recommendations", service_error_code=code, http_status_code=http_status)
     got, headers, body = aws.get((("userId", "u1"),))
-    assert got == status and body["error"]["code"] in ("throttled", "upstream_failed")
+    assert got == status and body["error"]["code"] in ("throttled", "upstream_failed", "internal_error")
     assert (headers.get("Retry-After") == "1") == (status == 503)
 
 

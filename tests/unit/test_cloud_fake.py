@@ -171,7 +171,7 @@ def test_stats_are_served_over_http_and_unknown_routes_are_404(fake: CloudFake) 
 
 
 def test_fault_plan_is_deterministic_per_request_whatever_the_arrival_order() -> None:
-    rates = {CallType.PUT_EVENTS: FaultRates(throttle=0.3, server_error=0.2, slow=0.1, reset=0.1)}
+    rates = {CallType.PUT_EVENTS: FaultRates(throttle=0.3, server_error=0.2, slow=0.1, reset=0.1, denied=0.1)}
     keys = [f"request-{n}" for n in range(200)]
     forward, backward = FaultPlan(rates, seed=7), FaultPlan(rates, seed=7)
     first = {key: forward.decide(CallType.PUT_EVENTS, key) for key in keys}

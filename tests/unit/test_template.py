@@ -48,7 +48,7 @@ CODE_ACTIONS = {
     "profile:AddProfileKey": "add_profile_key",
     "dynamodb:BatchGetItem": "batch_get_item",
     "dynamodb:BatchWriteItem": "batch_write_item",
-    "dynamodb:UpdateItem": "update_item",  # an owed refresh (issue 13 item 4)
+    "dynamodb:UpdateItem": "update_item",  # an owed refresh, the purchase ledger (issue 13)
     "dynamodb:Query": "query",  # the sweep of owed refreshes
     "dynamodb:PutItem": "put_item",
     "dynamodb:DeleteItem": "delete_item",
