@@ -566,7 +566,7 @@ segment_like = st.fixed_dictionaries(
 
 
 # Valid ids: no NUL, no lone surrogate (both are poison by design, with tests of their own).
-good_chars = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+good_chars = st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"])
 good_ids = st.text(good_chars, min_size=1, max_size=40) | st.integers(0, 10**12)
 mostly_valid = st.fixed_dictionaries(
     {
