@@ -160,9 +160,10 @@ class HttpClient:
 
 
 @contextmanager
-def running_server(api: Api) -> Iterator[ApiServer]:
-    """``pue serve``'s server (cheroot) in a background thread, on an ephemeral port of 127.0.0.1."""
-    server = ApiServer(WsgiApp(api), host="127.0.0.1", port=0, threads=4)
+def running_server(api: Api, **timeouts: float) -> Iterator[ApiServer]:
+    """``pue serve``'s server (cheroot) in a background thread, on an ephemeral port of 127.0.0.1;
+    ``timeouts``: ``ApiServer``'s ``deadline_seconds`` / ``idle_seconds``."""
+    server = ApiServer(WsgiApp(api), host="127.0.0.1", port=0, threads=4, **timeouts)
     thread = threading.Thread(target=server.run, name="pue-serve-test", daemon=True)
     thread.start()
     try:
