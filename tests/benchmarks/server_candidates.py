@@ -8,7 +8,7 @@ tests/benchmarks/api_load.py (``--server NAME``) measures every candidate with t
 - ``cheroot-stock``: cheroot 11 as pue ran it before issue 14 (8 threads, backlog 5, no head deadline);
 - ``waitress``: waitress 3, poll() loop (select() stops at 1,024 sockets), connection limit 2,000;
 - ``uvicorn``: uvicorn (httptools) + a2wsgi's WSGI bridge, 8 threads;
-- ``granian``: granian's Rust server, WSGI interface, 1 worker, 8 blocking threads (port must be fixed).
+- ``granian``: granian's Rust server, WSGI interface, 1 worker, 8 blocking threads, 10 s header deadline.
 
 ``pue serve`` itself (the chosen server) is run by api_load.py directly. The key is PUE_API_KEY.
 """
@@ -120,6 +120,7 @@ def _granian(port: int) -> None:
         workers=1,
         blocking_threads=THREADS,
         backlog=1024,
+        backpressure=4096,  # its default (backlog / workers = 1,024) stops accepting past 1,024 connections
         http1_settings=http1_settings(header_read_timeout=10_000),
         factory=True,
         log_enabled=False,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import jsonschema
 
@@ -105,7 +105,8 @@ class LambdaClient:
             return {
                 "version": "2.0",
                 "routeKey": "$default",
-                "rawPath": path,
+                # HTTP APIs hand the path over percent-decoded (%2F arrives as "/"); REST keeps it encoded.
+                "rawPath": unquote(path),
                 "rawQueryString": query,
                 "headers": {k.lower(): v for k, v in headers.items()},
                 "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
