@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -96,36 +97,63 @@ class Server:
         for line in self.process.stdout:
             if match := _LISTENING.search(line):
                 self.url = match.group(1)
+                _wait_until_accepting(int(match.group(2)))  # granian announces before its worker is up
                 return
         raise RuntimeError("pue serve exited before listening")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
+        if self.candidate is not None:  # another server: how it stops is its own business
+            try:
+                self.process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.communicate()
+            return
         rest, _ = self.process.communicate(timeout=30)
-        if self.candidate is not None:
-            return  # another server: how it stops is its own business
         if self.process.returncode != 0 or "stopped" not in rest:
             raise RuntimeError(f"pue serve did not stop cleanly (exit {self.process.returncode})")
+
+
+def _paths(users: list[str]) -> dict[str, list[str]]:
+    return {
+        "GET /health": ["/health"],
+        "GET /recommendations": [f"/recommendations?userId={u}&numResults=25" for u in users],
+    }
+
+
+def _load(
+    args: argparse.Namespace, server: Server, paths: list[str], key: str, seconds: float, work: Path
+) -> tuple[Load, dict[str, Any]]:
+    before = cpu_share.sample(server.process.pid)
+    if args.python_load:
+        result = python_load(server.url, paths, key, seconds, args.connections)
+    else:
+        result = wrk_load(require_wrk(), server.url, paths, key, seconds, args.connections, work)
+    cpu = cpu_share.shares(before, cpu_share.sample(server.process.pid))
+    return result, {**vars(result), "cpu": cpu, "load_average_1m": os.getloadavg()[0]}
+
+
+def _wait_until_accepting(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _measure(
     args: argparse.Namespace, server: Server, users: list[str], key: str, work: Path, rounds: int
 ) -> dict[str, Any]:
-    wrk = None if args.python_load else require_wrk()
-    paths = {
-        "GET /health": ["/health"],
-        "GET /recommendations": [f"/recommendations?userId={u}&numResults=25" for u in users],
-    }
+    paths = _paths(users)
 
     def load(route: str, seconds: float) -> dict[str, Any]:
-        before = cpu_share.sample(server.process.pid)
-        if wrk is not None:
-            result = wrk_load(wrk, server.url, paths[route], key, seconds, args.connections, work)
-        else:
-            result = python_load(server.url, paths[route], key, seconds, args.connections)
-        cpu = cpu_share.shares(before, cpu_share.sample(server.process.pid))
-        row = {**vars(result), "cpu": cpu, "load_average_1m": os.getloadavg()[0]}
-        _row(route, result, cpu, row["load_average_1m"])
+        result, row = _load(args, server, paths[route], key, seconds, work)
+        _row(route, result, row["cpu"], row["load_average_1m"])
         return row
 
     load("GET /recommendations", WARM_UP_SECONDS)
@@ -135,6 +163,39 @@ def _measure(
         for route in paths:
             measured[route].append(load(route, args.seconds))
     return _summary(measured)
+
+
+def _compare(
+    args: argparse.Namespace, servers: dict[str, Server], users: list[str], key: str, work: Path
+) -> dict[str, Any]:
+    """Both servers up at once, measured turn about within every round, so the machine's load (shared
+    with other work) falls on both alike: the ratio is the figure, not the absolute req/s."""
+    paths = _paths(users)
+    measured: dict[str, dict[str, list[dict[str, Any]]]] = {name: {r: [] for r in paths} for name in servers}
+    for server in servers.values():
+        _load(args, server, paths["GET /recommendations"], key, WARM_UP_SECONDS, work)
+    for number in range(1, args.rounds + 1):
+        print(f" round {number}")
+        for route in paths:
+            for name, server in servers.items():
+                result, row = _load(args, server, paths[route], key, args.seconds, work)
+                measured[name][route].append(row)
+                _row(f"{name} {route}", result, row["cpu"], row["load_average_1m"])
+    print(" median round")
+    summary: dict[str, Any] = {"rounds": measured, "median": {}, "ratio": {}}
+    first, second = list(servers)
+    for route in paths:
+        medians = {name: _median(measured[name][route]) for name in servers}
+        summary["median"][route] = medians
+        for name, row in medians.items():
+            _row(
+                f"{name} {route}",
+                Load(row["requests_per_second"], row["p50_ms"], row["p99_ms"], row["errors"]),
+            )
+        ratio = medians[first]["requests_per_second"] / medians[second]["requests_per_second"]
+        summary["ratio"][route] = ratio
+        print(f"  {route}: {first} / {second} throughput = {ratio:.2f}")
+    return summary
 
 
 def _hostile(
@@ -243,6 +304,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         choices=("cheroot-stock", "waitress", "uvicorn", "granian"),
         help="measure another server instead of pue serve (tests/benchmarks/server_candidates.py)",
     )
+    parser.add_argument(
+        "--against",
+        choices=("cheroot-stock", "waitress", "uvicorn", "granian"),
+        help="only compare pue serve's throughput with this server's, both running, turn about per round",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     return parser.parse_args(argv)
 
@@ -272,6 +338,15 @@ def main(argv: list[str] | None = None) -> int:
             f"load average {os.getloadavg()[0]:.2f}"
         )
         with (work / "serve.log").open("w") as log:
+            if args.against is not None:
+                servers = {"pue serve": Server(work / "state", key, log)}
+                try:
+                    servers[args.against] = Server(work / "state", key, log, candidate=args.against)
+                    results["compared"] = _compare(args, servers, users, key, work)
+                finally:
+                    for running in servers.values():
+                        running.stop()
+                return _finish(args, results, started)
             server = Server(work / "state", key, log, candidate=args.server)
             try:
                 results["cached"] = _measure(args, server, users, key, work, args.rounds)
@@ -286,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
                     results["uncached"] = _measure(args, server, users, key, work, 1)
                 finally:
                     server.stop()
+    return _finish(args, results, started)
+
+
+def _finish(args: argparse.Namespace, results: dict[str, Any], started: float) -> int:
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,15 @@ THREADS = 8
 
 
 def build_app(state: str) -> WsgiApp:
+    """The app as ``pue serve`` builds it, with its logging: JSON lines to stderr, one per request (the
+    access log costs CPU per request; every candidate pays it as pue serve does)."""
     from consumers.api.serve import local_settings
     from consumers.api.settings import ApiSettings
     from consumers.api.wiring import build_api
+    from consumers.logs import configure_logging
+
+    configure_logging("WARNING")
+    logging.getLogger("pue.api").setLevel(logging.INFO)
 
     return WsgiApp(build_api(local_settings(state), ApiSettings.from_env(require_key=True)))
 
@@ -63,7 +71,8 @@ def _cheroot_stock(app: WsgiApp, port: int) -> None:
     server = wsgi.Server((HOST, port), app, numthreads=THREADS, timeout=30)
     server.prepare()
     _announce(server.bind_addr[1])
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    # stop() waits for serve() to return: from another thread, not from the handler that interrupts it.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.stop).start())
     server.serve()
 
 
