@@ -32,6 +32,7 @@ from consumers.api.server_errors import error_body
 log = logging.getLogger("pue.api.server")
 
 _OUT_OF_DESCRIPTORS_PAUSE_SECONDS: Final = 0.1
+_READ_BACK_BYTES: Final = 1 << 20  # more than a reader ever buffers: read1 returns what it holds
 # Sent (best effort, without blocking) to a client whose request missed its deadline.
 _TIMEOUT_BODY: Final = error_body(408)
 _TIMEOUT_RESPONSE: Final = (
@@ -60,16 +61,16 @@ class WaitingConnectionManager(connections.ConnectionManager):
         conn.last_used = time.time()
         sock: DeadlineSocket = conn.socket
         sock.deadline = None
-        if conn.rfile.has_data():  # the next request already read (pipelining): its deadline starts now
-            sock.start_deadline()
-            self.server.process_conn(conn)
-        elif sock.pending and request_ready(sock.pending):
-            sock.start_deadline()
-            self.server.process_conn(conn)
-        else:
-            if sock.pending:  # part of the next request came with the last one
-                sock.start_deadline()
-            self._selector.register(sock.fileno(), selectors.EVENT_READ, data=conn)
+        if conn.rfile.has_data():
+            # Bytes of the next request that the worker's reader already pulled in (pipelining): back in
+            # front of ``pending``, so a partial next request waits here, not in a worker.
+            sock.pending[:0] = conn.rfile.read1(len(sock.pending) + _READ_BACK_BYTES)
+        if sock.pending:
+            sock.start_deadline()  # the next request's first bytes are here
+            if request_ready(sock.pending):
+                self.server.process_conn(conn)
+                return
+        self._selector.register(sock.fileno(), selectors.EVENT_READ, data=conn)
 
     def _run(self, expiration_interval: float) -> None:
         last_expiration_check = time.time()

@@ -84,6 +84,8 @@ class ApiServer:
     Why cheroot and not waitress (the first choice): on the 2-vCPU CI machine a hello-world WSGI app under
     waitress 3 answered about 1,000 req/s with p99 ≈ 12 × p50 (its asyncore loop and the workers take turns
     at the GIL), under cheroot 4,800 req/s with p99 ≈ 2 × p50; pue's own routes followed (docs/api.md#load).
+    Against hostile clients (issue 14) tuned cheroot, waitress, granian and uvicorn were measured with one
+    harness (docs/api.md#hostile-clients): tuned cheroot meets the goal and stays in-process.
     """
 
     def __init__(

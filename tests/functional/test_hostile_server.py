@@ -185,3 +185,38 @@ def test_the_open_files_limit_is_raised_for_a_thousand_sockets() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(done.stdout) > 1200
+
+
+def test_a_client_waiting_for_100_continue_gets_it_and_its_body_is_read(server: ApiServer) -> None:
+    body = json.dumps({"userId": "patient", "itemId": "A1", "eventType": "Product Viewed"}).encode()
+    head = (
+        f"POST /events HTTP/1.1\r\nHost: x\r\nx-api-key: {API_KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(head)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")  # sent before any body byte
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status, document = _status_and_json(answer)
+    assert status == 200 and document["userId"] == "patient"
+
+
+def test_a_partial_request_behind_a_whole_one_waits_in_the_selector_not_in_a_worker(api: Api) -> None:
+    # The full deadline (10 s): a worker held by a partial pipelined request would be held that long.
+    with running_server(api) as server:
+        sockets = []
+        try:
+            for _ in range(8):  # twice the 4 worker threads
+                sock = socket.create_connection((server.host, server.port), timeout=5)
+                whole = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                sock.sendall(whole + b"GET /health HTTP/1.1\r\nHost: x\r\nX-Sl")
+                assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")  # the whole one is answered
+                sockets.append(sock)
+            result = probe(server.host, server.port, ["/health"], API_KEY, 5, timeout=3.0)
+            assert result.errors == 0, result
+        finally:
+            for sock in sockets:
+                sock.close()
