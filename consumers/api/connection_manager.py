@@ -68,6 +68,7 @@ class WaitingConnectionManager(connections.ConnectionManager):
         if sock.pending:
             sock.start_deadline()  # the next request's first bytes are here
             if request_ready(sock.pending):
+                _hand_over(conn, sock)
                 self.server.process_conn(conn)
                 return
         self._selector.register(sock.fileno(), selectors.EVENT_READ, data=conn)
@@ -104,6 +105,7 @@ class WaitingConnectionManager(connections.ConnectionManager):
             conn.close()
         elif request_ready(sock.pending):
             self._selector.unregister(sock_fd)
+            _hand_over(conn, sock)
             self.server.process_conn(conn)
 
     def _expire(self, threshold: float) -> None:
@@ -146,3 +148,13 @@ class WaitingConnectionManager(connections.ConnectionManager):
             conn.remote_addr, conn.remote_port = addr[0], addr[1]
         conn.ssl_env = {}
         return conn
+
+
+def _hand_over(conn: Any, sock: DeadlineSocket) -> None:
+    """Move the request read so far into the worker's reader, so the worker parses it from memory
+    without a call back into the socket. cheroot's reader is ``_pyio.BufferedReader`` (makefile.py), and
+    ``_read_buf`` / ``_read_pos`` are what cheroot's own ``has_data()`` reads."""
+    reader = conn.rfile
+    reader._read_buf = bytes(reader._read_buf[reader._read_pos :]) + bytes(sock.pending)
+    reader._read_pos = 0
+    sock.pending.clear()
