@@ -10,6 +10,13 @@ Two shapes reach a Lambda behind API Gateway:
   https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
 
 Both answer with ``{"statusCode", "headers", "body", "isBase64Encoded"}``.
+
+The path: HTTP APIs (both payload formats) hand it over percent-decoded, REST APIs still encoded (so a
+user id sent as ``a%2Fb`` is ``/users/a/b`` in the first and ``/users/a%2Fb`` in the second); it is decoded
+here for REST events (no ``version`` field), once, so the routes see the same path from every entry point.
+
+An event API Gateway would never send (headers as a list, ``requestContext.http`` a string...) is answered
+400, never an exception.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import binascii
 import logging
 from collections.abc import Mapping
 from typing import Any, Final, TypedDict
+from urllib.parse import unquote
 
 from consumers.api.contract import (
     ApiRequest,
@@ -58,22 +66,31 @@ def _body(event: Mapping[str, Any]) -> tuple[bytes, str | None]:
     return raw.encode("utf-8", "surrogatepass"), None
 
 
-def _http_api_request(event: Mapping[str, Any]) -> ApiRequest:
-    context = event.get("requestContext") or {}
+def _headers(value: Any) -> tuple[dict[str, str], str | None]:
+    if value is None or isinstance(value, Mapping):
+        return lower_headers(value), None
+    return {}, "the event's headers are not an object"
+
+
+def _http_api_request(event: Mapping[str, Any]) -> ApiRequest | None:
+    context = event["requestContext"]
     http = context.get("http") or {}
+    if not isinstance(http, Mapping):
+        return None
     path = str(event.get("rawPath") or http.get("path") or "/")
     stage = context.get("stage")
     # A named stage (not $default) prefixes the path: /prod/recommendations.
     if isinstance(stage, str) and stage != _DEFAULT_STAGE and path.startswith(f"/{stage}/"):
         path = path[len(stage) + 1 :]
     body, problem = _body(event)
+    headers, header_problem = _headers(event.get("headers"))
     return ApiRequest(
         method=str(http.get("method") or "").upper(),
         path=path,
         query=parse_query_string(str(event.get("rawQueryString") or "")),
-        headers=lower_headers(event.get("headers")),
+        headers=headers,
         body=body,
-        problem=problem,
+        problem=header_problem or problem,
     )
 
 
@@ -89,13 +106,17 @@ def _rest_query(event: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 def _rest_request(event: Mapping[str, Any]) -> ApiRequest:
     body, problem = _body(event)
+    headers, header_problem = _headers(event.get("multiValueHeaders") or event.get("headers"))
+    path = str(event.get("path") or "/")
+    if "version" not in event:  # REST: still percent-encoded (HTTP API payload 1.0 says "1.0", decoded)
+        path = unquote(path, encoding="utf-8", errors="surrogateescape")
     return ApiRequest(
         method=str(event.get("httpMethod") or "").upper(),
-        path=str(event.get("path") or "/"),
+        path=path,
         query=_rest_query(event),
-        headers=lower_headers(event.get("multiValueHeaders") or event.get("headers")),
+        headers=headers,
         body=body,
-        problem=problem,
+        problem=header_problem or problem,
     )
 
 
@@ -111,9 +132,11 @@ def request_from_event(event: Mapping[str, Any]) -> ApiRequest | None:
 
 
 def proxy_response(response: ApiResponse) -> ProxyResponse:
+    # API Gateway sets Content-Length itself (a HEAD answer's would not match its empty body).
+    headers = {name: value for name, value in response.headers.items() if name != "Content-Length"}
     return {
         "statusCode": response.status,
-        "headers": dict(response.headers),
+        "headers": headers,
         "body": response.body.decode("utf-8"),
         "isBase64Encoded": False,
     }
@@ -121,7 +144,11 @@ def proxy_response(response: ApiResponse) -> ProxyResponse:
 
 def handle_event(event: Mapping[str, Any], api: Api) -> ProxyResponse:
     """Answer one API Gateway event. Never raises (``Api.handle`` doesn't)."""
-    request = request_from_event(event)
+    try:
+        request = request_from_event(event)
+    except Exception:  # a shape no check above foresaw: the caller gets a 400, the log the trace
+        log.exception("unreadable API Gateway event; answering 400")
+        request = None
     if request is None:
         log.error("not an API Gateway proxy event (payload 1.0 or 2.0); answering 400")
         response = error_response(bad_request("not an API Gateway proxy event"))

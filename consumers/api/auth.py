@@ -1,7 +1,11 @@
 """API key check: the ``x-api-key`` header against every configured key, in constant time.
 
 Every key is compared, even after a match, so the time taken says nothing about which key matched or how
-much of a wrong key was right. Missing header: 401; wrong key: 403.
+much of a wrong key was right. Missing header: 401; wrong key: 403; the header sent more than once: 400.
+
+Several ``x-api-key`` headers arrive as one comma-joined value everywhere: API Gateway joins repeated
+headers with commas, and ``pue serve`` joins this one (consumers/api/server_errors.py) where cheroot kept
+the last. No key holds a comma (``PUE_API_KEY`` is a comma-separated list), so a comma means "several".
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class ApiKeyAuth:
         presented = request.header(API_KEY_HEADER)
         if presented is None or not presented.strip():
             raise ApiError(401, "unauthorized", f"missing {API_KEY_HEADER} header")
+        if "," in presented:
+            raise ApiError(400, "bad_request", f"send one {API_KEY_HEADER} header, not several")
         candidate = _bytes(presented.strip())
         matched = False
         for key in self._keys:

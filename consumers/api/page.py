@@ -56,7 +56,7 @@ class StaticPage:
         return self._serve(INDEX)
 
     def asset(self, request: ApiRequest) -> ApiResponse:
-        return self._serve(request.path.rsplit("/", 1)[1])
+        return self._serve(request.path.split("/", 2)[2])  # "/static/a/b": "a/b", no such file
 
     def _serve(self, name: str) -> ApiResponse:
         body = self._files.get(name)

@@ -1,14 +1,15 @@
 """The API itself: ``ApiRequest`` -> ``ApiResponse``, shared by the Lambda handler and ``pue serve``.
 
 Order of checks, for every request: route (404), method (405 with ``Allow``; ``OPTIONS`` is the CORS
-preflight), API key (401/403, every route but ``/health`` and the web page), then the route's own
-validation (400) and work. Every answer gets ``Cache-Control: no-store`` and the CORS headers, and every
-request one log line: method, route template (never the raw path or query: they carry user ids), status,
-latency.
+preflight; ``HEAD`` is answered wherever ``GET`` is, with GET's status and headers and no body), API key
+(401/403, every route but ``/health`` and the web page), then the route's own validation (400) and work.
+Every answer gets ``Cache-Control: no-store`` and the CORS headers, and every request one log line:
+method, route template (never the raw path or query: they carry user ids), status, latency.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -53,7 +54,8 @@ class Route:
 
     @property
     def allow(self) -> str:
-        return ", ".join((*self.methods, "OPTIONS"))
+        head = ("HEAD",) if "GET" in self.methods else ()
+        return ", ".join((*self.methods, *head, "OPTIONS"))
 
 
 class Api:
@@ -96,6 +98,8 @@ class Api:
             )
         }
         # "/users/{userId}" -> "/users/": a template's last segment is a parameter, the rest must match.
+        # The parameter is all of the path after the prefix: a user id may hold "/" (sent as %2F, which
+        # API Gateway's HTTP API decodes before the Lambda sees it; see user_routes.path_parameter).
         self._templated = {
             template.rsplit("/", 1)[0] + "/": route
             for template, route in self.routes.items()
@@ -129,8 +133,9 @@ class Api:
     def _route(self, path: str) -> Route | None:
         route = self.routes.get(path)
         if route is None:
-            prefix, slash, last = path.rpartition("/")
-            route = self._templated.get(prefix + slash) if last else None
+            second = path.find("/", 1)
+            prefix = path[: second + 1] if second > 0 else ""
+            route = self._templated.get(prefix) if prefix and len(path) > len(prefix) else None
         return route
 
     def _dispatch(self, route: Route | None, request: ApiRequest) -> ApiResponse:
@@ -138,6 +143,9 @@ class Api:
             raise ApiError(404, "not_found", "no such route: see /openapi.json")
         if request.method == "OPTIONS":
             return self._cors.preflight(request, route.allow)
+        if request.method == "HEAD" and "GET" in route.methods:
+            got = self._dispatch(route, dataclasses.replace(request, method="GET"))
+            return ApiResponse(got.status, b"", {**got.headers, "Content-Length": str(len(got.body))})
         if request.method not in route.methods:
             raise ApiError(
                 405,

@@ -1,7 +1,7 @@
 """``pue serve``: the recommendations API over HTTP on the local backend, for development and small sites.
 
-The server is cheroot (consumers/api/http_server.py), measured against the issue's goal with
-``make bench-api`` (tests/benchmarks/api_load.py; figures in docs/api.md).
+The server is cheroot (consumers/api/http_server.py), tuned against idle and slow clients, measured
+with ``make bench-api`` (tests/benchmarks/api_load.py; figures in docs/api.md).
 
 ``serve_forever`` is also what the demo calls after ``pue run``. Ctrl-C (or SIGTERM) stops it cleanly:
 connections close, worker threads finish their request, the store is closed.

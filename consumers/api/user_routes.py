@@ -18,8 +18,9 @@ _USERS_PARAMS: Final = frozenset({"limit"})
 
 
 def path_parameter(request: ApiRequest) -> str:
-    """The last path segment: the ``{userId}`` of ``/users/{userId}`` (the router matched the rest)."""
-    return request.path.rsplit("/", 1)[1]
+    """The ``{userId}`` of ``/users/{userId}``: all of the (decoded) path after ``/users/``, so an id
+    holding "/" is reachable as ``/users/a%2Fb`` on every entry point (the router matched the prefix)."""
+    return request.path.split("/", 2)[2]
 
 
 class UserRoutes:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import jsonschema
 
@@ -105,7 +105,8 @@ class LambdaClient:
             return {
                 "version": "2.0",
                 "routeKey": "$default",
-                "rawPath": path,
+                # HTTP APIs hand the path over percent-decoded (%2F arrives as "/"); REST keeps it encoded.
+                "rawPath": unquote(path),
                 "rawQueryString": query,
                 "headers": {k.lower(): v for k, v in headers.items()},
                 "requestContext": {"http": {"method": method, "path": path}, "stage": "$default"},
@@ -160,9 +161,10 @@ class HttpClient:
 
 
 @contextmanager
-def running_server(api: Api) -> Iterator[ApiServer]:
-    """``pue serve``'s server (cheroot) in a background thread, on an ephemeral port of 127.0.0.1."""
-    server = ApiServer(WsgiApp(api), host="127.0.0.1", port=0, threads=4)
+def running_server(api: Api, **timeouts: float) -> Iterator[ApiServer]:
+    """``pue serve``'s server (cheroot) in a background thread, on an ephemeral port of 127.0.0.1;
+    ``timeouts``: ``ApiServer``'s ``deadline_seconds`` / ``idle_seconds``."""
+    server = ApiServer(WsgiApp(api), host="127.0.0.1", port=0, threads=4, **timeouts)
     thread = threading.Thread(target=server.run, name="pue-serve-test", daemon=True)
     thread.start()
     try:

@@ -164,7 +164,7 @@ def test_unknown_route_404_wrong_method_405(client: Client) -> None:
     wrong = call(client, "DELETE", "/recommendations", headers=with_key())
     assert (missing.status, missing.error_code) == (404, "not_found")
     assert (wrong.status, wrong.error_code) == (405, "method_not_allowed")
-    assert wrong.headers["allow"] == "GET, OPTIONS"
+    assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_cors_for_configured_origins_and_preflight_without_key(client: Client) -> None:

@@ -95,3 +95,60 @@ def test_cold_start_without_a_key_fails_naming_it(env: None, monkeypatch: pytest
     with pytest.raises(ConfigError) as caught:
         handler(http_api("/health"), None)
     assert len(caught.value.problems) == 2 and "PUE_API_KEY" in caught.value.problems[0]
+
+
+def _rest(path: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {"X-Api-Key": KEY},
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {**http_api("/health"), "headers": [["x-api-key", KEY]]},
+        {**http_api("/health"), "requestContext": {"http": "GET /health", "stage": "$default"}},
+        {**http_api("/health"), "requestContext": {"http": ["GET"]}},
+        _rest("/health", headers=["X-Api-Key", KEY]),
+        _rest("/health", headers=None, multiValueHeaders="X-Api-Key"),
+        _rest("/health", multiValueQueryStringParameters={"limit": 5}),
+        {"version": "2.0", "requestContext": {"http": {"method": ["GET"]}}, "rawPath": {"a": 1}},
+        {"httpMethod": None, "path": None, "headers": {"x": {"nested": True}}},
+    ],
+    ids=[
+        "v2-headers-list",
+        "v2-http-string",
+        "v2-http-list",
+        "rest-headers-list",
+        "rest-multi-headers-string",
+        "rest-multi-query-not-lists",
+        "v2-odd-types",
+        "rest-nulls",
+    ],
+)
+def test_events_api_gateway_never_sends_are_answered_never_raised(env: None, event: dict[str, Any]) -> None:
+    reply = handler(event, None)
+    assert reply["statusCode"] in (400, 404, 405)  # an answer, whichever the odd shape leads to
+    assert "error" in json.loads(reply["body"])
+
+
+def test_headers_as_a_list_or_http_as_a_string_are_a_400(env: None) -> None:
+    for event in (
+        {**http_api("/health"), "headers": [["x-api-key", KEY]]},
+        {**http_api("/health"), "requestContext": {"http": "GET /health"}},
+        _rest("/health", headers=["X-Api-Key", KEY]),
+    ):
+        reply = handler(event, None)
+        assert reply["statusCode"] == 400, event
+        assert json.loads(reply["body"])["error"]["code"] == "bad_request"
+
+
+def test_a_rest_path_is_percent_decoded_once_and_an_http_api_path_is_not_decoded_again() -> None:
+    rest = request_from_event(_rest("/users/a%2Fb%2520c"))
+    http = request_from_event(http_api("/users/a/b%20c"))  # what HTTP APIs deliver for a%2Fb%2520c
+    assert rest is not None and http is not None
+    assert rest.path == http.path == "/users/a/b%20c"

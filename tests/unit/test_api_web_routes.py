@@ -100,9 +100,9 @@ def test_unknown_user_bad_ids_and_odd_paths(api: Api) -> None:
     assert checked(api, "GET", "/users/" + "x" * 257, "/users/{userId}").status == 400
     assert checked(api, "GET", "/users/a-1", "/users/{userId}", query="x=1").status == 400
     assert call(api, "GET", "/users/").status == 404
-    assert call(api, "GET", "/users/a-1/more").status == 404
+    assert call(api, "GET", "/users/a-1/more").status == 404  # the user "a-1/more": unknown
     wrong_method = call(api, "POST", "/users/a-1", body={})
-    assert (wrong_method.status, wrong_method.headers["allow"]) == (405, "GET, OPTIONS")
+    assert (wrong_method.status, wrong_method.headers["allow"]) == (405, "GET, HEAD, OPTIONS")
 
 
 def test_stats_count_app_events_and_show_recent_dead_letters(state: Path, api: Api) -> None:
