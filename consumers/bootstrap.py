@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from consumers.engagement_settings import EngagementSettings
-from consumers.event_map import EventMap
 from consumers.logs import register_secret
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
@@ -82,8 +82,8 @@ def wire(
 
 
 # A domain recommender trains on the domain's event types (View, Purchase; Watch, Click): Segment's names
-# in the default map would leave it without the events its use case requires. consumers/event_map.py cites
-# the pages.
+# in the default map would leave it without the events its use case requires. consumers/stream/event_map.py
+# cites the pages.
 DEFAULT_MAP_WITH_RECOMMENDER = (
     "PERSONALIZE_RECOMMENDER_ARN is set but PUE_EVENT_MAP is not: the default event map sends Segment's "
     "event names (Product Viewed, Order Completed), while a domain recommender requires its domain's "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from consumers.settings import DEFAULT_STATE_DIR, Settings
 
 if TYPE_CHECKING:
-    from consumers.pipeline import Pipeline
+    from consumers.stream.pipeline import Pipeline
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

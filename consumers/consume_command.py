@@ -141,7 +141,7 @@ def consume_command(args: argparse.Namespace) -> int:
     from consumers.bootstrap import build_pipeline
     from consumers.command_settings import settings_for
     from consumers.kinesis import handle_event
-    from consumers.refresh_sweep import periodic_sweeper
+    from consumers.stream.refresh_sweep import periodic_sweeper
     from destinations.aws.clients import make_client
 
     try:

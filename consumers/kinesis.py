@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.pipeline import BatchResult, Pipeline
+from consumers.stream.pipeline import BatchResult, Pipeline
 from schemas.batch import PartialBatchResponse
 
 log = logging.getLogger("pue.kinesis")

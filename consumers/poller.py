@@ -35,7 +35,7 @@ from schemas.errors import ConfigError, PueError
 from schemas.limits import KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND
 
 if TYPE_CHECKING:
-    from consumers.pipeline import BatchResult
+    from consumers.stream.pipeline import BatchResult
 
 log = logging.getLogger("pue.consume")
 

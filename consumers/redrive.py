@@ -17,7 +17,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from consumers.decode import Decoded, decode_record
 from consumers.kinesis import handle_event
 from consumers.lambda_events import (
     DEFAULT_STREAM_ARN,
@@ -26,11 +25,12 @@ from consumers.lambda_events import (
     partition_key_of,
     sequence_number,
 )
-from consumers.normalize import normalize
-from consumers.pipeline import Pipeline
 from consumers.redrive_letters import RedriveLetters
 from consumers.redrive_messages import DiscardedBatch, LetterMessage, Parsed, Unredrivable, parse_message
 from consumers.redrive_stats import RedriveOptions, RedriveStats
+from consumers.stream.decode import Decoded, decode_record
+from consumers.stream.normalize import normalize
+from consumers.stream.pipeline import Pipeline
 from consumers.stream_range import read_range
 from destinations.aws.errors import translated
 from destinations.aws.s3_dead_letter_payloads import read_payload

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def refresh_due_command(args: argparse.Namespace) -> int:
     """0: done (failures are in the summary, still owed), 1: the ledger failed, 2: configuration."""
     from consumers.command_settings import opened_pipeline, settings_for
-    from consumers.refresh_sweep import sweep_until_done
+    from consumers.stream.refresh_sweep import sweep_until_done
 
     try:
         settings = settings_for(args)

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from consumers.kinesis import container_pipeline
-from consumers.pipeline import Pipeline
-from consumers.refresh_sweep import SweepResult, sweep_until_done
+from consumers.stream.pipeline import Pipeline
+from consumers.stream.refresh_sweep import SweepResult, sweep_until_done
 
 # Stop taking more owed refreshes when less than this is left of the invocation (one sweep call's worth).
 RESERVE_MILLISECONDS: Final = 10_000

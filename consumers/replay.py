@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from consumers.decode import RecordRef
 from consumers.kinesis import handle_event
 from consumers.lambda_events import DEFAULT_SHARD, DEFAULT_STREAM_ARN, lambda_events, sequence_number
-from consumers.pipeline import Pipeline
 from consumers.replay_input import InputError, OversizeLine, lambda_event_in, read_lines
+from consumers.stream.decode import RecordRef
+from consumers.stream.pipeline import Pipeline
 from schemas.batch import BatchCounts
 from schemas.limits import KINESIS_RECORD_MAX_BYTES
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from consumers.event_map import EVENT_MAP_PRESETS
 from consumers.metrics import MetricsSettings
+from consumers.stream.event_map import EVENT_MAP_PRESETS
 from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
 

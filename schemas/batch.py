@@ -27,8 +27,9 @@ COUNT_FIELDS: Final = (
     "users_refreshed",
     "timestamps_clamped",
 )
-# Reason keys are a fixed vocabulary (consumers.normalize, consumers.decode). Should an adapter's error text
-# ever reach one, the count of distinct keys still stays bounded: past this many, the rest count as OTHER.
+# Reason keys are a fixed vocabulary (consumers.stream.normalize, consumers.stream.decode). Should an
+# adapter's error text ever reach one, the count of distinct keys still stays bounded: past this many, the
+# rest count as OTHER.
 MAX_REASON_KEYS: Final = 64
 OTHER_REASONS: Final = "other reasons"
 # Input values kept beside their reason (unmapped event names): the heaviest this many, approximately

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from consumers.api.cache import VersionedCache
 from consumers.api.contract import ApiError, bad_request
 from consumers.api.validation import RecommendationQuery
-from consumers.pipeline import Pipeline
+from consumers.stream.pipeline import Pipeline
 from destinations.ports import PurchaseHistory, Recommender
 from schemas.recommendation import Recommendation, RecommendationRequest
 

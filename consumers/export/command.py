@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from consumers.event_map import EventMap
 from consumers.export.exporter import DEFAULT_ITEM_FIELDS, ExportOptions, export
 from consumers.export.progress import Progress
 from consumers.export.reader import InputError, discover
+from consumers.stream.event_map import EventMap
 
 EXIT_INPUT = 2
 

@@ -1,8 +1,8 @@
 """Segment history -> Personalize datasets, through the stream's own decode and normalize code.
 
-Each line goes through ``consumers.decode.decode_record`` (UTF-8, JSON object, same rejections) and
-``consumers.normalize.normalize`` with the same event map the Kinesis handler uses, so a message becomes
-the same interactions (event ids, types, item ids, timestamps, properties) in training data as in real
+Each line goes through ``consumers.stream.decode.decode_record`` (UTF-8, JSON object, same rejections) and
+``consumers.stream.normalize.normalize`` with the same event map the Kinesis handler uses, so a message
+becomes the same interactions (event ids, types, item ids, timestamps, properties) in training data as in real
 time. Repeats are dropped by event id, as the stream's store and Personalize do.
 
 Memory stays flat: input is read a line at a time, output written a row at a time, and everything that
@@ -17,8 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from consumers.decode import Decoded
-from consumers.event_map import EventMap, camel_case
 from consumers.export.avro import REQUIRED_FIELDS, RESERVED_FIELDS, DatasetKind, schema_path_for, write_schema
 from consumers.export.fields import FieldSpec, FieldValues, field_specs
 from consumers.export.identity import IdentityLinks, identity_id
@@ -27,6 +25,8 @@ from consumers.export.reader import Line, LineReader, discover
 from consumers.export.scratch import Scratch
 from consumers.export.summary import ExportSummary, bump
 from consumers.export.writer import CsvFile, DeadLetterFile, InteractionColumns, MetadataFile
+from consumers.stream.decode import Decoded
+from consumers.stream.event_map import EventMap, camel_case
 from schemas.interaction import Interaction
 from schemas.limits import (
     PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS,

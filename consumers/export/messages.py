@@ -7,10 +7,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.decode import Decoded, Undecodable, decode_record
-from consumers.event_map import EventMap, lookup
 from consumers.export.identity import identity_id
-from consumers.normalize import normalize
+from consumers.stream.decode import Decoded, Undecodable, decode_record
+from consumers.stream.event_map import EventMap, lookup
+from consumers.stream.normalize import normalize
 from schemas.interaction import Interaction
 from schemas.outcome import Normalized, Poison
 

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS pipeline_counts (
 
 CREATE TABLE IF NOT EXISTS pipeline_reasons (
     kind TEXT NOT NULL,                      -- filtered | dead_lettered | failed
-    reason TEXT NOT NULL,                    -- low-cardinality by design (consumers.normalize)
+    reason TEXT NOT NULL,                    -- low-cardinality by design (consumers.stream.normalize)
     count INTEGER NOT NULL,
     PRIMARY KEY (kind, reason)
 ) WITHOUT ROWID;

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from consumers.decode import Decoded, decode_record
-from consumers.event_map import EventMap
-from consumers.grouping import group_by_user
-from consumers.normalize import normalize
+from consumers.stream.decode import Decoded, decode_record
+from consumers.stream.event_map import EventMap
+from consumers.stream.grouping import group_by_user
+from consumers.stream.normalize import normalize
 from schemas.interaction import Interaction
 from schemas.outcome import Tracked
 

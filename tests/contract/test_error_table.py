@@ -20,8 +20,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from consumers.event_map import EventMap
-from consumers.pipeline import BatchResult, Pipeline, RefreshOptions
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import BatchResult, Pipeline, RefreshOptions
 from destinations.aws.customer_profiles import CustomerProfilesSink
 from destinations.aws.personalize_events import PersonalizeEventTracker
 from destinations.aws.personalize_runtime import PersonalizeRecommender

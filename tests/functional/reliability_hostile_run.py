@@ -16,8 +16,8 @@ from typing import Any
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
 from consumers.kinesis import handle_event
-from consumers.pipeline import BatchResult
 from consumers.settings import Settings
+from consumers.stream.pipeline import BatchResult
 from destinations.local import LocalBackend
 from schemas.dead_letter import DeadLetter
 from tests.functional.reliability_support import (
@@ -49,7 +49,7 @@ def event_map_file(directory: Path) -> Path:
     """The packaged default map, plus one forwarded property."""
     from importlib import resources
 
-    text = resources.files("consumers").joinpath("default_event_map.json").read_text(encoding="utf-8")
+    text = resources.files("consumers.stream").joinpath("default_event_map.json").read_text(encoding="utf-8")
     data = json.loads(text)
     data["property_whitelist"] = [FORWARDED_PROPERTY]
     path = directory / "event_map.json"

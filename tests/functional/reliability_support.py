@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote
 
-from consumers.event_map import EventMap
 from consumers.logs import configure_logging
-from consumers.pipeline import Pipeline, RefreshOptions
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeTracker
 
 # Planted values: long enough to be registered for redaction, distinctive enough to find anywhere.

@@ -14,16 +14,18 @@ from typing import Any
 import pytest
 from aws_kinesis_agg import MAGIC
 
-from consumers.aggregate_guard import MAX_BAD_SUB_RECORDS, TOO_MANY_BAD_SUB_RECORDS
 from consumers.api.contract import ApiRequest
 from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
 from consumers.bootstrap import build_pipeline
-from consumers.decode import _protobuf as decode_protobuf  # the KPL message class, imported as decode does
 from consumers.engagement_settings import EngagementSettings
-from consumers.event_map import EventMap
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.aggregate_guard import MAX_BAD_SUB_RECORDS, TOO_MANY_BAD_SUB_RECORDS
+from consumers.stream.decode import (
+    _protobuf as decode_protobuf,  # the KPL message class, imported as decode does
+)
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalBackend
 from schemas.limits import KINESIS_RECORD_MAX_BYTES
 from tests.factories import kinesis_event, kinesis_record, segment_track

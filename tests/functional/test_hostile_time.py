@@ -19,11 +19,11 @@ from botocore.stub import Stubber
 from consumers.bootstrap import build_pipeline
 from consumers.cli import main
 from consumers.engagement_settings import EngagementSettings
-from consumers.event_map import EventMap
 from consumers.export.exporter import ExportOptions, export
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
-from consumers.timestamps import MAX_CLOCK_SKEW
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
+from consumers.stream.timestamps import MAX_CLOCK_SKEW
 from destinations.aws.personalize_events import PersonalizeEventTracker
 from destinations.local import LocalBackend
 from schemas.interaction import Interaction

@@ -13,8 +13,8 @@ import pytest
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline
 from consumers.settings import Settings
+from consumers.stream.pipeline import Pipeline
 from destinations.aws.sqs_dead_letters import decode_body
 from schemas.dead_letter import DeadLetter
 from schemas.errors import PermanentError, RetryableError

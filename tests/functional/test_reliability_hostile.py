@@ -21,8 +21,8 @@ import consumers.kinesis
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline
 from consumers.settings import Settings
+from consumers.stream.pipeline import Pipeline
 from tests import factories
 from tests.fakes import FakeDeadLetters
 from tests.functional.reliability_figures import report

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline
 from consumers.settings import Settings
+from consumers.stream.pipeline import Pipeline
 from destinations.local import LocalBackend
 from tests.functional.reliability_figures import report
 from tests.functional.reliability_support import Tally

@@ -13,10 +13,10 @@ from botocore.stub import Stubber
 
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
-from consumers.event_map import EventMap
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.aws.clients import make_client
 from destinations.aws.purchase_ledger import DynamoPurchaseLedger
 from schemas.errors import RetryableError

@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from consumers.event_map import EventMap
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.redrive import Redriver
 from consumers.redrive_messages import DiscardedBatch, parse_message
 from consumers.redrive_stats import RedriveOptions
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 from destinations.aws.sqs_dead_letters import SqsDeadLetterSink, decode_body, message_body
 from destinations.ports import DeadLetterSink

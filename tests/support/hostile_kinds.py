@@ -1,7 +1,8 @@
 """The kinds of records ``HostileStream`` generates, each with the outcome pue must give it (see ``hostile``).
 
-Reasons are the dead-letter reasons pue documents (``consumers.decode``, ``consumers.normalize``); a kind
-states how its reason starts, so a record dead-lettered for the wrong reason fails the test too.
+Reasons are the dead-letter reasons pue documents (``consumers.stream.decode``,
+``consumers.stream.normalize``); a kind states how its reason starts, so a record dead-lettered for the wrong
+reason fails the test too.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Poison kinds for ``HostileStream``: records pue must dead-letter, with how each reason starts.
 
-Decode-level (``consumers.decode``): base64, UTF-8, JSON, KPL. Message-level (``consumers.normalize``):
-wrong types, missing or empty ids, Personalize limits, lone surrogates in ids.
+Decode-level (``consumers.stream.decode``): base64, UTF-8, JSON, KPL. Message-level
+(``consumers.stream.normalize``): wrong types, missing or empty ids, Personalize limits, lone surrogates in
+ids.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ def kpl_empty(m: Maker) -> HostileRecord:
 
 def kpl_bad_key_index(m: Maker) -> HostileRecord:
     """A sub-record pointing past the partition key table: only that one is dead-lettered."""
-    from consumers.decode import _protobuf
+    from consumers.stream.decode import _protobuf
 
     aggregated_record, _ = _protobuf()
     messages = [m.viewed() for _ in range(3)]

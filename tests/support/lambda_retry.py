@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from consumers.pipeline import BatchResult, Pipeline
+from consumers.stream.pipeline import BatchResult, Pipeline
 
 Record = Mapping[str, Any]
 # What the emulator calls with each batch: the Lambda response, plus the pipeline's result when known.

@@ -17,8 +17,8 @@ from consumers.api.cors import Cors
 from consumers.api.openapi import document_bytes
 from consumers.api.routes import Api
 from consumers.api.service import Defaults, RecommendationService
-from consumers.event_map import EventMap
-from consumers.pipeline import Pipeline, RefreshOptions
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from schemas.errors import PermanentError, PueError, RetryableError
 from tests.fakes import FakeDeadLetters, FakePurchases, FakeRecommender, FakeSink, FakeTracker
 

@@ -21,9 +21,9 @@ from consumers.api.routes import Api
 from consumers.api.service import Defaults, RecommendationService
 from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
-from consumers.event_map import EventMap
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalBackend
 from schemas.dead_letter import DeadLetter
 from tests.factories import segment_track

@@ -14,7 +14,12 @@ from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.decode import Decoded, RecordRef, Undecodable, decode_record
+from consumers.stream.decode import (
+    Decoded,
+    RecordRef,
+    Undecodable,
+    decode_record,
+)
 from schemas.dead_letter import DeadLetter
 from tests.factories import kinesis_event, kinesis_record, kpl_aggregate, segment_track
 
@@ -264,7 +269,7 @@ def test_an_empty_aggregate_still_accounts_for_its_record() -> None:
 def test_protobuf_is_only_imported_when_an_aggregate_arrives() -> None:
     script = (
         "import sys, base64, json\n"
-        "from consumers.decode import decode_record\n"
+        "from consumers.stream.decode import decode_record\n"
         "decode_record({'kinesis': {'data': base64.b64encode(b'{}').decode()}})\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('google', 'aws_kinesis_agg.')))))\n"
     )

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from consumers.event_map import EventMap, EventRule, camel_case, lookup
+from consumers.stream.event_map import (
+    EventMap,
+    EventRule,
+    camel_case,
+    lookup,
+)
 from schemas.errors import ConfigError
 
 
@@ -40,7 +45,7 @@ def test_the_default_map_tracks_the_ecommerce_events() -> None:
 
 
 def test_the_packaged_default_file_is_what_default_returns() -> None:
-    packaged = resources.files("consumers").joinpath("default_event_map.json")
+    packaged = resources.files("consumers.stream").joinpath("default_event_map.json")
     with resources.as_file(packaged) as path:
         assert EventMap.from_file(path) == EventMap.default()
 

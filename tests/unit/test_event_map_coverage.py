@@ -14,9 +14,9 @@ import pytest
 
 from consumers.bootstrap import DEFAULT_MAP_WITH_RECOMMENDER, load_event_map, wire
 from consumers.engagement_settings import EngagementSettings
-from consumers.event_map import EVENT_MAP_PRESETS, EventMap
-from consumers.normalize import normalize
 from consumers.settings import Settings
+from consumers.stream.event_map import EVENT_MAP_PRESETS, EventMap
+from consumers.stream.normalize import normalize
 from schemas.errors import ConfigError
 from schemas.outcome import Filtered, Tracked
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from consumers.event_map import EventMap
 from consumers.export.exporter import ANONYMOUS, NEVER_IDENTIFIED, ExportOptions, export
 from consumers.export.reader import InputError
 from consumers.export.summary import ExportSummary
+from consumers.stream.event_map import EventMap
 from schemas.errors import ConfigError
 from tests.factories import segment_identify, segment_track
 

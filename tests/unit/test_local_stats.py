@@ -7,9 +7,9 @@ import dataclasses
 from pathlib import Path
 
 from consumers.bootstrap import build_pipeline
-from consumers.event_map import EventMap
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalBackend
 from schemas.batch import BatchCounts
 from schemas.errors import RetryableError

@@ -14,11 +14,11 @@ from typing import Any, Final
 import jsonschema
 import pytest
 
-from consumers.event_map import EventMap
 from consumers.logs import configure_logging
 from consumers.metrics import COUNT_METRICS, MetricsSettings
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from schemas.errors import ConfigError, PermanentError
 from tests import factories
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink, FakeTracker

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.event_map import EventMap
-from consumers.normalize import normalize
+from consumers.stream.event_map import EventMap
+from consumers.stream.normalize import normalize
 from schemas.interaction import Interaction
 from schemas.outcome import Filtered, Normalized, Poison, Tracked
 from tests.factories import segment_identify, segment_track

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from consumers.event_map import EventMap
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline, RefreshOptions
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from schemas.errors import PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.interaction import EventBatch
 from tests.factories import kinesis_event, segment_track

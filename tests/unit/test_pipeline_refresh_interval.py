@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from consumers.bootstrap import build_pipeline
-from consumers.event_map import EventMap
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline, RefreshOptions
 from consumers.settings import Settings
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalStore
 from destinations.local.refresh_ledger import LocalRefreshLedger
 from destinations.ports import RefreshLedger

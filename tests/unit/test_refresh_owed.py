@@ -1,5 +1,5 @@
 """The refresh interval delays a refresh, it never drops one: a user with events inside the interval is
-refreshed once when it ends (consumers.refresh_sweep), with what it did inside the interval taken into
+refreshed once when it ends (consumers.stream.refresh_sweep), with what it did inside the interval taken into
 account. Time is an injected clock: no sleeping."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from consumers.event_map import EventMap
 from consumers.kinesis import handle_event
-from consumers.pipeline import Pipeline, RefreshOptions
-from consumers.refresh_sweep import SWEEP_MAX_USERS, periodic_sweeper, sweep_owed_refreshes
 from consumers.refresh_sweep_handler import sweep_while_time_lasts
+from consumers.stream.event_map import EventMap
+from consumers.stream.pipeline import Pipeline, RefreshOptions
+from consumers.stream.refresh_sweep import SWEEP_MAX_USERS, periodic_sweeper, sweep_owed_refreshes
 from destinations.aws.refresh_ledger import DynamoRefreshLedger
 from destinations.local import LocalBackend
 from destinations.local.refresh_ledger import LocalRefreshLedger

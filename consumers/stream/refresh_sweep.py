@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from consumers.accounting import reason_of
+from consumers.stream.accounting import reason_of
 from destinations.ports import RecommendationSink
 from schemas.errors import ConfigError, PueError, RetryableError
 from schemas.recommendation import Recommendation
 from schemas.refresh import OwedRefresh
 
 if TYPE_CHECKING:
-    from consumers.pipeline import Pipeline
+    from consumers.stream.pipeline import Pipeline
 
 log = logging.getLogger("pue.refresh")
 

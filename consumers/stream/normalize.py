@@ -7,7 +7,7 @@ message holds: every shape it does not expect ends in a ``Filtered`` or ``Poison
 Reasons are counted by value, so they are a fixed vocabulary: they name fields and limits, never user data.
 An unmapped event's name travels beside its reason (``Filtered.sample``, truncated) into a bounded sample.
 An event time later than the message's receipt (plus a small skew) is clamped to it
-(``consumers.timestamps.bounded_event_time``), so no client clock can rig a model.
+(``consumers.stream.timestamps.bounded_event_time``), so no client clock can rig a model.
 
 A message that breaks a Personalize limit is poison as a whole: nothing of it is sent and nothing is
 truncated, since a shortened id would name another item.
@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
-from consumers.event_map import EventMap, EventRule, lookup
-from consumers.timestamps import bounded_event_time, first_timestamp
+from consumers.stream.event_map import EventMap, EventRule, lookup
+from consumers.stream.timestamps import bounded_event_time, first_timestamp
 from schemas.interaction import Interaction
 from schemas.limits import (
     EVENT_PROPERTIES_MAX_LENGTH,
@@ -77,8 +77,8 @@ def _normalize(message: Any, event_map: EventMap, now: datetime) -> Tracked:
     if message_id is None:
         _poison("no messageId")
     # An empty id is no id: Segment requires "a userId or an anonymousId", and an event whose userId is ""
-    # but whose anonymousId is valid is an anonymous event (https://segment.com/docs/connections/spec/identify/
-    # #anonymous-id), not a broken one.
+    # but whose anonymousId is valid is an anonymous event
+    # (https://segment.com/docs/connections/spec/identify/ #anonymous-id), not a broken one.
     anonymous_id = _id(_unless_empty(message.get("anonymousId")), "anonymousId", "sessionId")
     user_id = _id(_unless_empty(message.get("userId")), "userId", "userId")
     session_id = anonymous_id or user_id

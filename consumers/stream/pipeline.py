@@ -15,16 +15,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers import accounting
-from consumers.accounting import Entry, count, failed_sequence_numbers, reason_of, send_dead_letters
-from consumers.aggregate_guard import collapse_bad_sub_records
-from consumers.decode import Decoded, RecordRef, decode_record
-from consumers.event_map import EventMap
-from consumers.grouping import Chunk, UserWork, group_by_user
 from consumers.metrics import MetricsSettings, log_batch
-from consumers.normalize import normalize
-from consumers.purchase_exclusions import BatchPurchases, PurchaseExclusions
-from consumers.refresh_gate import RefreshGate
+from consumers.stream import accounting
+from consumers.stream.accounting import (
+    Entry,
+    count,
+    failed_sequence_numbers,
+    reason_of,
+    send_dead_letters,
+)
+from consumers.stream.aggregate_guard import collapse_bad_sub_records
+from consumers.stream.decode import Decoded, RecordRef, decode_record
+from consumers.stream.event_map import EventMap
+from consumers.stream.grouping import Chunk, UserWork, group_by_user
+from consumers.stream.normalize import normalize
+from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
+from consumers.stream.refresh_gate import RefreshGate
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
@@ -66,8 +72,8 @@ class RefreshOptions:
     filter_arn: str | None = None
     filter_values: Mapping[str, str] = field(default_factory=dict)
     # Postpone GetRecommendations and the sinks for a user refreshed less than this long ago (0: always
-    # refresh) to when the interval ends (consumers.refresh_sweep). The user's events are tracked either
-    # way; only the write-back waits (docs/scaling.md).
+    # refresh) to when the interval ends (consumers.stream.refresh_sweep). The user's events are tracked
+    # either way; only the write-back waits (docs/scaling.md).
     min_interval_seconds: float = 0.0
 
 

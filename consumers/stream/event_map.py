@@ -1,7 +1,7 @@
 """Which Segment events become Personalize interactions, and how (the event map).
 
 The map is a JSON object. Every key but ``events`` is optional; the packaged default
-(``consumers/default_event_map.json``) tracks the Segment e-commerce v2 events Personalize learns from
+(``consumers/stream/default_event_map.json``) tracks the Segment e-commerce v2 events Personalize learns from
 (docs/event-map.md gives the reason for each event tracked or left out)::
 
     {
@@ -216,7 +216,7 @@ def _default_map() -> EventMap:
 
 @functools.cache
 def _packaged(file_name: str) -> EventMap:
-    text = resources.files("consumers").joinpath(file_name).read_text(encoding="utf-8")
+    text = resources.files("consumers.stream").joinpath(file_name).read_text(encoding="utf-8")
     return EventMap.from_json(json.loads(text), source=file_name)
 
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from consumers.decode import RecordRef
+from consumers.stream.decode import RecordRef
 from destinations.ports import DeadLetterSink, RecommendationSink
 from schemas.batch import BatchCounts, count_reason, count_sample
 from schemas.dead_letter import DeadLetter

@@ -1,7 +1,7 @@
 """The refresh interval (``PUE_REFRESH_MIN_INTERVAL_SECONDS``): which users of a batch were refreshed too
 recently to refresh again, and noting the ones that were. A skipped user is owed one refresh when the
-interval ends (``consumers.refresh_sweep`` delivers it): the interval delays a refresh, it never drops one.
-Best effort: the ledger can fail a refresh's saving, never a record."""
+interval ends (``consumers.stream.refresh_sweep`` delivers it): the interval delays a refresh, it never drops
+one. Best effort: the ledger can fail a refresh's saving, never a record."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final
 
-from consumers.accounting import Entry, dead_reason
+from consumers.stream.accounting import Entry, dead_reason
 from schemas.outcome import Poison
 
 # Ten SQS SendMessageBatch calls' worth of letters: more than any one bad deploy of a few event types makes
