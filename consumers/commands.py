@@ -12,8 +12,13 @@ from typing import Any
 
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
-from consumers.lambda_events import lambda_events
-from consumers.replay import InputError, events_from, print_progress, replay
+from consumers.runners.lambda_events import lambda_events
+from consumers.runners.replay import (
+    InputError,
+    events_from,
+    print_progress,
+    replay,
+)
 from consumers.settings import DEFAULT_STATE_DIR, Settings
 from destinations.local import LocalBackend
 from destinations.local.messages import messages_for
@@ -77,7 +82,7 @@ def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
 def write_sample(users: int, out: Path | None) -> int:
     import gzip
 
-    from consumers.sample_data import clickstream
+    from consumers.runners.sample_data import clickstream
 
     lines = "".join(json.dumps(m) + "\n" for m in clickstream(users=users))
     if out is None:
@@ -102,7 +107,7 @@ def demo(settings: Settings, *, users: int, serve: Listen | None = None) -> int:
     """Generate the sample clickstream, deliver it as Lambda would, and show what came out; then, with
     ``serve``, serve the HTTP API on that data until Ctrl-C or SIGTERM (exit 0)."""
     from consumers.api.listen import ListenError, check_can_listen
-    from consumers.sample_data import clickstream
+    from consumers.runners.sample_data import clickstream
 
     if serve is not None:
         try:
@@ -125,7 +130,7 @@ def demo(settings: Settings, *, users: int, serve: Listen | None = None) -> int:
 
 
 def _run_demo(settings: Settings, messages: list[dict[str, Any]], users: int) -> int:
-    from consumers.sample_data import catalog_items
+    from consumers.runners.sample_data import catalog_items
 
     payloads = [json.dumps(m).encode() for m in messages]
     out = sys.stderr

@@ -1,4 +1,5 @@
-"""The ``pue consume`` command: options, signals and wiring around ``consumers.poller.KinesisPoller``."""
+"""The ``pue consume`` command: options, signals and wiring around
+``consumers.runners.poller.KinesisPoller``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from consumers.checkpoints import CheckpointStore
-from consumers.poller import ConsumeOptions, KinesisPoller, print_progress
+from consumers.runners.checkpoints import CheckpointStore
+from consumers.runners.poller import ConsumeOptions, KinesisPoller, print_progress
 from schemas.errors import ConfigError, PueError
 from schemas.limits import KINESIS_GET_RECORDS_MAX_RECORDS, KINESIS_SEQUENCE_NUMBER_MAX_DIGITS
 

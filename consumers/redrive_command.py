@@ -1,4 +1,4 @@
-"""The ``pue redrive`` command: options, wiring and output around ``consumers.redrive.Redriver``."""
+"""The ``pue redrive`` command: options, wiring and output around ``consumers.runners.redrive.Redriver``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from consumers.command_settings import add_backend_arguments
 from schemas.errors import ConfigError, PueError
 
 if TYPE_CHECKING:
-    from consumers.redrive_stats import RedriveStats
+    from consumers.runners.redrive_stats import RedriveStats
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -94,8 +94,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def redrive_command(args: argparse.Namespace) -> int:
     from consumers.command_settings import opened_pipeline, settings_for
-    from consumers.redrive import Redriver
-    from consumers.redrive_stats import RedriveOptions
+    from consumers.runners.redrive import Redriver
+    from consumers.runners.redrive_stats import RedriveOptions
     from destinations.aws.clients import make_client
 
     try:

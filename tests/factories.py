@@ -4,8 +4,8 @@ Message ids are deterministic (a uuid5 of the message's content), so runs are re
 built twice from the same arguments is the same message (as a redelivery would be). Pass ``message_id``,
 or vary a property or the timestamp, to get distinct messages.
 
-Records are shaped by ``consumers.lambda_events``, the same code ``pue replay`` uses, so tests feed the
-handler exactly what local runs do; KPL aggregates are built by aws-kinesis-agg's own aggregator.
+Records are shaped by ``consumers.runners.lambda_events``, the same code ``pue replay`` uses, so tests feed
+the handler exactly what local runs do; KPL aggregates are built by aws-kinesis-agg's own aggregator.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from consumers import lambda_events
+from consumers.runners import lambda_events
 
 DEFAULT_SHARD = "shardId-000000000000"
 DEFAULT_TIMESTAMP = "2026-11-01T12:00:00.000Z"

@@ -59,9 +59,9 @@ def _sample_state(state: Path, users: int) -> list[str]:
     """Replay the demo's sample clickstream into ``state``; the user ids it holds."""
     from consumers.api.serve import local_settings
     from consumers.bootstrap import build_pipeline
-    from consumers.lambda_events import lambda_events
-    from consumers.replay import replay
-    from consumers.sample_data import clickstream
+    from consumers.runners.lambda_events import lambda_events
+    from consumers.runners.replay import replay
+    from consumers.runners.sample_data import clickstream
 
     pipeline, wiring = build_pipeline(local_settings(str(state)))
     try:

@@ -27,9 +27,9 @@ from botocore.awsrequest import AWSResponse
 
 from consumers.bootstrap import build_pipeline
 from consumers.engagement_settings import EngagementSettings
-from consumers.lambda_events import lambda_events
-from consumers.replay import replay
-from consumers.sample_data import clickstream
+from consumers.runners.lambda_events import lambda_events
+from consumers.runners.replay import replay
+from consumers.runners.sample_data import clickstream
 from consumers.settings import Settings
 
 DOMAIN = "pue-bench"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consumers.lambda_events import lambda_events
+from consumers.runners.lambda_events import lambda_events
 
 _START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 # (kind, cumulative probability): a Segment stream as the Kinesis destination forwards it.

@@ -19,7 +19,7 @@ from typing import Final
 import pytest
 
 from consumers.cli import main
-from consumers.lambda_events import lambda_record, partition_key_of
+from consumers.runners.lambda_events import lambda_record, partition_key_of
 from consumers.stream.decode import Undecodable, decode_record
 from destinations.local import LocalBackend
 from schemas.limits import KINESIS_RECORD_MAX_BYTES

@@ -17,8 +17,8 @@ import pytest
 
 from consumers.bootstrap import build_pipeline
 from consumers.cli import main
-from consumers.replay import events_from, replay
-from consumers.sample_data import clickstream
+from consumers.runners.replay import events_from, replay
+from consumers.runners.sample_data import clickstream
 from consumers.settings import Settings
 
 Row = tuple[str, str, str, int]

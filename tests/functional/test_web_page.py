@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 from consumers.bootstrap import build_pipeline
-from consumers.lambda_events import lambda_events
-from consumers.replay import replay
-from consumers.sample_data import catalog_items, clickstream
+from consumers.runners.lambda_events import lambda_events
+from consumers.runners.replay import replay
+from consumers.runners.sample_data import catalog_items, clickstream
 from consumers.settings import Settings
 from destinations.local import LocalStore
 

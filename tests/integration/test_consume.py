@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from consumers.checkpoints import CheckpointStore
 from consumers.consume_command import add_consume_arguments, consume_command, install_stop_signals, register
-from consumers.poller import ConsumeOptions, KinesisPoller, RetriesExhausted
-from consumers.sample_data import clickstream
+from consumers.runners.checkpoints import CheckpointStore
+from consumers.runners.poller import ConsumeOptions, KinesisPoller, RetriesExhausted
+from consumers.runners.sample_data import clickstream
 from destinations.local.store import LocalStore
 from schemas.batch import BatchItemFailure, PartialBatchResponse
 from schemas.errors import ConfigError

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from consumers.checkpoints import CheckpointStore
 from consumers.consume_command import register
-from consumers.poller import ConsumeOptions, KinesisPoller
+from consumers.runners.checkpoints import CheckpointStore
+from consumers.runners.poller import ConsumeOptions, KinesisPoller
 from schemas.errors import ConfigError
 from tests.integration.test_consume import Recorder, one_shard_stream
 

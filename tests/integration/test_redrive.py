@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from consumers.redrive import Redriver
-from consumers.redrive_messages import DiscardedBatch, parse_message
-from consumers.redrive_stats import RedriveOptions
+from consumers.runners.redrive import Redriver
+from consumers.runners.redrive_messages import DiscardedBatch, parse_message
+from consumers.runners.redrive_stats import RedriveOptions
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads

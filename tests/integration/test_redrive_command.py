@@ -13,7 +13,7 @@ import pytest
 
 from consumers.cli import main
 from consumers.redrive_command import terminal_progress
-from consumers.redrive_stats import RedriveStats
+from consumers.runners.redrive_stats import RedriveStats
 from destinations.aws.sqs_dead_letters import message_body
 from destinations.local.store import LocalStore
 from schemas.dead_letter import DeadLetter

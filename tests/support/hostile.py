@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from consumers import lambda_events
+from consumers.runners import lambda_events
 from schemas.dead_letter import DeadLetter
 
 if TYPE_CHECKING:

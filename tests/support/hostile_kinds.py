@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from consumers import lambda_events
+from consumers.runners import lambda_events
 from tests.support.hostile import UNICODE_USERS, Event, HostileRecord, Part, encoded
 
 _BASE_TIME: Final = datetime(2026, 11, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any, Final
 
-from consumers import lambda_events
+from consumers.runners import lambda_events
 from tests.support.hostile import HostileRecord, Part, encoded
 from tests.support.hostile_kinds import ABSENT, Maker, aggregate, dead, events_of
 

@@ -1,8 +1,8 @@
 """``pue consume``: one process reading every shard of a real Kinesis stream into the Lambda handler's path.
 
 For developers and small deployments. Records are shaped as Lambda shapes them
-(``consumers.lambda_events.from_get_records``) and go through the ``handle_event`` the Lambda handler calls,
-with Lambda's stream semantics kept where they matter:
+(``consumers.runners.lambda_events.from_get_records``) and go through the ``handle_event`` the Lambda handler
+calls, with Lambda's stream semantics kept where they matter:
 
 - every shard is read (ListShards, paginated); after a reshard a child starts only when its parent(s) are
   finished (closed and read to the end), so each partition key's records stay in order;
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias
 
-from consumers.checkpoints import CheckpointStore
-from consumers.lambda_events import from_get_records
+from consumers.runners.checkpoints import CheckpointStore
+from consumers.runners.lambda_events import from_get_records
 from schemas.batch import BatchCounts, PartialBatchResponse
 from schemas.errors import ConfigError, PueError
 from schemas.limits import KINESIS_GET_RECORDS_PER_SHARD_PER_SECOND

@@ -1,12 +1,13 @@
 """``pue redrive``: take messages off a failure queue and run their records through the pipeline again.
 
 A dead-letter message holds one record; a discarded-batch message names a shard's sequence range, read
-back from the stream (``consumers.stream_range``). A message is deleted only when every record it stands for
-ended processed, filtered or dead-lettered again (a fresh letter, attempt + 1: ``consumers.redrive_letters``);
-a record reported for retry leaves its message on the queue, visible again after the visibility timeout.
-A message that cannot be redriven as is (not pue's, truncated, its records past the stream's retention) is
-left there and counted with its reason. Each record is taken once per run: a letter this run wrote again
-ends the run's interest in it. ``dry_run`` tracks and deletes nothing: it says what would happen.
+back from the stream (``consumers.runners.stream_range``). A message is deleted only when every record it
+stands for ended processed, filtered or dead-lettered again (a fresh letter, attempt + 1:
+``consumers.runners.redrive_letters``); a record reported for retry leaves its message on the queue, visible
+again after the visibility timeout. A message that cannot be redriven as is (not pue's, truncated, its records
+past the stream's retention) is left there and counted with its reason. Each record is taken once per run: a
+letter this run wrote again ends the run's interest in it. ``dry_run`` tracks and deletes nothing: it says
+what would happen.
 """
 
 from __future__ import annotations
@@ -18,20 +19,26 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from consumers.kinesis import handle_event
-from consumers.lambda_events import (
+from consumers.runners.lambda_events import (
     DEFAULT_STREAM_ARN,
     from_get_records,
     lambda_record,
     partition_key_of,
     sequence_number,
 )
-from consumers.redrive_letters import RedriveLetters
-from consumers.redrive_messages import DiscardedBatch, LetterMessage, Parsed, Unredrivable, parse_message
-from consumers.redrive_stats import RedriveOptions, RedriveStats
+from consumers.runners.redrive_letters import RedriveLetters
+from consumers.runners.redrive_messages import (
+    DiscardedBatch,
+    LetterMessage,
+    Parsed,
+    Unredrivable,
+    parse_message,
+)
+from consumers.runners.redrive_stats import RedriveOptions, RedriveStats
+from consumers.runners.stream_range import read_range
 from consumers.stream.decode import Decoded, decode_record
 from consumers.stream.normalize import normalize
 from consumers.stream.pipeline import Pipeline
-from consumers.stream_range import read_range
 from destinations.aws.errors import translated
 from destinations.aws.s3_dead_letter_payloads import read_payload
 from schemas.dead_letter import DeadLetter

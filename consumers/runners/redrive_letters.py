@@ -1,7 +1,7 @@
 """The dead-letter sink a redrive runs the pipeline with: a record dead-lettered again is written as its
 original letter (same shard, sequence and sub-sequence numbers, so the same letter id) with the attempt count
-one higher. ``consumers.redrive`` feeds the records under stand-in sequence numbers (one per message, so two
-sub-records of one aggregate stay apart); this maps them back."""
+one higher. ``consumers.runners.redrive`` feeds the records under stand-in sequence numbers (one per message,
+so two sub-records of one aggregate stay apart); this maps them back."""
 
 from __future__ import annotations
 

@@ -10,8 +10,18 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from consumers.kinesis import handle_event
-from consumers.lambda_events import DEFAULT_SHARD, DEFAULT_STREAM_ARN, lambda_events, sequence_number
-from consumers.replay_input import InputError, OversizeLine, lambda_event_in, read_lines
+from consumers.runners.lambda_events import (
+    DEFAULT_SHARD,
+    DEFAULT_STREAM_ARN,
+    lambda_events,
+    sequence_number,
+)
+from consumers.runners.replay_input import (
+    InputError,
+    OversizeLine,
+    lambda_event_in,
+    read_lines,
+)
 from consumers.stream.decode import RecordRef
 from consumers.stream.pipeline import Pipeline
 from schemas.batch import BatchCounts
