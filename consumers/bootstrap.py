@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consumers.engagement_settings import EngagementSettings
-from consumers.logs import register_secret
-from consumers.settings import Settings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.logs import register_secret
+from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.ports import (

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final
 
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from destinations.catalog_port import ItemCatalog
 from destinations.engagement_content import DetailSpec, is_engagement_attribute, lookup, pinpoint_attributes
 from destinations.ports import PurchaseHistory, Recommender
@@ -197,8 +197,8 @@ def _cold_start() -> CampaignHook:
         if _hook is None:
             import os
 
-            from consumers.logs import configure_logging
-            from consumers.secrets import resolve_secrets
+            from consumers.config.logs import configure_logging
+            from consumers.config.secrets import resolve_secrets
 
             # ConfigError here fails the init loudly, naming every problem. The Profile API token (purchase
             # history) is named by SEGMENT_PROFILE_TOKEN_SECRET_ARN and fetched once per container.

@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from consumers.campaign_hook import build_campaign_hook
-    from consumers.engagement_settings import EngagementSettings
-    from consumers.settings import Settings
+    from consumers.config.engagement_settings import EngagementSettings
+    from consumers.config.settings import Settings
 
     try:
         event = json.loads(args.event.read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from consumers.settings import DEFAULT_STATE_DIR
+from consumers.config.settings import DEFAULT_STATE_DIR
 from schemas.errors import PermanentError
 
 EXIT_USAGE = 2

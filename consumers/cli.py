@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from consumers.settings import DEFAULT_STATE_DIR, Settings
+from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 from schemas.errors import ConfigError, PueError
 from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 
@@ -175,7 +175,7 @@ def _print_json(value: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from consumers.logs import configure_logging
+    from consumers.config.logs import configure_logging
 
     configure_logging("INFO" if args.verbose else "WARNING")
     try:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from consumers.settings import DEFAULT_STATE_DIR, Settings
+from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 
 if TYPE_CHECKING:
     from consumers.stream.pipeline import Pipeline
@@ -26,7 +26,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_for(args: argparse.Namespace) -> Settings:
     """Validated settings for ``args``; raises ``ConfigError`` naming every problem."""
-    from consumers.secrets import resolve_secrets
+    from consumers.config.secrets import resolve_secrets
 
     env = dict(os.environ)
     env["PUE_BACKEND"] = args.backend or env.get("PUE_BACKEND") or "local"

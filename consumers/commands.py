@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 from consumers.runners.lambda_events import lambda_events
 from consumers.runners.replay import (
     InputError,
@@ -19,7 +20,6 @@ from consumers.runners.replay import (
     print_progress,
     replay,
 )
-from consumers.settings import DEFAULT_STATE_DIR, Settings
 from destinations.local import LocalBackend
 from destinations.local.messages import messages_for
 from schemas.batch import BatchCounts

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from destinations.catalog_port import EndpointDirectory, ItemCatalog, SegmentImporter
 from destinations.ports import RecommendationSink
 from schemas.errors import ConfigError

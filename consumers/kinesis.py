@@ -26,9 +26,9 @@ def _cold_start() -> Pipeline:
             import os
 
             from consumers.bootstrap import build_pipeline
-            from consumers.logs import configure_logging
-            from consumers.secrets import resolve_secrets
-            from consumers.settings import Settings
+            from consumers.config.logs import configure_logging
+            from consumers.config.secrets import resolve_secrets
+            from consumers.config.settings import Settings
 
             # ConfigError here fails the init loudly, naming every problem. Secrets named by
             # <NAME>_SECRET_ARN are fetched once per container, before anything reads them.

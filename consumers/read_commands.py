@@ -17,7 +17,7 @@ from typing import Any
 
 from consumers.bootstrap import load_event_map, open_local
 from consumers.commands import profile_json, recommendation_json
-from consumers.settings import Settings
+from consumers.config.settings import Settings
 from destinations.local import LocalBackend
 from destinations.local.store import STORE_FILE_NAME
 from schemas.recommendation import RecommendationRequest

@@ -42,11 +42,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumers.engagement_settings import EngagementSettings
+    from consumers.config.engagement_settings import EngagementSettings
+    from consumers.config.settings import Settings
     from consumers.engagement_wiring import client_factory, segment_adapters
     from consumers.segment_import import SegmentImport
     from consumers.segment_queries import OutputError
-    from consumers.settings import Settings
 
     settings = Settings.from_env()
     if args.state:

@@ -24,10 +24,10 @@ def _cold_start() -> Api:
     global _api
     with _lock:
         if _api is None:
-            from consumers.api.settings import load_settings
             from consumers.api.wiring import build_api
-            from consumers.logs import configure_logging
-            from consumers.secrets import resolve_secrets
+            from consumers.config.api_settings import load_settings
+            from consumers.config.logs import configure_logging
+            from consumers.config.secrets import resolve_secrets
 
             env = resolve_secrets(os.environ)  # PUE_API_KEY_SECRET_ARN -> PUE_API_KEY, and friends
             settings, api_settings = load_settings(env, require_key=True)

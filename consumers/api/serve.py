@@ -24,11 +24,11 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Final
 
 from consumers.api.listen import ListenError
-from consumers.settings import DEFAULT_STATE_DIR, Settings
+from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 
 if TYPE_CHECKING:
     from consumers.api.http_server import ApiServer
-    from consumers.api.settings import ApiSettings
+    from consumers.config.api_settings import ApiSettings
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
@@ -135,11 +135,11 @@ def serve_forever(
 
     Keys: ``api_key`` if given, else ``PUE_API_KEY``, else one generated now and printed (never logged).
     """
-    from consumers.api.settings import ApiSettings
     from consumers.api.wiring import build_api
     from consumers.api.wsgi import WsgiApp
-    from consumers.engagement_settings import EngagementSettings
-    from consumers.logs import register_secret
+    from consumers.config.api_settings import ApiSettings
+    from consumers.config.engagement_settings import EngagementSettings
+    from consumers.config.logs import register_secret
 
     out = out or sys.stdout
     api_settings = api_settings or ApiSettings.from_env(require_key=False)

@@ -13,10 +13,10 @@ from consumers.api.insights import LocalInsights
 from consumers.api.openapi import document_bytes
 from consumers.api.routes import Api
 from consumers.api.service import CacheKey, Defaults, ItemCatalog, RecommendationService
-from consumers.api.settings import ApiSettings
 from consumers.bootstrap import Wiring, build_pipeline
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from destinations.local import LocalStore
 from destinations.ports import Recommender
 from schemas.recommendation import Recommendation

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from consumers.metrics import MetricsSettings, log_batch
+from consumers.config.metrics import MetricsSettings, log_batch
 from consumers.stream import accounting
 from consumers.stream.accounting import (
     Entry,

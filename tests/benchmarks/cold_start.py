@@ -26,7 +26,7 @@ VARIANTS = {
     ),
     "init_pue_pipeline": (
         "import consumers.kinesis; from consumers.bootstrap import build_pipeline; "
-        "from consumers.settings import Settings; build_pipeline(Settings.from_env())"
+        "from consumers.config.settings import Settings; build_pipeline(Settings.from_env())"
     ),
 }
 

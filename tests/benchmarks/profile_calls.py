@@ -26,11 +26,11 @@ import boto3
 from botocore.awsrequest import AWSResponse
 
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.runners.lambda_events import lambda_events
 from consumers.runners.replay import replay
 from consumers.runners.sample_data import clickstream
-from consumers.settings import Settings
 
 DOMAIN = "pue-bench"
 BATCH_SIZE = 100

@@ -72,8 +72,8 @@ def _handler(mode: str) -> Any:
 
         return ReferenceHandler(os.environ).handle
     from consumers.bootstrap import build_pipeline
+    from consumers.config.settings import Settings
     from consumers.kinesis import handle_event
-    from consumers.settings import Settings
 
     pipeline, _ = build_pipeline(Settings.from_env())
 

@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 from consumers.api.contract import ApiRequest
-from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
 from consumers.bootstrap import build_pipeline
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.settings import Settings
 from tests.factories import kinesis_event, segment_track
 
 BATCH = 500

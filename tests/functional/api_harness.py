@@ -27,9 +27,9 @@ from consumers.api import lambda_handler
 from consumers.api.http_server import ApiServer
 from consumers.api.openapi import load_document
 from consumers.api.routes import Api
-from consumers.api.settings import load_settings
 from consumers.api.wiring import build_api
 from consumers.api.wsgi import WsgiApp
+from consumers.config.api_settings import load_settings
 from destinations.local import LocalBackend
 from schemas.interaction import EventBatch, Interaction
 

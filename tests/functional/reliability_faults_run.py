@@ -21,8 +21,8 @@ from unittest.mock import patch
 from botocore.retries.standard import ExponentialBackoff
 
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from destinations.aws.clients import make_client
 from destinations.aws.sqs_dead_letters import decode_body
 from destinations.segment.personas import PersonasTraitSink

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
-from consumers.settings import Settings
 from consumers.stream.pipeline import BatchResult
 from destinations.local import LocalBackend
 from schemas.dead_letter import DeadLetter

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import quote
 
-from consumers.logs import configure_logging
+from consumers.config.logs import configure_logging
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeTracker

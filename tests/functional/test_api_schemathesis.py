@@ -23,9 +23,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from consumers.api.openapi import load_document
-from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.settings import Settings
 from tests.functional.api_harness import API_KEY, running_server, seed
 
 MAX_EXAMPLES = 40

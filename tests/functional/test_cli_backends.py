@@ -70,7 +70,7 @@ def test_local_only_commands_never_read_cloud_settings(
 def test_the_stream_consumer_still_refuses_those_settings(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from consumers.settings import Settings
+    from consumers.config.settings import Settings
     from schemas.errors import ConfigError
 
     aws_only(monkeypatch)
@@ -251,7 +251,7 @@ def test_run_hints_the_commands_that_read_its_state(
 
 
 def test_local_engagement_settings_keep_the_local_parts_and_read_no_cloud_part() -> None:
-    from consumers.engagement_settings import EngagementSettings
+    from consumers.config.engagement_settings import EngagementSettings
 
     env = {
         "PUE_CUSTOMER_PROFILES_DOMAIN": "shop",  # would wire a Customer Profiles client into pue serve / run

@@ -14,12 +14,12 @@ import pytest
 
 from consumers.api.contract import ApiRequest
 from consumers.api.routes import Api
-from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
 from consumers.bootstrap import build_pipeline
 from consumers.cli import main
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from destinations.local import LocalBackend
 from schemas.batch import MAX_REASON_KEYS, OTHER_REASONS, SAMPLE_SIZE, BatchCounts
 from tests.factories import kinesis_event, segment_track

@@ -15,11 +15,11 @@ import pytest
 from aws_kinesis_agg import MAGIC
 
 from consumers.api.contract import ApiRequest
-from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.stream.aggregate_guard import MAX_BAD_SUB_RECORDS, TOO_MANY_BAD_SUB_RECORDS
 from consumers.stream.decode import (
     _protobuf as decode_protobuf,  # the KPL message class, imported as decode does

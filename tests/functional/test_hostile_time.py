@@ -18,9 +18,9 @@ from botocore.stub import Stubber
 
 from consumers.bootstrap import build_pipeline
 from consumers.cli import main
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.export.exporter import ExportOptions, export
-from consumers.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from consumers.stream.timestamps import MAX_CLOCK_SKEW

@@ -17,9 +17,9 @@ import pytest
 
 from consumers.bootstrap import build_pipeline
 from consumers.cli import main
+from consumers.config.settings import Settings
 from consumers.runners.replay import events_from, replay
 from consumers.runners.sample_data import clickstream
-from consumers.settings import Settings
 
 Row = tuple[str, str, str, int]
 

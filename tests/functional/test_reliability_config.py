@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import consumers.kinesis
-from consumers.settings import Settings
+from consumers.config.settings import Settings
 from schemas.errors import ConfigError
 from tests import factories
 from tests.functional.reliability_support import SECRETS, find_leaks

@@ -11,9 +11,9 @@ from typing import Final
 import pytest
 
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
-from consumers.settings import Settings
 from consumers.stream.pipeline import Pipeline
 from destinations.aws.sqs_dead_letters import decode_body
 from schemas.dead_letter import DeadLetter

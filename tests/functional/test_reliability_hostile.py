@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 import consumers.kinesis
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
-from consumers.settings import Settings
 from consumers.stream.pipeline import Pipeline
 from tests import factories
 from tests.fakes import FakeDeadLetters

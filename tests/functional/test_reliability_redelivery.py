@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers.bootstrap import build_pipeline
-from consumers.engagement_settings import EngagementSettings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
-from consumers.settings import Settings
 from consumers.stream.pipeline import Pipeline
 from destinations.local import LocalBackend
 from tests.functional.reliability_figures import report

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import pytest
 
-from consumers.logs import redact
-from consumers.secrets import resolve_secrets
-from consumers.settings import Settings
+from consumers.config.logs import redact
+from consumers.config.secrets import resolve_secrets
+from consumers.config.settings import Settings
 from schemas.errors import ConfigError
 from tests.functional.api_harness import TRANSPORTS, client_for, seed
 from tests.functional.reliability_faults_run import ISSUE_RATES, check_faults, run_faults, versioned_fake
@@ -75,7 +75,7 @@ def test_the_scan_finds_each_planted_secret_in_any_form(name: str) -> None:
 
 
 def test_redaction_masks_secrets_and_emails_whatever_wrote_them() -> None:
-    from consumers.logs import register_secret
+    from consumers.config.logs import register_secret
 
     for secret in SECRETS.values():
         register_secret(secret)

@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 
 from consumers.bootstrap import build_pipeline
+from consumers.config.settings import Settings
 from consumers.runners.lambda_events import lambda_events
 from consumers.runners.replay import replay
 from consumers.runners.sample_data import catalog_items, clickstream
-from consumers.settings import Settings
 from destinations.local import LocalStore
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from consumers.bootstrap import build_pipeline
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
 from consumers.runners.lambda_events import from_get_records
 from consumers.runners.sample_data import clickstream
-from consumers.settings import Settings
 from tests.integration.segment_stream import put_like_segment
 
 

@@ -13,9 +13,9 @@ from botocore.stub import ANY, Stubber
 
 from consumers.api.contract import ApiRequest
 from consumers.api.routes import Api
-from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.settings import Settings
 
 KEY = "aws-backend-test-key-0123456789"
 CAMPAIGN = "arn:aws:personalize:us-east-1:123456789012:campaign/user-personalization"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.api.settings import ApiSettings, load_settings
-from consumers.logs import redact
+from consumers.config.api_settings import ApiSettings, load_settings
+from consumers.config.logs import redact
 from schemas.errors import ConfigError
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:filter/instock"

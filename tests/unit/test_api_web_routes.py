@@ -19,9 +19,9 @@ from consumers.api.openapi import document_bytes
 from consumers.api.page import CONTENT_SECURITY_POLICY, StaticPage, load_static
 from consumers.api.routes import Api
 from consumers.api.service import Defaults, RecommendationService
-from consumers.api.settings import ApiSettings
 from consumers.api.wiring import build_api
-from consumers.settings import Settings
+from consumers.config.api_settings import ApiSettings
+from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalBackend

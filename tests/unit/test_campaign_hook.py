@@ -16,8 +16,8 @@ from moto import mock_aws
 
 from consumers import campaign_hook
 from consumers.campaign_hook import CampaignHook, build_campaign_hook
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from destinations.engagement_content import DetailSpec
 from schemas.errors import ConfigError, PermanentError, RetryableError
 from schemas.limits import PINPOINT_ATTRIBUTE_MAX_VALUES, PINPOINT_CAMPAIGN_HOOK_MAX_ENDPOINTS
@@ -359,7 +359,7 @@ def test_the_lambda_handler_wires_itself_from_the_environment(
 ) -> None:
     import os
 
-    from consumers import logs
+    from consumers.config import logs
 
     for name in list(os.environ):
         if name.startswith(("PUE_", "PERSONALIZE_", "PINPOINT_", "SEGMENT_")):

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from consumers.bootstrap import build_pipeline
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
-from consumers.settings import Settings
 from destinations.aws.clients import make_client
 from destinations.aws.personalize_events import PersonalizeEventTracker
 from destinations.aws.personalize_runtime import PersonalizeRecommender

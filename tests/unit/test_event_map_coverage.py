@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from consumers.bootstrap import DEFAULT_MAP_WITH_RECOMMENDER, load_event_map, wire
-from consumers.engagement_settings import EngagementSettings
-from consumers.settings import Settings
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
 from consumers.stream.event_map import EVENT_MAP_PRESETS, EventMap
 from consumers.stream.normalize import normalize
 from schemas.errors import ConfigError

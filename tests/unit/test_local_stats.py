@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from consumers.bootstrap import build_pipeline
-from consumers.settings import Settings
+from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalBackend

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from consumers.logs import configure_logging, redact, register_secret
+from consumers.config.logs import configure_logging, redact, register_secret
 
 
 def test_redact_masks_secrets_and_emails() -> None:

@@ -14,9 +14,9 @@ from typing import Any, Final
 import jsonschema
 import pytest
 
-from consumers.logs import configure_logging
-from consumers.metrics import COUNT_METRICS, MetricsSettings
-from consumers.settings import Settings
+from consumers.config.logs import configure_logging
+from consumers.config.metrics import COUNT_METRICS, MetricsSettings
+from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from schemas.errors import ConfigError, PermanentError

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from consumers.bootstrap import build_pipeline
+from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
-from consumers.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalStore

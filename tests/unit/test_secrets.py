@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from consumers import secrets
-from consumers.logs import redact
-from consumers.secrets import clear_cache, resolve_secrets
+from consumers.config import secrets
+from consumers.config.logs import redact
+from consumers.config.secrets import clear_cache, resolve_secrets
 from schemas.errors import ConfigError
 
 WRITE_KEY = "wk_live_0123456789abcdef"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from consumers.settings import Settings
+from consumers.config.settings import Settings
 from schemas.errors import ConfigError
 
 

@@ -17,7 +17,7 @@ from botocore import xform_name
 from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
-from consumers.secrets import ARN_SUFFIX, SECRET_NAMES
+from consumers.config.secrets import ARN_SUFFIX, SECRET_NAMES
 from destinations.aws.clients import SDK_CALL_BUDGET_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +59,8 @@ CODE_ACTIONS = {
     "s3:PutObject": "put_object",
 }
 # Operations the deployed handlers can reach but only call when a setting the template does not set turns
-# their feature on (consumers/engagement_settings.py). Setting one in the template means granting its actions.
-# Empty: the template now wires every engagement path (each off while its parameter is empty).
+# their feature on (consumers/config/engagement_settings.py). Setting one in the template means granting its
+# actions. Empty: the template now wires every engagement path (each off while its parameter is empty).
 OFF_UNLESS_SET: dict[str, str] = {}
 # Actions Lambda itself performs with the function's role, not pue's code.
 PLATFORM_ACTIONS = {
@@ -74,7 +74,8 @@ PLATFORM_ACTIONS = {
     "kinesis:GetShardIterator",
     "kinesis:ListShards",
     # CreateImportJob hands Pinpoint a role (RoleArn): IAM checks iam:PassRole on the caller, and Pinpoint
-    # lists the import folder with that role. https://docs.aws.amazon.com/pinpoint/latest/developerguide/permissions-import-segment.html
+    # lists the import folder with that role.
+    # https://docs.aws.amazon.com/pinpoint/latest/developerguide/permissions-import-segment.html
     "iam:PassRole",
     "s3:ListBucket",
     # With a customer-managed key (KmsKeyArn), Kinesis and Secrets Manager decrypt with the caller's

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from consumers.settings import Settings
+from consumers.config.settings import Settings
 from destinations.engagement_content import DEFAULT_DETAIL_FIELDS, DEFAULT_DETAIL_RANKS, ID_SUFFIX, DetailSpec
 from schemas.errors import ConfigError
 from schemas.limits import (

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from consumers.metrics import MetricsSettings
+from consumers.config.metrics import MetricsSettings
 from consumers.stream.event_map import EVENT_MAP_PRESETS
 from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS

@@ -1,12 +1,12 @@
 """Settings of the recommendations API, read once (cold start, or ``pue serve``) and validated all at once.
 
-They sit beside ``consumers.settings.Settings`` (backend, Personalize, sinks), which the API reads too:
+They sit beside ``consumers.config.settings.Settings`` (backend, Personalize, sinks), which the API reads too:
 
 ``PUE_API_KEY``
     Keys callers present in ``x-api-key``, comma-separated so a key can be rotated (add the new one, move
     clients over, drop the old one). In Lambda, ``PUE_API_KEY_SECRET_ARN`` names a Secrets Manager secret
-    instead (``consumers.secrets``). Required in Lambda; ``pue serve`` generates one per session if unset.
-``PUE_CORS_ORIGINS``
+    instead (``consumers.config.secrets``). Required in Lambda; ``pue serve`` generates one per session if
+unset. ``PUE_CORS_ORIGINS``
     Comma-separated origins (``https://shop.example``) browsers may call the API from, or ``*``.
 ``PUE_FILTERS``
     JSON object of filter names to Personalize filter ARNs: ``GET /recommendations?filter=NAME``.
@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from consumers.logs import register_secret
-from consumers.settings import Settings
+from consumers.config.logs import register_secret
+from consumers.config.settings import Settings
 from schemas.errors import ConfigError
 
 DEFAULT_CACHE_ENTRIES: Final = 10_000

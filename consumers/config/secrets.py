@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from consumers.logs import register_secret
+from consumers.config.logs import register_secret
 from destinations.aws.errors import translated
 from schemas.errors import ConfigError, PermanentError, PueError
 
