@@ -172,8 +172,8 @@ def build_campaign_hook(
     settings: Settings, engagement: EngagementSettings, *, clients: dict[str, Any] | None = None
 ) -> CampaignHook:
     """Wire a hook from validated settings: the backend's recommender, purchase history and item catalog."""
-    from consumers.bootstrap import wire
-    from consumers.engagement_wiring import client_factory, engagement_catalog
+    from consumers.bootstrap.engagement import client_factory, engagement_catalog
+    from consumers.bootstrap.stream import wire
 
     clients = {} if clients is None else clients
     wiring = wire(settings, clients=clients, engagement=engagement)

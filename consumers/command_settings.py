@@ -38,7 +38,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
 @contextmanager
 def opened_pipeline(settings: Settings) -> Iterator[Pipeline]:
     """The pipeline for ``settings``, closed (with the local backend, when open) on the way out."""
-    from consumers.bootstrap import build_pipeline
+    from consumers.bootstrap.stream import build_pipeline
 
     pipeline, wiring = build_pipeline(settings)
     try:

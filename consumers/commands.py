@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 from consumers.runners.lambda_events import lambda_events

@@ -139,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def consume_command(args: argparse.Namespace) -> int:
     """Run ``pue consume`` with parsed ``args``; the exit status: 0 stopped cleanly, 1 failed, 2 config."""
-    from consumers.bootstrap import build_pipeline
+    from consumers.bootstrap.stream import build_pipeline
     from consumers.command_settings import settings_for
     from consumers.kinesis import handle_event
     from consumers.stream.refresh_sweep import periodic_sweeper

@@ -25,7 +25,7 @@ def _cold_start() -> Pipeline:
         if _pipeline is None:
             import os
 
-            from consumers.bootstrap import build_pipeline
+            from consumers.bootstrap.stream import build_pipeline
             from consumers.config.logs import configure_logging
             from consumers.config.secrets import resolve_secrets
             from consumers.config.settings import Settings

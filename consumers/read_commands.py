@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from consumers.bootstrap import load_event_map, open_local
+from consumers.bootstrap.stream import load_event_map, open_local
 from consumers.commands import profile_json, recommendation_json
 from consumers.config.settings import Settings
 from destinations.local import LocalBackend

@@ -198,10 +198,10 @@ def _cold_start() -> tuple[SegmentImport, Any]:
     global _runner
     with _lock:
         if _runner is None:
+            from consumers.bootstrap.engagement import client_factory, segment_adapters
             from consumers.config.engagement_settings import EngagementSettings
             from consumers.config.logs import configure_logging
             from consumers.config.settings import Settings
-            from consumers.engagement_wiring import client_factory, segment_adapters
 
             settings = Settings.from_env()  # ConfigError here fails the init loudly, naming every problem
             configure_logging(settings.log_level)

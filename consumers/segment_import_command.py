@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    from consumers.bootstrap.engagement import client_factory, segment_adapters
     from consumers.config.engagement_settings import EngagementSettings
     from consumers.config.settings import Settings
-    from consumers.engagement_wiring import client_factory, segment_adapters
     from consumers.segment_import import SegmentImport
     from consumers.segment_queries import OutputError
 

@@ -24,7 +24,7 @@ def _cold_start() -> Api:
     global _api
     with _lock:
         if _api is None:
-            from consumers.api.wiring import build_api
+            from consumers.bootstrap.api import build_api
             from consumers.config.api_settings import load_settings
             from consumers.config.logs import configure_logging
             from consumers.config.secrets import resolve_secrets

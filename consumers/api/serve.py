@@ -135,8 +135,8 @@ def serve_forever(
 
     Keys: ``api_key`` if given, else ``PUE_API_KEY``, else one generated now and printed (never logged).
     """
-    from consumers.api.wiring import build_api
     from consumers.api.wsgi import WsgiApp
+    from consumers.bootstrap.api import build_api
     from consumers.config.api_settings import ApiSettings
     from consumers.config.engagement_settings import EngagementSettings
     from consumers.config.logs import register_secret

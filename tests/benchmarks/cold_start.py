@@ -25,7 +25,7 @@ VARIANTS = {
         "[s.client(n) for n in ('personalize-events', 'personalize-runtime', 'pinpoint', 'sqs')]"
     ),
     "init_pue_pipeline": (
-        "import consumers.kinesis; from consumers.bootstrap import build_pipeline; "
+        "import consumers.kinesis; from consumers.bootstrap.stream import build_pipeline; "
         "from consumers.config.settings import Settings; build_pipeline(Settings.from_env())"
     ),
 }

@@ -25,7 +25,7 @@ from typing import Any
 import boto3
 from botocore.awsrequest import AWSResponse
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.runners.lambda_events import lambda_events

@@ -71,7 +71,7 @@ def _handler(mode: str) -> Any:
         from tests.benchmarks.reference import ReferenceHandler
 
         return ReferenceHandler(os.environ).handle
-    from consumers.bootstrap import build_pipeline
+    from consumers.bootstrap.stream import build_pipeline
     from consumers.config.settings import Settings
     from consumers.kinesis import handle_event
 

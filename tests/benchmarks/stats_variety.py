@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from consumers.api.contract import ApiRequest
-from consumers.api.wiring import build_api
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.api import build_api
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
 from tests.factories import kinesis_event, segment_track

@@ -27,8 +27,8 @@ from consumers.api import lambda_handler
 from consumers.api.http_server import ApiServer
 from consumers.api.openapi import load_document
 from consumers.api.routes import Api
-from consumers.api.wiring import build_api
 from consumers.api.wsgi import WsgiApp
+from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import load_settings
 from destinations.local import LocalBackend
 from schemas.interaction import EventBatch, Interaction

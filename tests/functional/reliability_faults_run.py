@@ -20,7 +20,7 @@ from unittest.mock import patch
 
 from botocore.retries.standard import ExponentialBackoff
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from destinations.aws.clients import make_client

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from consumers.api.openapi import load_document
-from consumers.api.wiring import build_api
+from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
 from tests.functional.api_harness import API_KEY, running_server, seed

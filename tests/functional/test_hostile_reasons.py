@@ -14,8 +14,8 @@ import pytest
 
 from consumers.api.contract import ApiRequest
 from consumers.api.routes import Api
-from consumers.api.wiring import build_api
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.api import build_api
+from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
 from consumers.config.api_settings import ApiSettings
 from consumers.config.engagement_settings import EngagementSettings

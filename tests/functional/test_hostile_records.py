@@ -15,8 +15,8 @@ import pytest
 from aws_kinesis_agg import MAGIC
 
 from consumers.api.contract import ApiRequest
-from consumers.api.wiring import build_api
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.api import build_api
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.api_settings import ApiSettings
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings

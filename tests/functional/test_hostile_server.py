@@ -19,7 +19,7 @@ import pytest
 
 from consumers.api.http_server import LISTEN_BACKLOG, ApiServer
 from consumers.api.routes import Api
-from consumers.api.wiring import build_api
+from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import load_settings
 from tests.benchmarks.hostile_clients import HostileClients, probe
 from tests.functional.api_harness import API_KEY, running_server, seed

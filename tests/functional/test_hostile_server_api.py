@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from consumers.api import handler, lambda_handler
-from consumers.api.wiring import build_api
+from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import load_settings
 from tests.functional.api_harness import (
     API_KEY,

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings

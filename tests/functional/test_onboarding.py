@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
 from consumers.config.settings import Settings
 from consumers.runners.replay import events_from, replay

@@ -10,7 +10,7 @@ from typing import Final
 
 import pytest
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.kinesis import handle_event

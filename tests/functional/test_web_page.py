@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
 from consumers.runners.lambda_events import lambda_events
 from consumers.runners.replay import replay

@@ -6,7 +6,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
 from consumers.runners.lambda_events import from_get_records

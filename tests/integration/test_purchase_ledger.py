@@ -11,7 +11,7 @@ from unittest.mock import patch
 import pytest
 from botocore.stub import Stubber
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.kinesis import handle_event

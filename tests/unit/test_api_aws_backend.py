@@ -13,7 +13,7 @@ from botocore.stub import ANY, Stubber
 
 from consumers.api.contract import ApiRequest
 from consumers.api.routes import Api
-from consumers.api.wiring import build_api
+from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
 

@@ -19,7 +19,7 @@ from consumers.api.openapi import document_bytes
 from consumers.api.page import CONTENT_SECURITY_POLICY, StaticPage, load_static
 from consumers.api.routes import Api
 from consumers.api.service import Defaults, RecommendationService
-from consumers.api.wiring import build_api
+from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
 from destinations.aws.clients import make_client

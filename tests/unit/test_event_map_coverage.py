@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from consumers.bootstrap import DEFAULT_MAP_WITH_RECOMMENDER, load_event_map, wire
+from consumers.bootstrap.stream import DEFAULT_MAP_WITH_RECOMMENDER, load_event_map, wire
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.stream.event_map import EVENT_MAP_PRESETS, EventMap

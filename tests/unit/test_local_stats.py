@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from consumers.bootstrap import build_pipeline
+from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
 from consumers.kinesis import handle_event
 from consumers.stream.event_map import EventMap

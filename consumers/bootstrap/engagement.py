@@ -18,7 +18,7 @@ from destinations.ports import RecommendationSink
 from schemas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from consumers.bootstrap import Wiring
+    from consumers.bootstrap.stream import Wiring
 
 ClientFactory = Callable[[str], Any]
 
@@ -130,7 +130,7 @@ def segment_adapters(
     from destinations.local.segments import DirectorySegmentWriter
 
     if settings.backend == "local":
-        from consumers.bootstrap import open_local
+        from consumers.bootstrap.stream import open_local
         from destinations.local.segments import LocalEndpointDirectory, LocalSegmentImporter
 
         local = open_local(settings.state_dir)

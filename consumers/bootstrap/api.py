@@ -13,7 +13,7 @@ from consumers.api.insights import LocalInsights
 from consumers.api.openapi import document_bytes
 from consumers.api.routes import Api
 from consumers.api.service import CacheKey, Defaults, ItemCatalog, RecommendationService
-from consumers.bootstrap import Wiring, build_pipeline
+from consumers.bootstrap.stream import Wiring, build_pipeline
 from consumers.config.api_settings import ApiSettings
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings

@@ -241,7 +241,7 @@ def _add_segment_and_pinpoint(
         )
     if engagement is not None:
         # Customer Profiles and real-time messages, each on only when its settings are present.
-        from consumers.engagement_wiring import engagement_sinks
+        from consumers.bootstrap.engagement import engagement_sinks
 
         client = lambda service: _client(clients, service, settings)  # noqa: E731
         wiring.sinks.extend(engagement_sinks(settings, engagement, wiring, client))
