@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from consumers.bootstrap.engagement import client_factory, segment_adapters
     from consumers.config.engagement_settings import EngagementSettings
     from consumers.config.settings import Settings
-    from consumers.segment_import import SegmentImport
-    from consumers.segment_queries import OutputError
+    from consumers.engagement.segment_import import SegmentImport
+    from consumers.engagement.segment_queries import OutputError
 
     settings = Settings.from_env()
     if args.state:

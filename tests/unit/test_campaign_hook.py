@@ -15,9 +15,10 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from consumers import campaign_hook
-from consumers.campaign_hook import CampaignHook, build_campaign_hook
+from consumers.campaign_hook import build_campaign_hook
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
+from consumers.engagement.campaign_hook import CampaignHook
 from destinations.engagement_content import DetailSpec
 from schemas.errors import ConfigError, PermanentError, RetryableError
 from schemas.limits import PINPOINT_ATTRIBUTE_MAX_VALUES, PINPOINT_CAMPAIGN_HOOK_MAX_ENDPOINTS

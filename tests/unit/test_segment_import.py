@@ -18,8 +18,14 @@ from moto import mock_aws
 
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.segment_import import SegmentImport, handle_event
-from consumers.segment_queries import OutputError, RunNamer, parse_output, slug
+from consumers.engagement.segment_import import SegmentImport
+from consumers.engagement.segment_queries import (
+    OutputError,
+    RunNamer,
+    parse_output,
+    slug,
+)
+from consumers.segment_import import handle_event
 from destinations.aws.pinpoint_import import PinpointEndpointDirectory, PinpointSegmentImporter
 from destinations.catalog_port import ImportedSegment, segment_csv
 from schemas.errors import PermanentError, PueError, RetryableError
