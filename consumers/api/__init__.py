@@ -1,6 +1,6 @@
-"""The recommendations HTTP API: ``handler`` for API Gateway, ``pue serve`` (``consumers.api.serve``).
+"""The recommendations HTTP API: ``handler`` for API Gateway, ``pue serve`` (``consumers.cli.serve``).
 
-Importing the package stays cheap (the ``pue`` CLI imports ``consumers.api.serve`` for every command):
+Importing the package stays cheap (the ``pue`` CLI imports ``consumers.cli.serve`` for every command):
 the handler module, and with it the pipeline and boto3, loads on the first invocation.
 """
 

@@ -25,9 +25,9 @@ from consumers.api.request_reader import (
     PREFETCH_BODY_BYTES,
     REQUEST_DEADLINE_SECONDS,
 )
-from consumers.api.serve import DEFAULT_THREADS
 from consumers.api.server_errors import JsonErrorConnection
 from consumers.api.wsgi import WsgiApp
+from consumers.cli.serve import DEFAULT_THREADS
 
 MAX_REQUEST_BODY_BYTES: Final = PREFETCH_BODY_BYTES  # refused with 413 past this; the API takes at most 32 KB
 CHANNEL_TIMEOUT_SECONDS: Final = 30  # connections with no request under way are closed after this

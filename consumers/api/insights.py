@@ -30,7 +30,7 @@ class LocalInsights:
     def profile(self, user_id: str) -> dict[str, Any] | None:
         """What pue holds for the user (as ``pue profile``, recent interactions only); None if nothing."""
         # Imported here: the commands module is the CLI's, heavier than a route needs at import time.
-        from consumers.commands import profile_json
+        from consumers.cli.local_commands import profile_json
 
         profile = profile_json(self._local, user_id)
         interactions: list[dict[str, Any]] = profile["interactions"]

@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from consumers.consume_command import add_consume_arguments, consume_command, install_stop_signals, register
+from consumers.cli.consume import (
+    add_consume_arguments,
+    consume_command,
+    install_stop_signals,
+    register,
+)
 from consumers.runners.checkpoints import CheckpointStore
 from consumers.runners.poller import ConsumeOptions, KinesisPoller, RetriesExhausted
 from consumers.runners.sample_data import clickstream

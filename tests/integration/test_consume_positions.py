@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from consumers.consume_command import register
+from consumers.cli.consume import register
 from consumers.runners.checkpoints import CheckpointStore
 from consumers.runners.poller import ConsumeOptions, KinesisPoller
 from schemas.errors import ConfigError

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from consumers.cli import main
-from consumers.redrive_command import terminal_progress
+from consumers.cli.redrive import terminal_progress
 from consumers.runners.redrive_stats import RedriveStats
 from destinations.aws.sqs_dead_letters import message_body
 from destinations.local.store import LocalStore

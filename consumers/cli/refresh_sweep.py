@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from consumers.command_settings import add_backend_arguments
+from consumers.cli.command_settings import add_backend_arguments
 from schemas.errors import ConfigError, PueError
 
 EXIT_FAILED = 1
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def refresh_due_command(args: argparse.Namespace) -> int:
     """0: done (failures are in the summary, still owed), 1: the ledger failed, 2: configuration."""
-    from consumers.command_settings import opened_pipeline, settings_for
+    from consumers.cli.command_settings import opened_pipeline, settings_for
     from consumers.stream.refresh_sweep import sweep_until_done
 
     try:

@@ -140,7 +140,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def consume_command(args: argparse.Namespace) -> int:
     """Run ``pue consume`` with parsed ``args``; the exit status: 0 stopped cleanly, 1 failed, 2 config."""
     from consumers.bootstrap.stream import build_pipeline
-    from consumers.command_settings import settings_for
+    from consumers.cli.command_settings import settings_for
     from consumers.kinesis import handle_event
     from consumers.stream.refresh_sweep import periodic_sweeper
     from destinations.aws.clients import make_client

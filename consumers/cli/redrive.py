@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from consumers.command_settings import add_backend_arguments
+from consumers.cli.command_settings import add_backend_arguments
 from schemas.errors import ConfigError, PueError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def redrive_command(args: argparse.Namespace) -> int:
-    from consumers.command_settings import opened_pipeline, settings_for
+    from consumers.cli.command_settings import opened_pipeline, settings_for
     from consumers.runners.redrive import Redriver
     from consumers.runners.redrive_stats import RedriveOptions
     from destinations.aws.clients import make_client

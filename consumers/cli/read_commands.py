@@ -16,7 +16,7 @@ import shlex
 from typing import Any
 
 from consumers.bootstrap.stream import load_event_map, open_local
-from consumers.commands import profile_json, recommendation_json
+from consumers.cli.local_commands import profile_json, recommendation_json
 from consumers.config.settings import Settings
 from destinations.local import LocalBackend
 from destinations.local.store import STORE_FILE_NAME

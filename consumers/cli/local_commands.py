@@ -1,4 +1,4 @@
-"""What each ``pue`` subcommand does, apart from argument parsing (consumers/cli.py)."""
+"""What each ``pue`` subcommand does, apart from argument parsing (consumers/cli/__init__.py)."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def demo(settings: Settings, *, users: int, serve: Listen | None = None) -> int:
     code = _run_demo(settings, clickstream(users=users), users)
     if serve is None or code != 0:
         return code
-    from consumers.api.serve import serve_forever
+    from consumers.cli.serve import serve_forever
 
     sys.stdout.write("\n")
     try:

@@ -22,15 +22,15 @@ EXIT_FAILED = 1
 # ``register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None`` and sets
 # ``handler=<callable(argparse.Namespace) -> int>`` on its parser with ``set_defaults``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "consumers.api.serve",
-    "consumers.export.command",
-    "consumers.validate.command",
-    "consumers.catalog_command",
-    "consumers.campaign_hook_command",
-    "consumers.segment_import_command",
-    "consumers.consume_command",
-    "consumers.refresh_sweep_command",
-    "consumers.redrive_command",
+    "consumers.cli.serve",
+    "consumers.cli.export",
+    "consumers.cli.validate",
+    "consumers.cli.catalog",
+    "consumers.cli.campaign_hook",
+    "consumers.cli.segment_import",
+    "consumers.cli.consume",
+    "consumers.cli.refresh_sweep",
+    "consumers.cli.redrive",
 )
 
 
@@ -128,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
         help="file to write (gzip when it ends in .gz); default stdout",
     )
 
-    from consumers.api.serve import DEFAULT_HOST, DEFAULT_PORT, port_number
+    from consumers.cli.serve import DEFAULT_HOST, DEFAULT_PORT, port_number
 
     run = sub.add_parser(
         "run",
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from consumers import commands
+    from consumers.cli import local_commands as commands
 
     handler = getattr(args, "handler", None)
     if handler is not None:
@@ -210,7 +210,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _read(args: argparse.Namespace) -> int:
-    from consumers import read_commands
+    from consumers.cli import read_commands
 
     if args.command == "profile" and (args.user_id is None) == (args.anonymous_id is None):
         sys.stderr.write("pue profile: give USER_ID or --anonymous-id ID (one of them)\n")
