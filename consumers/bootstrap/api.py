@@ -6,17 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.api.auth import ApiKeyAuth
-from consumers.api.cache import VersionedCache
-from consumers.api.cors import Cors
-from consumers.api.insights import LocalInsights
-from consumers.api.openapi import document_bytes
-from consumers.api.routes import Api
-from consumers.api.service import CacheKey, Defaults, ItemCatalog, RecommendationService
 from consumers.bootstrap.stream import Wiring, build_pipeline
 from consumers.config.api_settings import ApiSettings
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
+from consumers.web.auth import ApiKeyAuth
+from consumers.web.cache import VersionedCache
+from consumers.web.cors import Cors
+from consumers.web.insights import LocalInsights
+from consumers.web.openapi import document_bytes
+from consumers.web.routes import Api
+from consumers.web.service import (
+    CacheKey,
+    Defaults,
+    ItemCatalog,
+    RecommendationService,
+)
 from destinations.local import LocalStore
 from destinations.ports import Recommender
 from schemas.recommendation import Recommendation

@@ -106,8 +106,8 @@ class Listen:
 def demo(settings: Settings, *, users: int, serve: Listen | None = None) -> int:
     """Generate the sample clickstream, deliver it as Lambda would, and show what came out; then, with
     ``serve``, serve the HTTP API on that data until Ctrl-C or SIGTERM (exit 0)."""
-    from consumers.api.listen import ListenError, check_can_listen
     from consumers.runners.sample_data import clickstream
+    from consumers.web.listen import ListenError, check_can_listen
 
     if serve is not None:
         try:

@@ -1,6 +1,6 @@
 """``pue serve``: the recommendations API over HTTP on the local backend, for development and small sites.
 
-The server is cheroot (consumers/api/http_server.py), tuned against idle and slow clients, measured
+The server is cheroot (consumers/web/http_server.py), tuned against idle and slow clients, measured
 with ``make bench-api`` (tests/benchmarks/api_load.py; figures in docs/api.md).
 
 ``serve_forever`` is also what the demo calls after ``pue run``. Ctrl-C (or SIGTERM) stops it cleanly:
@@ -23,12 +23,12 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Final
 
-from consumers.api.listen import ListenError
 from consumers.config.settings import DEFAULT_STATE_DIR, Settings
+from consumers.web.listen import ListenError
 
 if TYPE_CHECKING:
-    from consumers.api.http_server import ApiServer
     from consumers.config.api_settings import ApiSettings
+    from consumers.web.http_server import ApiServer
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
@@ -135,11 +135,11 @@ def serve_forever(
 
     Keys: ``api_key`` if given, else ``PUE_API_KEY``, else one generated now and printed (never logged).
     """
-    from consumers.api.wsgi import WsgiApp
     from consumers.bootstrap.api import build_api
     from consumers.config.api_settings import ApiSettings
     from consumers.config.engagement_settings import EngagementSettings
     from consumers.config.logs import register_secret
+    from consumers.web.wsgi import WsgiApp
 
     out = out or sys.stdout
     api_settings = api_settings or ApiSettings.from_env(require_key=False)
@@ -158,7 +158,7 @@ def serve_forever(
         engagement=EngagementSettings.local_from_env(settings=settings) if local else None,
     )
     try:
-        from consumers.api.http_server import ApiServer
+        from consumers.web.http_server import ApiServer
 
         server = ApiServer(WsgiApp(api), host=host, port=port, threads=threads)
         try:

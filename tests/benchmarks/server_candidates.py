@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from consumers.api.wsgi import WsgiApp
+from consumers.web.wsgi import WsgiApp
 
 HOST = "127.0.0.1"
 THREADS = 8

@@ -20,11 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from consumers.api.contract import ApiRequest
 from consumers.bootstrap.api import build_api
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
+from consumers.web.contract import ApiRequest
 from tests.factories import kinesis_event, segment_track
 
 BATCH = 500

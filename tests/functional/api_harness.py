@@ -23,13 +23,13 @@ from urllib.parse import parse_qsl, unquote
 
 import jsonschema
 
-from consumers.api import lambda_handler
-from consumers.api.http_server import ApiServer
-from consumers.api.openapi import load_document
-from consumers.api.routes import Api
-from consumers.api.wsgi import WsgiApp
+from consumers import api as lambda_handler
 from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import load_settings
+from consumers.web.http_server import ApiServer
+from consumers.web.openapi import load_document
+from consumers.web.routes import Api
+from consumers.web.wsgi import WsgiApp
 from destinations.local import LocalBackend
 from schemas.interaction import EventBatch, Interaction
 

@@ -22,10 +22,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from consumers.api.openapi import load_document
 from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
+from consumers.web.openapi import load_document
 from tests.functional.api_harness import API_KEY, running_server, seed
 
 MAX_EXAMPLES = 40

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 
-from consumers.api.contract import ApiRequest
-from consumers.api.routes import Api
 from consumers.bootstrap.api import build_api
 from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
 from consumers.config.api_settings import ApiSettings
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
+from consumers.web.contract import ApiRequest
+from consumers.web.routes import Api
 from destinations.local import LocalBackend
 from schemas.batch import MAX_REASON_KEYS, OTHER_REASONS, SAMPLE_SIZE, BatchCounts
 from tests.factories import kinesis_event, segment_track

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from aws_kinesis_agg import MAGIC
 
-from consumers.api.contract import ApiRequest
 from consumers.bootstrap.api import build_api
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.api_settings import ApiSettings
@@ -26,6 +25,7 @@ from consumers.stream.decode import (
 )
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
+from consumers.web.contract import ApiRequest
 from destinations.local import LocalBackend
 from schemas.limits import KINESIS_RECORD_MAX_BYTES
 from tests.factories import kinesis_event, kinesis_record, segment_track

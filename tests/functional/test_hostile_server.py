@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from consumers.api.http_server import LISTEN_BACKLOG, ApiServer
-from consumers.api.routes import Api
 from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import load_settings
+from consumers.web.http_server import LISTEN_BACKLOG, ApiServer
+from consumers.web.routes import Api
 from tests.benchmarks.hostile_clients import HostileClients, probe
 from tests.functional.api_harness import API_KEY, running_server, seed
 
@@ -176,7 +176,7 @@ def test_the_open_files_limit_is_raised_for_a_thousand_sockets() -> None:
         "import resource\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "from consumers.api.http_server import raise_open_files_limit, WANTED_OPEN_FILES\n"
+        "from consumers.web.http_server import raise_open_files_limit, WANTED_OPEN_FILES\n"
         "now = raise_open_files_limit()\n"
         "assert now == resource.getrlimit(resource.RLIMIT_NOFILE)[0]\n"
         "infinite = hard == resource.RLIM_INFINITY\n"

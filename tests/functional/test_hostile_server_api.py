@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from consumers.api import handler, lambda_handler
+from consumers import api as lambda_handler
+from consumers.api import handler
 from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import load_settings
 from tests.functional.api_harness import (

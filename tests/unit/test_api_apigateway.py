@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from consumers.api import handler, lambda_handler
-from consumers.api.apigateway import request_from_event
+from consumers import api as lambda_handler
+from consumers.api import handler
+from consumers.web.apigateway import request_from_event
 from schemas.errors import ConfigError
 
 KEY = "gateway-test-key-0123456789"

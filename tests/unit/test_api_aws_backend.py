@@ -11,11 +11,11 @@ import pytest
 from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
-from consumers.api.contract import ApiRequest
-from consumers.api.routes import Api
 from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
+from consumers.web.contract import ApiRequest
+from consumers.web.routes import Api
 
 KEY = "aws-backend-test-key-0123456789"
 CAMPAIGN = "arn:aws:personalize:us-east-1:123456789012:campaign/user-personalization"

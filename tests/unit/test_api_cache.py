@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from consumers.api.cache import VersionedCache
+from consumers.web.cache import VersionedCache
 
 
 def constant(value: int) -> Callable[[], int]:

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from consumers.api.auth import ApiKeyAuth
-from consumers.api.cache import VersionedCache
-from consumers.api.contract import ApiRequest, ApiResponse
-from consumers.api.cors import Cors
-from consumers.api.openapi import document_bytes
-from consumers.api.routes import Api
-from consumers.api.service import Defaults, RecommendationService
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
+from consumers.web.auth import ApiKeyAuth
+from consumers.web.cache import VersionedCache
+from consumers.web.contract import ApiRequest, ApiResponse
+from consumers.web.cors import Cors
+from consumers.web.openapi import document_bytes
+from consumers.web.routes import Api
+from consumers.web.service import Defaults, RecommendationService
 from schemas.errors import PermanentError, PueError, RetryableError
 from tests.fakes import FakeDeadLetters, FakePurchases, FakeRecommender, FakeSink, FakeTracker
 

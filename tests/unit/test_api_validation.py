@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consumers.api.contract import ApiError, parse_query_string
-from consumers.api.event_body import derived_message_id, parse_body, segment_message
-from consumers.api.validation import events_num_results, recommendation_query
+from consumers.web.contract import ApiError, parse_query_string
+from consumers.web.event_body import derived_message_id, parse_body, segment_message
+from consumers.web.validation import events_num_results, recommendation_query
 
 NOW = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 

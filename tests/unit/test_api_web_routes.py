@@ -12,25 +12,25 @@ from typing import Any
 
 import pytest
 
-from consumers.api.auth import ApiKeyAuth
-from consumers.api.contract import ApiRequest, parse_query_string
-from consumers.api.cors import Cors
-from consumers.api.openapi import document_bytes
-from consumers.api.page import CONTENT_SECURITY_POLICY, StaticPage, load_static
-from consumers.api.routes import Api
-from consumers.api.service import Defaults, RecommendationService
 from consumers.bootstrap.api import build_api
 from consumers.config.api_settings import ApiSettings
 from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
+from consumers.web.auth import ApiKeyAuth
+from consumers.web.contract import ApiRequest, parse_query_string
+from consumers.web.cors import Cors
+from consumers.web.openapi import document_bytes
+from consumers.web.page import CONTENT_SECURITY_POLICY, StaticPage, load_static
+from consumers.web.routes import Api
+from consumers.web.service import Defaults, RecommendationService
 from destinations.local import LocalBackend
 from schemas.dead_letter import DeadLetter
 from tests.factories import segment_track
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink, FakeTracker
 from tests.functional.api_harness import API_KEY, Reply, check_contract, seed
 
-STATIC = Path(__file__).resolve().parents[2] / "consumers" / "api" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "consumers" / "web" / "static"
 
 
 def call(

@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from consumers.api.cache import VersionedCache
-from consumers.api.contract import ApiError, bad_request
-from consumers.api.validation import RecommendationQuery
 from consumers.stream.pipeline import Pipeline
+from consumers.web.cache import VersionedCache
+from consumers.web.contract import ApiError, bad_request
+from consumers.web.validation import RecommendationQuery
 from destinations.ports import PurchaseHistory, Recommender
 from schemas.recommendation import Recommendation, RecommendationRequest
 
@@ -38,7 +38,7 @@ class Defaults:
 
 class RecommendationService:
     """``related`` is None when no related-items campaign is configured; ``catalog`` None when no item
-    catalog is; ``cache`` only where it is exact (see ``consumers.api.cache``)."""
+    catalog is; ``cache`` only where it is exact (see ``consumers.web.cache``)."""
 
     def __init__(
         self,

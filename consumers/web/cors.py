@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Final
 
-from consumers.api.auth import API_KEY_HEADER
-from consumers.api.contract import ApiRequest, ApiResponse
+from consumers.web.auth import API_KEY_HEADER
+from consumers.web.contract import ApiRequest, ApiResponse
 
 PREFLIGHT_MAX_AGE_SECONDS: Final = 600  # browsers cap this anyway (Chromium: 2 hours, Firefox: 24 hours)
 _ALLOWED_HEADERS: Final = f"content-type, {API_KEY_HEADER}"

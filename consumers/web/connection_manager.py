@@ -26,8 +26,8 @@ from typing import Any, Final
 from cheroot import connections, errors
 from cheroot.makefile import MakeFile
 
-from consumers.api.request_reader import REQUEST_DEADLINE_SECONDS, DeadlineSocket, request_ready
-from consumers.api.server_errors import error_body
+from consumers.web.request_reader import REQUEST_DEADLINE_SECONDS, DeadlineSocket, request_ready
+from consumers.web.server_errors import error_body
 
 log = logging.getLogger("pue.api.server")
 

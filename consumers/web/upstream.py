@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from consumers.api.contract import ApiError
+from consumers.web.contract import ApiError
 from destinations.aws.errors import THROTTLING_CODES
 from schemas.errors import ConfigError, PueError
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from consumers.api.contract import bad_request
+from consumers.web.contract import bad_request
 from schemas.limits import (
     FILTER_VALUES_KEY_MAX_LENGTH,
     FILTER_VALUES_MAX_ENTRIES,

@@ -2,7 +2,7 @@
 
 Backs ``GET /users``, ``GET /users/{userId}`` and ``GET /stats`` (the web page's panels). Only the local
 backend has these in one place; in AWS they live in Segment Personas, Pinpoint and CloudWatch, and the
-routes answer 501 (``consumers.api.user_routes``).
+routes answer 501 (``consumers.web.user_routes``).
 """
 
 from __future__ import annotations

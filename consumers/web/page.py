@@ -14,9 +14,9 @@ from __future__ import annotations
 from importlib import resources
 from typing import Final
 
-from consumers.api.contract import ApiError, ApiRequest, ApiResponse
+from consumers.web.contract import ApiError, ApiRequest, ApiResponse
 
-STATIC_PACKAGE: Final = "consumers.api"
+STATIC_PACKAGE: Final = "consumers.web"
 STATIC_DIR: Final = "static"
 INDEX: Final = "index.html"
 CONTENT_TYPES: Final = {
@@ -62,7 +62,7 @@ class StaticPage:
         body = self._files.get(name)
         if body is None:
             if name == INDEX:
-                raise ApiError(404, "not_found", "the web page is not installed (consumers/api/static)")
+                raise ApiError(404, "not_found", "the web page is not installed (consumers/web/static)")
             raise ApiError(404, "not_found", "no such file")
         headers = {"Content-Type": CONTENT_TYPES[_suffix(name)]}
         if name == INDEX:

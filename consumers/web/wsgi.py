@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
-from consumers.api.contract import ApiRequest, parse_query_string
-from consumers.api.routes import Api
+from consumers.web.contract import ApiRequest, parse_query_string
+from consumers.web.routes import Api
 from schemas.limits import SEGMENT_MESSAGE_MAX_BYTES
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]

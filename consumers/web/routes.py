@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from consumers.api.auth import ApiKeyAuth
-from consumers.api.contract import (
+from consumers.web.auth import ApiKeyAuth
+from consumers.web.contract import (
     ApiError,
     ApiRequest,
     ApiResponse,
@@ -26,14 +26,14 @@ from consumers.api.contract import (
     error_response,
     json_response,
 )
-from consumers.api.cors import Cors
-from consumers.api.event_body import parse_body, segment_message
-from consumers.api.insights import LocalInsights
-from consumers.api.page import StaticPage
-from consumers.api.service import RecommendationService
-from consumers.api.upstream import api_error
-from consumers.api.user_routes import UserRoutes
-from consumers.api.validation import events_include_metadata, events_num_results, recommendation_query
+from consumers.web.cors import Cors
+from consumers.web.event_body import parse_body, segment_message
+from consumers.web.insights import LocalInsights
+from consumers.web.page import StaticPage
+from consumers.web.service import RecommendationService
+from consumers.web.upstream import api_error
+from consumers.web.user_routes import UserRoutes
+from consumers.web.validation import events_include_metadata, events_num_results, recommendation_query
 from schemas.errors import PueError
 from schemas.recommendation import Recommendation
 

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from consumers.api.contract import ApiError, bad_request
-from consumers.api.validation import checked_id, text_problem
 from consumers.stream.timestamps import parse_timestamp
+from consumers.web.contract import ApiError, bad_request
+from consumers.web.validation import checked_id, text_problem
 from schemas.limits import PERSONALIZE_EVENT_TYPE_MAX_LENGTH, SEGMENT_MESSAGE_MAX_BYTES
 
 # Fixed: the same body gives the same messageId in every process, on every retry.

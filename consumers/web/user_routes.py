@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from consumers.api.contract import ApiError, ApiRequest, ApiResponse, json_response
-from consumers.api.insights import LocalInsights
-from consumers.api.validation import checked_id, single_params, whole_number
+from consumers.web.contract import (
+    ApiError,
+    ApiRequest,
+    ApiResponse,
+    json_response,
+)
+from consumers.web.insights import LocalInsights
+from consumers.web.validation import checked_id, single_params, whole_number
 
 DEFAULT_USERS: Final = 20
 MAX_USERS: Final = 100

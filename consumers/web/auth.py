@@ -4,7 +4,7 @@ Every key is compared, even after a match, so the time taken says nothing about 
 much of a wrong key was right. Missing header: 401; wrong key: 403; the header sent more than once: 400.
 
 Several ``x-api-key`` headers arrive as one comma-joined value everywhere: API Gateway joins repeated
-headers with commas, and ``pue serve`` joins this one (consumers/api/server_errors.py) where cheroot kept
+headers with commas, and ``pue serve`` joins this one (consumers/web/server_errors.py) where cheroot kept
 the last. No key holds a comma (``PUE_API_KEY`` is a comma-separated list), so a comma means "several".
 """
 
@@ -14,7 +14,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Final
 
-from consumers.api.contract import ApiError, ApiRequest
+from consumers.web.contract import ApiError, ApiRequest
 
 API_KEY_HEADER: Final = "x-api-key"
 

@@ -18,16 +18,16 @@ from typing import Any, Final
 
 from cheroot import wsgi
 
-from consumers.api.connection_manager import WaitingConnectionManager
-from consumers.api.listen import ListenError
-from consumers.api.request_reader import (
+from consumers.cli.serve import DEFAULT_THREADS
+from consumers.web.connection_manager import WaitingConnectionManager
+from consumers.web.listen import ListenError
+from consumers.web.request_reader import (
     MAX_REQUEST_HEADER_BYTES,
     PREFETCH_BODY_BYTES,
     REQUEST_DEADLINE_SECONDS,
 )
-from consumers.api.server_errors import JsonErrorConnection
-from consumers.api.wsgi import WsgiApp
-from consumers.cli.serve import DEFAULT_THREADS
+from consumers.web.server_errors import JsonErrorConnection
+from consumers.web.wsgi import WsgiApp
 
 MAX_REQUEST_BODY_BYTES: Final = PREFETCH_BODY_BYTES  # refused with 413 past this; the API takes at most 32 KB
 CHANNEL_TIMEOUT_SECONDS: Final = 30  # connections with no request under way are closed after this

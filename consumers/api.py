@@ -1,7 +1,8 @@
 """Lambda entry point behind API Gateway (``consumers.api.handler`` in deploy/template.yaml).
 
-Thin on purpose: translate the event, call the API, translate the answer. The API is built on the first
-invocation and reused while the container lives. Settings are validated at that cold start: a missing API
+Thin on purpose: translate the event, call the API, translate the answer. The API (and with it botocore) is
+imported and built on the first invocation and reused while the container lives, so importing this module
+stays cheap. Settings are validated at that cold start: a missing API
 key or a malformed setting fails the init with a ``ConfigError`` naming every problem, rather than serving
 an API anyone could call.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from consumers.api.apigateway import ProxyResponse, handle_event
-from consumers.api.routes import Api
+if TYPE_CHECKING:
+    from consumers.web.apigateway import ProxyResponse
+    from consumers.web.routes import Api
 
 _api: Api | None = None
 _lock = threading.Lock()
@@ -46,4 +48,6 @@ def reset() -> None:
 
 
 def handler(event: Mapping[str, Any], context: object) -> ProxyResponse:
+    from consumers.web.apigateway import handle_event
+
     return handle_event(event, _cold_start())

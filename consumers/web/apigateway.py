@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Final, TypedDict
 from urllib.parse import unquote
 
-from consumers.api.contract import (
+from consumers.web.contract import (
     ApiRequest,
     ApiResponse,
     bad_request,
@@ -36,7 +36,7 @@ from consumers.api.contract import (
     lower_headers,
     parse_query_string,
 )
-from consumers.api.routes import Api
+from consumers.web.routes import Api
 
 log = logging.getLogger("pue.api")
 
