@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from consumers.export.exporter import DEFAULT_ITEM_FIELDS, ExportOptions, export
-from consumers.export.progress import Progress
-from consumers.export.reader import InputError, discover
+from consumers.onboarding.export.exporter import DEFAULT_ITEM_FIELDS, ExportOptions, export
+from consumers.onboarding.export.progress import Progress
+from consumers.onboarding.export.reader import InputError, discover
 from consumers.stream.event_map import EventMap
 
 EXIT_INPUT = 2

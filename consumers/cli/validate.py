@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from consumers.export.avro import DATASET_KINDS
-from consumers.validate.checker import UsageError, validate_file
-from consumers.validate.report import DEFAULT_MAX_SHOWN
+from consumers.onboarding.export.avro import DATASET_KINDS
+from consumers.onboarding.validate.checker import UsageError, validate_file
+from consumers.onboarding.validate.report import DEFAULT_MAX_SHOWN
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2

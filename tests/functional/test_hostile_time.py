@@ -20,7 +20,7 @@ from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.export.exporter import ExportOptions, export
+from consumers.onboarding.export.exporter import ExportOptions, export
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from consumers.stream.timestamps import MAX_CLOCK_SKEW

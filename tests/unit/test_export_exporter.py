@@ -10,9 +10,14 @@ from typing import Any
 
 import pytest
 
-from consumers.export.exporter import ANONYMOUS, NEVER_IDENTIFIED, ExportOptions, export
-from consumers.export.reader import InputError
-from consumers.export.summary import ExportSummary
+from consumers.onboarding.export.exporter import (
+    ANONYMOUS,
+    NEVER_IDENTIFIED,
+    ExportOptions,
+    export,
+)
+from consumers.onboarding.export.reader import InputError
+from consumers.onboarding.export.summary import ExportSummary
 from consumers.stream.event_map import EventMap
 from schemas.errors import ConfigError
 from tests.factories import segment_identify, segment_track
@@ -218,7 +223,7 @@ def test_unusable_field_names_are_refused_before_anything_is_written(tmp_path: P
 def test_an_items_fields_keep_their_last_known_values(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    monkeypatch.setattr("consumers.export.exporter.CHUNK_LINES", chunk)
+    monkeypatch.setattr("consumers.onboarding.export.exporter.CHUNK_LINES", chunk)
 
     def added(props: dict[str, Any], second: int) -> dict[str, Any]:
         stamp = f"2026-11-01T12:00:{second:02d}.000Z"

@@ -7,8 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from consumers.export.avro import AvroField, schema_json, schema_path_for, write_schema
-from consumers.export.fields import FieldValues, cell, column_name, field_specs
+from consumers.onboarding.export.avro import (
+    AvroField,
+    schema_json,
+    schema_path_for,
+    write_schema,
+)
+from consumers.onboarding.export.fields import (
+    FieldValues,
+    cell,
+    column_name,
+    field_specs,
+)
 from schemas.errors import ConfigError
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from consumers.export.identity import IdentityLinks, identity_id, link_of
-from consumers.export.scratch import Scratch
+from consumers.onboarding.export.identity import IdentityLinks, identity_id, link_of
+from consumers.onboarding.export.scratch import Scratch
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_parked_rows_are_attributed_to_the_first_user_linked_even_when_the_link_
 def test_first_link_wins_after_the_cache_forgets_it(
     scratch: Scratch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("consumers.export.identity._CACHE_MAX", 1)
+    monkeypatch.setattr("consumers.onboarding.export.identity._CACHE_MAX", 1)
     links = IdentityLinks(scratch)
     links.observe({"anonymousId": "a1", "userId": "u1"})
     links.observe({"anonymousId": "a2", "userId": "u2"})  # evicts a1

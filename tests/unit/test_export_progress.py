@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from consumers.export.progress import LOG_LINE_SECONDS, Progress
+from consumers.onboarding.export.progress import LOG_LINE_SECONDS, Progress
 
 
 class Clock:

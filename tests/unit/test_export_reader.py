@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.export import reader
-from consumers.export.reader import InputError, LineReader, discover
+from consumers.onboarding.export import reader
+from consumers.onboarding.export.reader import InputError, LineReader, discover
 
 
 def write_gz(path: Path, text: str) -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.validate.checker import UsageError, validate_file
-from consumers.validate.report import Report
+from consumers.onboarding.validate.checker import UsageError, validate_file
+from consumers.onboarding.validate.report import Report
 
 HEADER = "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP"
 T = 1793534400

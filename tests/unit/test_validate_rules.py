@@ -6,10 +6,15 @@ from collections.abc import Iterable
 
 import pytest
 
-from consumers.export.avro import AvroField
-from consumers.validate.issues import Issue
-from consumers.validate.rules import RowRules, check_cell, check_timestamp, looks_like_list
-from consumers.validate.schema import default_schema
+from consumers.onboarding.export.avro import AvroField
+from consumers.onboarding.validate.issues import Issue
+from consumers.onboarding.validate.rules import (
+    RowRules,
+    check_cell,
+    check_timestamp,
+    looks_like_list,
+)
+from consumers.onboarding.validate.schema import default_schema
 
 
 def messages(issues: Iterable[Issue]) -> list[tuple[str, str, str]]:

@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 
-from consumers.validate.issues import Issue
-from consumers.validate.schema import default_schema, infer_kind, kind_of_schema, parse_schema
+from consumers.onboarding.validate.issues import Issue
+from consumers.onboarding.validate.schema import (
+    default_schema,
+    infer_kind,
+    kind_of_schema,
+    parse_schema,
+)
 
 
 def schema(name: str, *fields: dict[str, Any]) -> dict[str, Any]:

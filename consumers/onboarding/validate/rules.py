@@ -12,9 +12,14 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Final
 
-from consumers.export.avro import ID_FIELDS, ID_LIST_FIELDS, NUMERIC_TYPES, AvroField
-from consumers.validate.issues import Issue, error, warning
-from consumers.validate.schema import DatasetSchema
+from consumers.onboarding.export.avro import (
+    ID_FIELDS,
+    ID_LIST_FIELDS,
+    NUMERIC_TYPES,
+    AvroField,
+)
+from consumers.onboarding.validate.issues import Issue, error, warning
+from consumers.onboarding.validate.schema import DatasetSchema
 from schemas.limits import PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH, PERSONALIZE_ID_MAX_LENGTH
 
 TIMESTAMP_FIELDS: Final = frozenset({"TIMESTAMP", "CREATION_TIMESTAMP"})

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from consumers.validate.issues import Issue
+from consumers.onboarding.validate.issues import Issue
 
 DEFAULT_MAX_SHOWN: Final = 20
 _TOP_EVENT_TYPES: Final = 5

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from consumers.export.identity import identity_id
+from consumers.onboarding.export.identity import identity_id
 from consumers.stream.decode import Decoded, Undecodable, decode_record
 from consumers.stream.event_map import EventMap, lookup
 from consumers.stream.normalize import normalize

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from consumers.export.avro import AvroField
+from consumers.onboarding.export.avro import AvroField
 from consumers.stream.event_map import camel_case, lookup
 from schemas.errors import ConfigError
 from schemas.limits import PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH

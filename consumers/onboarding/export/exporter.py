@@ -17,14 +17,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from consumers.export.avro import REQUIRED_FIELDS, RESERVED_FIELDS, DatasetKind, schema_path_for, write_schema
-from consumers.export.fields import FieldSpec, FieldValues, field_specs
-from consumers.export.identity import IdentityLinks, identity_id
-from consumers.export.messages import decode_line, item_source, normalize_guarded
-from consumers.export.reader import Line, LineReader, discover
-from consumers.export.scratch import Scratch
-from consumers.export.summary import ExportSummary, bump
-from consumers.export.writer import CsvFile, DeadLetterFile, InteractionColumns, MetadataFile
+from consumers.onboarding.export.avro import (
+    REQUIRED_FIELDS,
+    RESERVED_FIELDS,
+    DatasetKind,
+    schema_path_for,
+    write_schema,
+)
+from consumers.onboarding.export.fields import FieldSpec, FieldValues, field_specs
+from consumers.onboarding.export.identity import IdentityLinks, identity_id
+from consumers.onboarding.export.messages import decode_line, item_source, normalize_guarded
+from consumers.onboarding.export.reader import Line, LineReader, discover
+from consumers.onboarding.export.scratch import Scratch
+from consumers.onboarding.export.summary import ExportSummary, bump
+from consumers.onboarding.export.writer import (
+    CsvFile,
+    DeadLetterFile,
+    InteractionColumns,
+    MetadataFile,
+)
 from consumers.stream.decode import Decoded
 from consumers.stream.event_map import EventMap, camel_case
 from schemas.interaction import Interaction

@@ -1,9 +1,10 @@
 """CSV writers for the Personalize datasets: files appear whole or not at all, rows stream to disk.
 
 Personalize reads CSV with a header row of unquoted field names, UTF-8, values quoted only when they hold
-a comma, a quote or a line break (https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html),
-which is what ``csv.writer`` does by default. Each file is written under a temporary name and renamed
-into place on success, so an interrupted export never leaves a truncated file that looks complete.
+a comma, a quote or a line break
+(https://docs.aws.amazon.com/personalize/latest/dg/data-prep-formatting.html), which is what ``csv.writer``
+does by default. Each file is written under a temporary name and renamed into place on success, so an
+interrupted export never leaves a truncated file that looks complete.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Final
 
-from consumers.export.avro import AvroField
-from consumers.export.fields import FieldSpec, FieldValues
+from consumers.onboarding.export.avro import AvroField
+from consumers.onboarding.export.fields import FieldSpec, FieldValues
 from schemas.interaction import Interaction
 
 INTERACTION_COLUMNS: Final = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")

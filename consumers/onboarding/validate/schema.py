@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from consumers.export.avro import (
+from consumers.onboarding.export.avro import (
     AVRO_TYPES,
     DATASET_KINDS,
     NAMESPACE,
@@ -26,7 +26,7 @@ from consumers.export.avro import (
     DatasetKind,
     metadata_fields,
 )
-from consumers.validate.issues import Issue, error, warning
+from consumers.onboarding.validate.issues import Issue, error, warning
 from schemas.limits import (
     PERSONALIZE_INTERACTIONS_MAX_METADATA_FIELDS,
     PERSONALIZE_ITEMS_MAX_METADATA_FIELDS,

@@ -10,11 +10,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
 
-from consumers.export.avro import REQUIRED_FIELDS, DatasetKind, schema_path_for
-from consumers.validate.issues import Issue, error, warning
-from consumers.validate.report import DEFAULT_MAX_SHOWN, Report
-from consumers.validate.rules import MILLISECONDS_FROM, RowRules
-from consumers.validate.schema import (
+from consumers.onboarding.export.avro import REQUIRED_FIELDS, DatasetKind, schema_path_for
+from consumers.onboarding.validate.issues import Issue, error, warning
+from consumers.onboarding.validate.report import DEFAULT_MAX_SHOWN, Report
+from consumers.onboarding.validate.rules import MILLISECONDS_FROM, RowRules
+from consumers.onboarding.validate.schema import (
     DatasetSchema,
     default_schema,
     infer_kind,
@@ -22,7 +22,7 @@ from consumers.validate.schema import (
     parse_schema,
     read_schema_document,
 )
-from consumers.validate.tally import Tally
+from consumers.onboarding.validate.tally import Tally
 from schemas.limits import (
     PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS,
     PERSONALIZE_MIN_ACTIVE_USERS,

@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from consumers.export.scratch import Scratch
+from consumers.onboarding.export.scratch import Scratch
 from schemas.limits import PERSONALIZE_ID_MAX_LENGTH
 
 # Consecutive calls of one session repeat the same link: remembering the latest few thousand saves a

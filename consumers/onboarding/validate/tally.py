@@ -1,9 +1,9 @@
 """What a dataset holds, counted on disk: rows, duplicates, users (and how active), items, event types.
 
 Like ``pue export``, ``pue validate`` keeps what grows with the file in a throwaway SQLite file (keys are
-64-bit hashes of the text, see ``consumers.export.scratch``), so checking a 10 GB CSV costs a bounded
-amount of memory. Event types are counted in memory: a dataset has a handful, and Personalize allows at
-most 10 fields and event types together.
+64-bit hashes of the text, see ``consumers.onboarding.export.scratch``), so checking a 10 GB CSV costs a
+bounded amount of memory. Event types are counted in memory: a dataset has a handful, and Personalize allows
+at most 10 fields and event types together.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""From a Segment S3 archive to a Personalize dataset import: export, validate."""
