@@ -11,35 +11,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from consumers.bootstrap.hooks import build_campaign_hook
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.engagement.campaign_hook import RESPONSE_MARGIN_SECONDS, CampaignHook
 
 _hook: CampaignHook | None = None
 _lock = threading.Lock()
-
-
-def build_campaign_hook(
-    settings: Settings, engagement: EngagementSettings, *, clients: dict[str, Any] | None = None
-) -> CampaignHook:
-    """Wire a hook from validated settings: the backend's recommender, purchase history and item catalog."""
-    from consumers.bootstrap.engagement import client_factory, engagement_catalog
-    from consumers.bootstrap.stream import wire
-
-    clients = {} if clients is None else clients
-    wiring = wire(settings, clients=clients, engagement=engagement)
-    catalog = engagement_catalog(engagement, wiring, client_factory(clients, settings))
-    return CampaignHook(
-        wiring.recommender,
-        catalog=catalog,
-        details=engagement.details,
-        purchases=wiring.purchases,
-        num_results=settings.num_results,
-        filter_arn=settings.filter_arn,
-        filter_values=settings.filter_values,
-        timeout_seconds=engagement.hook_timeout_seconds,
-        max_workers=settings.max_workers,
-    )
 
 
 def _cold_start() -> CampaignHook:

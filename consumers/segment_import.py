@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
+from consumers.bootstrap.hooks import build_segment_import
 from consumers.engagement.segment_import import OUTPUT_SUFFIX, SegmentImport, log_report
 from consumers.engagement.segment_queries import OutputError
 
@@ -27,23 +28,13 @@ def _cold_start() -> tuple[SegmentImport, Any]:
     global _runner
     with _lock:
         if _runner is None:
-            from consumers.bootstrap.engagement import client_factory, segment_adapters
             from consumers.config.engagement_settings import EngagementSettings
             from consumers.config.logs import configure_logging
             from consumers.config.settings import Settings
 
             settings = Settings.from_env()  # ConfigError here fails the init loudly, naming every problem
             configure_logging(settings.log_level)
-            engagement = EngagementSettings.from_env(settings=settings)
-            client = client_factory({}, settings)
-            directory, importer, _ = segment_adapters(settings, engagement, client)
-            runner = SegmentImport(
-                directory,
-                importer,
-                max_workers=settings.max_workers,
-                wait_seconds=engagement.segment_import_wait_seconds,
-            )
-            _runner = (runner, client("s3"))
+            _runner = build_segment_import(settings, EngagementSettings.from_env(settings=settings))
         return _runner
 
 

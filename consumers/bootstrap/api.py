@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consumers.bootstrap.clients import client_factory
 from consumers.bootstrap.stream import Wiring, build_pipeline
 from consumers.config.api_settings import ApiSettings
 from consumers.config.engagement_settings import EngagementSettings
@@ -40,11 +41,9 @@ def build_api(
     ``engagement`` the engagement sinks' settings (default: read from the environment; ``pue serve`` passes
     the local ones)."""
     clients = dict(clients or {})
-    if settings.backend == "aws" and RUNTIME_SERVICE not in clients:
+    if settings.backend == "aws":
         # Built here so the related-items recommender shares the pipeline's client (and its pool).
-        from destinations.aws.clients import make_client
-
-        clients[RUNTIME_SERVICE] = make_client(RUNTIME_SERVICE, max_pool_connections=settings.max_workers)
+        client_factory(clients, settings)(RUNTIME_SERVICE)
     pipeline, wiring = build_pipeline(settings, clients=clients, engagement=engagement)
     catalog: ItemCatalog | None = None
     cache: VersionedCache[CacheKey, Recommendation] | None = None

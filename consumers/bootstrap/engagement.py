@@ -1,5 +1,6 @@
-"""Wires the engagement adapters from settings: called from ``consumers.bootstrap`` (sinks) and from the
-campaign hook and segment import entry points (catalog, endpoint directory, importer).
+"""Wires the engagement adapters from settings: the sinks for ``consumers.bootstrap.stream``, the catalog for
+the campaign hook, the endpoint directory and importer for the segment import (``consumers.bootstrap.hooks``,
+``pue segment-import``).
 
 The catalog and the message sink live with the backend (local store, or DynamoDB and Pinpoint); the Customer
 Profiles sink is switched on by its domain setting with either backend, like the Pinpoint sink.
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from consumers.bootstrap.clients import ClientFactory, open_local
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from destinations.catalog_port import EndpointDirectory, ItemCatalog, SegmentImporter
@@ -18,30 +20,15 @@ from destinations.ports import RecommendationSink
 from schemas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from consumers.bootstrap.stream import Wiring
-
-ClientFactory = Callable[[str], Any]
-
-
-def client_factory(clients: dict[str, Any], settings: Settings) -> ClientFactory:
-    """boto3 clients by service name: the injected one, else one built (once) for the worker pool's size."""
-
-    def client(service: str) -> Any:
-        if service not in clients:
-            from destinations.aws.clients import make_client
-
-            clients[service] = make_client(service, max_pool_connections=settings.max_workers)
-        return clients[service]
-
-    return client
+    from destinations.local import LocalBackend
 
 
 def engagement_catalog(
-    engagement: EngagementSettings, wiring: Wiring, client: ClientFactory
+    engagement: EngagementSettings, local: LocalBackend | None, client: ClientFactory
 ) -> ItemCatalog | None:
     """The item catalog of the backend: the local store, or the DynamoDB table when one is configured."""
-    if wiring.local is not None:
-        return wiring.local.store
+    if local is not None:
+        return local.store
     if engagement.catalog_table:
         from destinations.aws.item_catalog import DynamoItemCatalog
 
@@ -55,11 +42,12 @@ def engagement_catalog(
 
 
 def engagement_sinks(
-    settings: Settings, engagement: EngagementSettings, wiring: Wiring, client: ClientFactory
+    settings: Settings, engagement: EngagementSettings, local: LocalBackend | None, client: ClientFactory
 ) -> list[RecommendationSink]:
-    """The Customer Profiles and message sinks whose settings are present."""
+    """The Customer Profiles and message sinks whose settings are present (``local``: the local backend, when
+    it is the one in use)."""
     sinks: list[RecommendationSink] = []
-    catalog = engagement_catalog(engagement, wiring, client)
+    catalog = engagement_catalog(engagement, local, client)
     if engagement.customer_profiles_domain:
         from destinations.aws.customer_profiles import CustomerProfilesSink
 
@@ -75,23 +63,23 @@ def engagement_sinks(
             )
         )
     if engagement.message_template:
-        sinks.append(_message_sink(settings, engagement, wiring, client, catalog))
+        sinks.append(_message_sink(settings, engagement, local, client, catalog))
     return sinks
 
 
 def _message_sink(
     settings: Settings,
     engagement: EngagementSettings,
-    wiring: Wiring,
+    local: LocalBackend | None,
     client: ClientFactory,
     catalog: ItemCatalog | None,
 ) -> RecommendationSink:
     assert engagement.message_template  # noqa: S101 - checked by the caller
-    if wiring.local is not None:
+    if local is not None:
         from destinations.local.messages import DEFAULT_LOCAL_BODY, LocalMessageSink
 
         return LocalMessageSink(
-            wiring.local.store,
+            local.store,
             template=engagement.message_template,
             channel=engagement.message_channel,
             quiet_seconds=engagement.message_quiet_seconds,
@@ -130,7 +118,6 @@ def segment_adapters(
     from destinations.local.segments import DirectorySegmentWriter
 
     if settings.backend == "local":
-        from consumers.bootstrap.stream import open_local
         from destinations.local.segments import LocalEndpointDirectory, LocalSegmentImporter
 
         local = open_local(settings.state_dir)

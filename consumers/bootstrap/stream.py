@@ -8,10 +8,12 @@ with either backend: a sink whose settings are absent is off.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from consumers.bootstrap.clients import ClientFactory, client_factory, open_local
+from consumers.bootstrap.engagement import engagement_sinks
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.logs import register_secret
 from consumers.config.settings import Settings
@@ -72,12 +74,13 @@ def wire(
         register_secret(secret)
     event_map = load_event_map(settings)
     _warn_of_a_default_map_for_a_recommender(settings)
+    client = client_factory({} if clients is None else clients, settings)
     wiring = (
         _wire_local(settings, event_map)
         if settings.backend == "local"
-        else _wire_aws(settings, event_map, clients or {})
+        else _wire_aws(settings, event_map, client)
     )
-    _add_segment_and_pinpoint(settings, wiring, clients or {}, engagement)
+    _add_segment_and_pinpoint(settings, wiring, client, engagement)
     return wiring
 
 
@@ -123,13 +126,6 @@ def build_pipeline(
     return pipeline, wiring
 
 
-def open_local(state_dir: Path, event_map: EventMap | None = None) -> LocalBackend:
-    from destinations.local import LocalBackend
-
-    purchases = (event_map or EventMap.default()).purchase_event_types
-    return LocalBackend.open(state_dir, purchase_event_types=purchases)
-
-
 def _wire_local(settings: Settings, event_map: EventMap) -> Wiring:
     from destinations.local.refresh_ledger import LocalRefreshLedger
 
@@ -146,74 +142,64 @@ def _wire_local(settings: Settings, event_map: EventMap) -> Wiring:
     )
 
 
-def _client(clients: dict[str, Any], service: str, settings: Settings) -> Any:
-    if service not in clients:
-        from destinations.aws.clients import make_client
-
-        clients[service] = make_client(service, max_pool_connections=settings.max_workers)
-    return clients[service]
-
-
-def _wire_aws(settings: Settings, event_map: EventMap, clients: dict[str, Any]) -> Wiring:
+def _wire_aws(settings: Settings, event_map: EventMap, client: ClientFactory) -> Wiring:
     from destinations.aws.personalize_events import PersonalizeEventTracker
     from destinations.aws.personalize_runtime import PersonalizeRecommender
     from destinations.aws.sqs_dead_letters import SqsDeadLetterSink
 
     assert settings.tracking_id and settings.dead_letter_queue_url  # noqa: S101 - guaranteed by Settings
     return Wiring(
-        tracker=PersonalizeEventTracker(
-            _client(clients, "personalize-events", settings), settings.tracking_id
-        ),
+        tracker=PersonalizeEventTracker(client("personalize-events"), settings.tracking_id),
         recommender=PersonalizeRecommender(
-            _client(clients, "personalize-runtime", settings),
+            client("personalize-runtime"),
             campaign_arn=settings.campaign_arn,
             recommender_arn=settings.recommender_arn,
         ),
         sinks=[],
         dead_letters=SqsDeadLetterSink(
-            _client(clients, "sqs", settings),
+            client("sqs"),
             settings.dead_letter_queue_url,
-            overflow=_dead_letter_overflow(settings, clients),
+            overflow=_dead_letter_overflow(settings, client),
         ),
-        ledger=_refresh_ledger(settings, clients),
+        ledger=_refresh_ledger(settings, client),
         purchases=None,  # the Profile API's, when configured (_add_segment_and_pinpoint)
         event_map=event_map,
-        purchase_ledger=_purchase_ledger(settings, clients),
+        purchase_ledger=_purchase_ledger(settings, client),
     )
 
 
-def _purchase_ledger(settings: Settings, clients: dict[str, Any]) -> PurchaseLedger | None:
+def _purchase_ledger(settings: Settings, client: ClientFactory) -> PurchaseLedger | None:
     """``purchase: true`` on AWS without the Profile API: the stream's purchases kept in DynamoDB."""
     if not settings.purchase_ledger_table:
         return None
     from destinations.aws.purchase_ledger import DynamoPurchaseLedger
 
-    return DynamoPurchaseLedger(_client(clients, "dynamodb", settings), settings.purchase_ledger_table)
+    return DynamoPurchaseLedger(client("dynamodb"), settings.purchase_ledger_table)
 
 
-def _dead_letter_overflow(settings: Settings, clients: dict[str, Any]) -> S3DeadLetterPayloads | None:
+def _dead_letter_overflow(settings: Settings, client: ClientFactory) -> S3DeadLetterPayloads | None:
     """Where dead letters too large for SQS keep their whole record (``PUE_DEAD_LETTER_BUCKET``), if set."""
     if not settings.dead_letter_bucket:
         return None
     from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
 
-    return S3DeadLetterPayloads(_client(clients, "s3", settings), settings.dead_letter_bucket)
+    return S3DeadLetterPayloads(client("s3"), settings.dead_letter_bucket)
 
 
-def _refresh_ledger(settings: Settings, clients: dict[str, Any]) -> RefreshLedger | None:
+def _refresh_ledger(settings: Settings, client: ClientFactory) -> RefreshLedger | None:
     if not (settings.refresh_min_interval_seconds and settings.refresh_ledger_table):
         return None
     from destinations.aws.refresh_ledger import DynamoRefreshLedger
 
     return DynamoRefreshLedger(
-        _client(clients, "dynamodb", settings),
+        client("dynamodb"),
         settings.refresh_ledger_table,
         keep_seconds=settings.refresh_min_interval_seconds,
     )
 
 
 def _add_segment_and_pinpoint(
-    settings: Settings, wiring: Wiring, clients: dict[str, Any], engagement: EngagementSettings | None = None
+    settings: Settings, wiring: Wiring, client: ClientFactory, engagement: EngagementSettings | None = None
 ) -> None:
     if settings.segment_write_key:
         from destinations.segment.personas import PersonasTraitSink
@@ -224,7 +210,7 @@ def _add_segment_and_pinpoint(
 
         wiring.sinks.append(
             PinpointEndpointSink(
-                _client(clients, "pinpoint", settings),
+                client("pinpoint"),
                 settings.pinpoint_application_id,
                 max_workers=settings.max_workers,
             )
@@ -241,7 +227,19 @@ def _add_segment_and_pinpoint(
         )
     if engagement is not None:
         # Customer Profiles and real-time messages, each on only when its settings are present.
-        from consumers.bootstrap.engagement import engagement_sinks
+        wiring.sinks.extend(engagement_sinks(settings, engagement, wiring.local, client))
 
-        client = lambda service: _client(clients, service, settings)  # noqa: E731
-        wiring.sinks.extend(engagement_sinks(settings, engagement, wiring, client))
+
+def pipeline_from_environment() -> Pipeline:
+    """The pipeline of a Lambda container (the Kinesis handler's, the refresh sweep's), from its environment.
+
+    A ``ConfigError`` here fails the init loudly, naming every problem. Secrets named by ``<NAME>_SECRET_ARN``
+    are fetched once per container, before anything reads them.
+    """
+    from consumers.config.logs import configure_logging
+    from consumers.config.secrets import resolve_secrets
+
+    settings = Settings.from_env(resolve_secrets(os.environ))
+    configure_logging(settings.log_level)
+    pipeline, _ = build_pipeline(settings)
+    return pipeline

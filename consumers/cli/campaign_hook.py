@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumers.campaign_hook import build_campaign_hook
+    from consumers.bootstrap.hooks import build_campaign_hook
     from consumers.config.engagement_settings import EngagementSettings
     from consumers.config.settings import Settings
 

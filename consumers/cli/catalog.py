@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def load_command(args: argparse.Namespace) -> int:
-    from consumers.bootstrap.stream import open_local
+    from consumers.bootstrap.clients import open_local
     from destinations.local.catalog import load_items_csv
 
     state_dir = Path(args.state or os.environ.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR)

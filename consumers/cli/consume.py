@@ -141,7 +141,7 @@ def consume_command(args: argparse.Namespace) -> int:
     """Run ``pue consume`` with parsed ``args``; the exit status: 0 stopped cleanly, 1 failed, 2 config."""
     from consumers.bootstrap.stream import build_pipeline
     from consumers.cli.command_settings import settings_for
-    from consumers.kinesis import handle_event
+    from consumers.stream.lambda_batch import handle_event
     from consumers.stream.refresh_sweep import periodic_sweeper
     from destinations.aws.clients import make_client
 

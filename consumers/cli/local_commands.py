@@ -21,7 +21,6 @@ from consumers.runners.replay import (
     replay,
 )
 from destinations.local import LocalBackend
-from destinations.local.messages import messages_for
 from schemas.batch import BatchCounts
 from schemas.recommendation import Recommendation
 from schemas.traits import RECOMMENDED_PRODUCTS
@@ -55,27 +54,6 @@ def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:
         "userId": recommendation.user_id,
         "recommendationId": recommendation.recommendation_id,
         "items": [{"itemId": i.item_id, "score": i.score} for i in recommendation.items],
-    }
-
-
-def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
-    interactions = [
-        {
-            "eventId": i.event_id,
-            "eventType": i.event_type,
-            "itemId": i.item_id,
-            "sentAt": i.sent_at.isoformat(timespec="milliseconds"),
-            "sessionId": i.session_id,
-        }
-        for i in local.store.interactions_for(user_id)
-    ]
-    endpoints = local.store.endpoint_attributes_for(user_id)
-    return {
-        "userId": user_id,
-        "interactions": interactions,
-        "traits": local.store.traits_for(user_id),
-        "endpointAttributes": endpoints,
-        "messages": messages_for(local.store, user_id),
     }
 
 

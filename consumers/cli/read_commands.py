@@ -15,9 +15,11 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from consumers.bootstrap.stream import load_event_map, open_local
-from consumers.cli.local_commands import profile_json, recommendation_json
+from consumers.bootstrap.clients import open_local
+from consumers.bootstrap.stream import load_event_map
+from consumers.cli.local_commands import recommendation_json
 from consumers.config.settings import Settings
+from consumers.web.insights import profile_json
 from destinations.local import LocalBackend
 from destinations.local.store import STORE_FILE_NAME
 from schemas.recommendation import RecommendationRequest

@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from consumers.bootstrap.engagement import client_factory, segment_adapters
+    from consumers.bootstrap.clients import client_factory
+    from consumers.bootstrap.engagement import segment_adapters
     from consumers.config.engagement_settings import EngagementSettings
     from consumers.config.settings import Settings
     from consumers.engagement.segment_import import SegmentImport

@@ -24,7 +24,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Final
 
 from consumers.config.settings import DEFAULT_STATE_DIR, Settings
-from consumers.web.listen import ListenError
+from consumers.web.listen import DEFAULT_THREADS, ListenError
 
 if TYPE_CHECKING:
     from consumers.config.api_settings import ApiSettings
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 8080
-# Requests are short and mostly hold the GIL or the store's lock: more threads only add switching.
-DEFAULT_THREADS: Final = 8
 _API_KEY_BYTES: Final = 24  # token_urlsafe(24): 32 characters, 192 bits
 EXIT_CANNOT_LISTEN: Final = 2  # as for a bad argument: the fix is another --port
 

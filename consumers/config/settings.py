@@ -11,10 +11,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from types import MappingProxyType
+from typing import Final, Literal
 
 from consumers.config.metrics import MetricsSettings
-from consumers.stream.event_map import EVENT_MAP_PRESETS
 from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
 
@@ -36,6 +36,22 @@ LOCAL_SETTING_NAMES = (
     "PUE_REFRESH_MIN_INTERVAL_SECONDS",
     "PUE_MAX_WORKERS",
     "PUE_LOG_LEVEL",
+)
+
+
+# Named maps for Amazon Personalize's domain dataset groups (``PUE_EVENT_MAP=<name>``): their recommenders
+# train on event types by name. ECOMMERCE use cases require ``View`` and ``Purchase`` events
+# (https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-interactions-dataset.html and
+# https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-use-cases.html); VIDEO_ON_DEMAND use cases
+# ``Watch`` and ``Click``
+# (https://docs.aws.amazon.com/personalize/latest/dg/VIDEO-ON-DEMAND-interactions-dataset.html and
+# https://docs.aws.amazon.com/personalize/latest/dg/VIDEO_ON_DEMAND-use-cases.html). Other event types may
+# be added freely; docs/event-map.md gives the reason for each choice.
+EVENT_MAP_PRESETS: Final = MappingProxyType(
+    {
+        "ecommerce-domain": "preset_ecommerce_domain.json",
+        "video-on-demand-domain": "preset_video_on_demand_domain.json",
+    }
 )
 
 

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from consumers.kinesis import handle_event
 from consumers.runners.lambda_events import (
     DEFAULT_STREAM_ARN,
     from_get_records,
@@ -37,6 +36,7 @@ from consumers.runners.redrive_messages import (
 from consumers.runners.redrive_stats import RedriveOptions, RedriveStats
 from consumers.runners.stream_range import read_range
 from consumers.stream.decode import Decoded, decode_record
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.normalize import normalize
 from consumers.stream.pipeline import Pipeline
 from destinations.aws.errors import translated

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from consumers.kinesis import handle_event
 from consumers.runners.lambda_events import (
     DEFAULT_SHARD,
     DEFAULT_STREAM_ARN,
@@ -23,6 +22,7 @@ from consumers.runners.replay_input import (
     read_lines,
 )
 from consumers.stream.decode import RecordRef
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline
 from schemas.batch import BatchCounts
 from schemas.limits import KINESIS_RECORD_MAX_BYTES

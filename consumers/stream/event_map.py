@@ -64,24 +64,11 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
+from consumers.config.settings import EVENT_MAP_PRESETS
 from schemas.errors import ConfigError
 from schemas.limits import PERSONALIZE_EVENT_TYPE_MAX_LENGTH
 
 DEFAULT_EVENT_MAP_FILE: Final = "default_event_map.json"
-# Named maps for Amazon Personalize's domain dataset groups (``PUE_EVENT_MAP=<name>``): their recommenders
-# train on event types by name. ECOMMERCE use cases require ``View`` and ``Purchase`` events
-# (https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-interactions-dataset.html and
-# https://docs.aws.amazon.com/personalize/latest/dg/ECOMMERCE-use-cases.html); VIDEO_ON_DEMAND use cases
-# ``Watch`` and ``Click``
-# (https://docs.aws.amazon.com/personalize/latest/dg/VIDEO-ON-DEMAND-interactions-dataset.html and
-# https://docs.aws.amazon.com/personalize/latest/dg/VIDEO_ON_DEMAND-use-cases.html). Other event types may
-# be added freely; docs/event-map.md gives the reason for each choice.
-EVENT_MAP_PRESETS: Final = MappingProxyType(
-    {
-        "ecommerce-domain": "preset_ecommerce_domain.json",
-        "video-on-demand-domain": "preset_video_on_demand_domain.json",
-    }
-)
 DEFAULT_ITEM_ID_PATHS: Final = ("properties.product_id", "properties.sku")
 DEFAULT_PRODUCTS_PATH: Final = "properties.products"
 DEFAULT_PRODUCT_ITEM_ID_PATHS: Final = ("product_id", "sku")

@@ -18,9 +18,8 @@ from typing import Any, Final
 
 from cheroot import wsgi
 
-from consumers.cli.serve import DEFAULT_THREADS
 from consumers.web.connection_manager import WaitingConnectionManager
-from consumers.web.listen import ListenError
+from consumers.web.listen import DEFAULT_THREADS, ListenError
 from consumers.web.request_reader import (
     MAX_REQUEST_HEADER_BYTES,
     PREFETCH_BODY_BYTES,

@@ -10,11 +10,34 @@ from __future__ import annotations
 from typing import Any, Final
 
 from destinations.local import LocalBackend
+from destinations.local.messages import messages_for
 from schemas.batch import BatchCounts
 
 RECENT_INTERACTIONS: Final = 20  # the profile panel's list; the full history is `pue profile`
 RECENT_DEAD_LETTERS: Final = 5
 TOP_REASONS: Final = 5
+
+
+def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
+    """Everything the local backend holds for a user (``pue profile``; ``GET /users/{userId}`` trims it)."""
+    interactions = [
+        {
+            "eventId": i.event_id,
+            "eventType": i.event_type,
+            "itemId": i.item_id,
+            "sentAt": i.sent_at.isoformat(timespec="milliseconds"),
+            "sessionId": i.session_id,
+        }
+        for i in local.store.interactions_for(user_id)
+    ]
+    endpoints = local.store.endpoint_attributes_for(user_id)
+    return {
+        "userId": user_id,
+        "interactions": interactions,
+        "traits": local.store.traits_for(user_id),
+        "endpointAttributes": endpoints,
+        "messages": messages_for(local.store, user_id),
+    }
 
 
 class LocalInsights:
@@ -29,9 +52,6 @@ class LocalInsights:
 
     def profile(self, user_id: str) -> dict[str, Any] | None:
         """What pue holds for the user (as ``pue profile``, recent interactions only); None if nothing."""
-        # Imported here: the commands module is the CLI's, heavier than a route needs at import time.
-        from consumers.cli.local_commands import profile_json
-
         profile = profile_json(self._local, user_id)
         interactions: list[dict[str, Any]] = profile["interactions"]
         if not (interactions or profile["traits"] or profile["endpointAttributes"] or profile["messages"]):

@@ -12,6 +12,9 @@ from typing import Final
 
 from schemas.errors import PermanentError
 
+# The server's worker threads. Requests are short and mostly hold the GIL or the store's lock: more threads
+# only add switching.
+DEFAULT_THREADS: Final = 8
 _HINTS: Final = {
     errno.EADDRINUSE: "the port is already in use (another pue serve or pue run?)",
     errno.EADDRNOTAVAIL: "the address is not one of this machine's",

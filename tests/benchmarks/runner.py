@@ -73,7 +73,7 @@ def _handler(mode: str) -> Any:
         return ReferenceHandler(os.environ).handle
     from consumers.bootstrap.stream import build_pipeline
     from consumers.config.settings import Settings
-    from consumers.kinesis import handle_event
+    from consumers.stream.lambda_batch import handle_event
 
     pipeline, _ = build_pipeline(Settings.from_env())
 

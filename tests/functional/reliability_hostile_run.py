@@ -16,7 +16,7 @@ from typing import Any
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import BatchResult
 from destinations.local import LocalBackend
 from schemas.dead_letter import DeadLetter

@@ -13,7 +13,7 @@ import pytest
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline
 from destinations.aws.sqs_dead_letters import decode_body
 from schemas.dead_letter import DeadLetter

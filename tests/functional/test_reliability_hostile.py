@@ -21,7 +21,7 @@ import consumers.kinesis
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline
 from tests import factories
 from tests.fakes import FakeDeadLetters

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline
 from destinations.local import LocalBackend
 from tests.functional.reliability_figures import report

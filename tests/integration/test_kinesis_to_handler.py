@@ -8,9 +8,9 @@ from typing import Any
 
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
 from consumers.runners.lambda_events import from_get_records
 from consumers.runners.sample_data import clickstream
+from consumers.stream.lambda_batch import handle_event
 from tests.integration.segment_stream import put_like_segment
 
 

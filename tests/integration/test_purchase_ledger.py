@@ -14,8 +14,8 @@ from botocore.stub import Stubber
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
 from consumers.stream.event_map import EventMap
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.aws.clients import make_client
 from destinations.aws.purchase_ledger import DynamoPurchaseLedger

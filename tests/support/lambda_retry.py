@@ -118,8 +118,9 @@ class LambdaRetryEmulator:
 
     @classmethod
     def for_pipeline(cls, pipeline: Pipeline, **options: Any) -> LambdaRetryEmulator:
-        """Deliver through ``consumers.kinesis.handle_event`` (the handler's own code) to ``pipeline``."""
-        from consumers.kinesis import handle_event
+        """Deliver through ``consumers.stream.lambda_batch.handle_event`` (the handler's own code) to
+        ``pipeline``."""
+        from consumers.stream.lambda_batch import handle_event
 
         def invoke(event: dict[str, Any]) -> tuple[Mapping[str, Any] | None, BatchResult | None]:
             response, result = handle_event(event, pipeline)

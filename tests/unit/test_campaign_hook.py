@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from consumers import campaign_hook
-from consumers.campaign_hook import build_campaign_hook
+from consumers.bootstrap.hooks import build_campaign_hook
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.engagement.campaign_hook import CampaignHook

@@ -12,7 +12,7 @@ import requests
 
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
+from consumers.stream.lambda_batch import handle_event
 from destinations.aws.clients import make_client
 from destinations.aws.personalize_events import PersonalizeEventTracker
 from destinations.aws.personalize_runtime import PersonalizeRecommender

@@ -14,8 +14,8 @@ import pytest
 
 from consumers.bootstrap.stream import DEFAULT_MAP_WITH_RECOMMENDER, load_event_map, wire
 from consumers.config.engagement_settings import EngagementSettings
-from consumers.config.settings import Settings
-from consumers.stream.event_map import EVENT_MAP_PRESETS, EventMap
+from consumers.config.settings import EVENT_MAP_PRESETS, Settings
+from consumers.stream.event_map import EventMap
 from consumers.stream.normalize import normalize
 from schemas.errors import ConfigError
 from schemas.outcome import Filtered, Tracked

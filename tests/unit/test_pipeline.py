@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from consumers.kinesis import handle_event
 from consumers.stream.event_map import EventMap
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from schemas.errors import PermanentError, PoisonRecord, PueError, RetryableError
 from schemas.interaction import EventBatch

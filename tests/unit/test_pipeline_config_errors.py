@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumers.kinesis import handle_event
+from consumers.stream.lambda_batch import handle_event
 from schemas.errors import ConfigError, PueError
 from tests.factories import kinesis_event
 from tests.fakes import FakeDeadLetters, FakeRecommender, FakeSink, FakeTracker

@@ -12,8 +12,8 @@ import pytest
 
 from consumers.bootstrap.stream import build_pipeline
 from consumers.config.settings import Settings
-from consumers.kinesis import handle_event
 from consumers.stream.event_map import EventMap
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from destinations.local import LocalStore
 from destinations.local.refresh_ledger import LocalRefreshLedger

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from consumers.kinesis import handle_event
 from consumers.refresh_sweep_handler import sweep_while_time_lasts
 from consumers.stream.event_map import EventMap
+from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline, RefreshOptions
 from consumers.stream.refresh_sweep import SWEEP_MAX_USERS, periodic_sweeper, sweep_owed_refreshes
 from destinations.aws.refresh_ledger import DynamoRefreshLedger
