@@ -17,7 +17,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
 
-from destinations.catalog_port import ItemCatalog
+from destinations.ports import ItemCatalog
 from schemas.limits import CUSTOMER_PROFILES_ATTRIBUTE_VALUE_MAX_LENGTH, PINPOINT_ATTRIBUTE_VALUE_MAX_LENGTH
 from schemas.recommendation import Recommendation
 from schemas.traits import RECOMMENDED_PRODUCTS, deterministic_message_id, pinpoint_attribute_values

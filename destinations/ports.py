@@ -1,5 +1,10 @@
-"""Ports: the small interfaces the pipeline talks to. Every port has a local and a cloud adapter, except
-``PurchaseLedger`` (cloud only: the local backend reads purchases from its own store).
+"""Ports: every interface the application talks to, in one place. Each has a local and a cloud adapter,
+except ``PurchaseLedger`` (cloud only: the local backend reads purchases from its own store).
+
+The stream's: ``EventTracker``, ``Recommender``, ``PurchaseHistory``, ``PurchaseLedger``,
+``RecommendationSink`` (add a sink by implementing it and wiring it in ``consumers.bootstrap.stream``),
+``DeadLetterSink``, ``RefreshLedger``. The engagement paths': ``ItemCatalog``, ``EndpointDirectory``,
+``SegmentImporter``, ``MessageLedger``.
 
 Contract shared by all ports: methods raise ``RetryableError`` for transient failures, ``ConfigError``
 when the deployment is wrong (a denied permission, a revoked token, a missing resource) and
@@ -19,6 +24,7 @@ from schemas.delivery import DeliveryReport
 from schemas.interaction import EventBatch
 from schemas.recommendation import Recommendation, RecommendationRequest
 from schemas.refresh import OwedRefresh
+from schemas.segment import ImportedSegment
 
 
 class EventTracker(Protocol):
@@ -100,4 +106,45 @@ class RefreshLedger(Protocol):
 
     def due(self, now: datetime, limit: int) -> list[OwedRefresh]:
         """Up to ``limit`` owed refreshes due at or before ``now``, earliest first."""
+        ...
+
+
+class ItemCatalog(Protocol):
+    """Item metadata shaped like a Personalize items dataset (local store, DynamoDB table)."""
+
+    def items(self, item_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """ITEM_ID -> the item's other fields, for the known ids among ``item_ids``; unknown ids left out."""
+        ...
+
+
+class EndpointDirectory(Protocol):
+    """Who can be reached where: a user's Pinpoint endpoint ids (GetUserEndpoints)."""
+
+    def endpoints_for(self, user_id: str) -> list[str]:
+        """Every endpoint id of the user, empty when the user has none."""
+        ...
+
+
+class SegmentImporter(Protocol):
+    """Turns a list of endpoint ids into a named static segment (Pinpoint CreateImportJob)."""
+
+    def import_segment(self, name: str, endpoint_ids: Sequence[str]) -> ImportedSegment:
+        """Start importing; ``PermanentError`` (code ``SegmentTooLarge``) when the file would be too big."""
+        ...
+
+    def refresh(self, segment: ImportedSegment) -> ImportedSegment:
+        """The import's current status (GetImportJob)."""
+        ...
+
+
+class MessageLedger(Protocol):
+    """Remembers which messages were sent, so each user gets at most one per quiet period and a redelivered
+    batch never sends twice. ``claim`` before sending; ``release`` when the send failed and may be retried."""
+
+    def claim(self, user_id: str, message_id: str, now: float, quiet_seconds: int) -> bool:
+        """True when this message may be sent now (and is recorded as sent); False to skip it."""
+        ...
+
+    def release(self, user_id: str, message_id: str) -> None:
+        """Forget the claim of ``message_id`` (and only that one), so a retry may send it."""
         ...

@@ -20,11 +20,13 @@ from consumers.web.routes import Api
 from consumers.web.service import (
     CacheKey,
     Defaults,
-    ItemCatalog,
     RecommendationService,
 )
 from destinations.local import LocalStore
-from destinations.ports import Recommender
+from destinations.ports import (
+    ItemCatalog,
+    Recommender,
+)
 from schemas.recommendation import Recommendation
 
 RUNTIME_SERVICE = "personalize-runtime"

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from consumers.bootstrap.clients import ClientFactory, open_local
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from destinations.catalog_port import EndpointDirectory, ItemCatalog, SegmentImporter
-from destinations.ports import RecommendationSink
+from destinations.ports import EndpointDirectory, ItemCatalog, RecommendationSink, SegmentImporter
 from schemas.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -17,9 +17,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final
 
-from destinations.catalog_port import ItemCatalog
 from destinations.engagement_content import DetailSpec, is_engagement_attribute, lookup, pinpoint_attributes
-from destinations.ports import PurchaseHistory, Recommender
+from destinations.ports import ItemCatalog, PurchaseHistory, Recommender
 from schemas.errors import PueError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, PINPOINT_CAMPAIGN_HOOK_MAX_ENDPOINTS
 from schemas.recommendation import RecommendationRequest

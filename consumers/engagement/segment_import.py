@@ -22,8 +22,9 @@ from consumers.engagement.segment_queries import (
     SegmentQuery,
     parse_output,
 )
-from destinations.catalog_port import EndpointDirectory, ImportedSegment, SegmentImporter
+from destinations.ports import EndpointDirectory, SegmentImporter
 from schemas.errors import PueError
+from schemas.segment import ImportedSegment
 
 log = logging.getLogger("pue.segment_import")
 OUTPUT_SUFFIX: Final = ".out"  # Personalize names each output file after its input file, plus .out

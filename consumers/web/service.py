@@ -8,24 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from consumers.stream.pipeline import Pipeline
 from consumers.web.cache import VersionedCache
 from consumers.web.contract import ApiError, bad_request
 from consumers.web.validation import RecommendationQuery
-from destinations.ports import PurchaseHistory, Recommender
+from destinations.ports import ItemCatalog, PurchaseHistory, Recommender
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 CacheKey = tuple[str | None, str | None, int, str | None, tuple[tuple[str, str], ...]]
-
-
-class ItemCatalog(Protocol):
-    """Item fields by id (the local store's items table; Personalize's items dataset in the cloud)."""
-
-    def items(self, item_ids: Sequence[str]) -> dict[str, dict[str, object]]:
-        """The known items among ``item_ids``; unknown ids are left out."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from typing import Any, Final
 
 from destinations.aws.errors import translated
 from destinations.aws.profile_id_cache import ProfileIdCache
-from destinations.catalog_port import ItemCatalog
 from destinations.engagement_content import DetailSpec, lookup, profile_attributes
+from destinations.ports import ItemCatalog
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError
 from schemas.limits import CUSTOMER_PROFILES_SEARCH_MAX_RESULTS

@@ -3,7 +3,8 @@
 A user's endpoints come from GetUserEndpoints (all of them: email, SMS, push...). A segment is an ``Id``-only
 CSV uploaded to S3, then imported with CreateImportJob and ``DefineSegment`` on; Pinpoint assumes the given
 role to read the file.
-GetUserEndpoints: https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-users-user-id.html
+GetUserEndpoints:
+https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-users-user-id.html
 CreateImportJob: https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-jobs-import.html
 GetImportJob: https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-jobs-import-job-id.html
 """
@@ -14,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from destinations.aws.errors import BOTO_ERRORS, error_code, translate_client_error, translated
-from destinations.catalog_port import ImportedSegment, segment_csv
+from destinations.segment_csv import segment_csv
 from schemas.limits import PINPOINT_IMPORT_JOB_MAX_BYTES
+from schemas.segment import ImportedSegment
 
 SERVICE: Final = "pinpoint"
 

@@ -2,7 +2,8 @@
 
 Each refreshed user gets one templated message on the configured channel, the recommendations passed as
 template substitutions, at most once per quiet period (a ``MessageLedger`` decides, before sending).
-SendUsersMessages: https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-users-messages.html
+SendUsersMessages:
+https://docs.aws.amazon.com/pinpoint/latest/apireference/apps-application-id-users-messages.html
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from destinations.aws.errors import BOTO_ERRORS, translate_client_error
-from destinations.catalog_port import ItemCatalog, MessageLedger
 from destinations.engagement_content import DetailSpec, lookup, message_id, message_substitutions
+from destinations.ports import ItemCatalog, MessageLedger
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError, RetryableError
 from schemas.limits import PINPOINT_SEND_USERS_MAX_USERS

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from destinations.catalog_port import ItemCatalog
 from destinations.engagement_content import DetailSpec, lookup, message_id, message_substitutions
 from destinations.local.store import LocalStore
+from destinations.ports import ItemCatalog
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError
 from schemas.recommendation import Recommendation

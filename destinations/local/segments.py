@@ -11,11 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from destinations.catalog_port import ImportedSegment, segment_csv
 from destinations.local.sinks import default_endpoint_id
 from destinations.local.store import LocalStore
+from destinations.segment_csv import segment_csv
 from schemas.errors import PermanentError
 from schemas.limits import PINPOINT_IMPORT_JOB_MAX_BYTES
+from schemas.segment import ImportedSegment
 
 WRITTEN: Final = "WRITTEN"
 

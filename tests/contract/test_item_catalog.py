@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from destinations.aws.item_catalog import DynamoItemCatalog
-from destinations.catalog_port import ItemCatalog
 from destinations.local.store import LocalStore
+from destinations.ports import ItemCatalog
 from schemas.errors import RetryableError
 
 ITEMS: dict[str, dict[str, object]] = {

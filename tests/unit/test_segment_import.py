@@ -27,8 +27,9 @@ from consumers.engagement.segment_queries import (
 )
 from consumers.segment_import import handle_event
 from destinations.aws.pinpoint_import import PinpointEndpointDirectory, PinpointSegmentImporter
-from destinations.catalog_port import ImportedSegment, segment_csv
+from destinations.segment_csv import segment_csv
 from schemas.errors import PermanentError, PueError, RetryableError
+from schemas.segment import ImportedSegment
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "engagement"
 APP_ID = "pinpoint-app-1"
