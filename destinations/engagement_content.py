@@ -58,7 +58,7 @@ def is_engagement_attribute(name: str) -> bool:
     return name == RECOMMENDED_PRODUCTS or name.startswith(DETAIL_PREFIX)
 
 
-def lookup(
+def catalog_items(
     catalog: ItemCatalog | None, item_ids: Sequence[str], spec: DetailSpec
 ) -> dict[str, dict[str, object]]:
     """The catalog entries of ``item_ids`` (nothing to look up without a catalog or detail ranks)."""

@@ -17,7 +17,12 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final
 
-from destinations.engagement_content import DetailSpec, is_engagement_attribute, lookup, pinpoint_attributes
+from destinations.engagement_content import (
+    DetailSpec,
+    catalog_items,
+    is_engagement_attribute,
+    pinpoint_attributes,
+)
 from destinations.ports import ItemCatalog, PurchaseHistory, Recommender
 from schemas.errors import PueError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, PINPOINT_CAMPAIGN_HOOK_MAX_ENDPOINTS
@@ -127,7 +132,7 @@ class CampaignHook:
             recommendation = self._recommender.get_recommendations(request)
             if self._purchases is not None:
                 recommendation = recommendation.without(self._purchases.purchased_items(user_id))
-            items = lookup(self._catalog, recommendation.item_ids, self._details)
+            items = catalog_items(self._catalog, recommendation.item_ids, self._details)
             attributes = pinpoint_attributes(recommendation, items, self._details)
             # Nothing to recommend: add nothing, so the template's default values apply.
             return attributes if attributes[RECOMMENDED_PRODUCTS] else {}

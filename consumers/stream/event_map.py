@@ -179,7 +179,7 @@ class EventMap:
         return cls(events, item_id_paths, products_path, product_paths, whitelist, track_types)
 
 
-def lookup(obj: Any, path: str) -> Any:
+def value_at(obj: Any, path: str) -> Any:
     """The value at a dotted ``path`` in nested mappings; None when a step is missing or not a mapping."""
     for part in path.split("."):
         if not isinstance(obj, Mapping):

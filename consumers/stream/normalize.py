@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
-from consumers.stream.event_map import EventMap, EventRule, lookup
+from consumers.stream.event_map import EventMap, EventRule, value_at
 from consumers.stream.timestamps import bounded_event_time, first_timestamp
 from schemas.interaction import Interaction
 from schemas.limits import (
@@ -187,7 +187,7 @@ def _item_id(obj: Any, paths: tuple[str, ...], field: str = "itemId") -> str | N
     """The first usable id at ``paths``. Values of the wrong type count as absent (a product without a usable
     id is skipped), but an id that is there and too long is poison: another path would name another item."""
     for path in paths:
-        value = lookup(obj, path)
+        value = value_at(obj, path)
         if _is_item_id(value):
             return _id(value, field, field)
     return None
@@ -198,7 +198,7 @@ _Item = tuple[str, str | None, Mapping[str, Any] | None]
 
 def _items(message: Mapping[str, Any], message_id: str, rule: EventRule, event_map: EventMap) -> list[_Item]:
     """(eventId, itemId, product) for each interaction: one per product with an id, else one."""
-    products = lookup(message, event_map.products_path) if event_map.products_path else None
+    products = value_at(message, event_map.products_path) if event_map.products_path else None
     if isinstance(products, list):
         found: list[_Item] = []
         for index, product in enumerate(products):
@@ -218,7 +218,7 @@ def _items(message: Mapping[str, Any], message_id: str, rule: EventRule, event_m
 
 def _event_value(message: Mapping[str, Any], path: str | None) -> float | None:
     """A finite number at ``path`` (numeric strings too), else None: a bad value is dropped, not poison."""
-    value = lookup(message, path) if path else None
+    value = value_at(message, path) if path else None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     if isinstance(value, str) and len(value) > _MAX_NUMERIC_TEXT:

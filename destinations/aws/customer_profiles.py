@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from destinations.aws.errors import translated
 from destinations.aws.profile_id_cache import ProfileIdCache
-from destinations.engagement_content import DetailSpec, lookup, profile_attributes
+from destinations.engagement_content import DetailSpec, catalog_items, profile_attributes
 from destinations.ports import ItemCatalog
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError
@@ -93,7 +93,7 @@ class CustomerProfilesSink:
         """Runs on the pool: every call for one user, in order. The error that stopped it, else None."""
         user_id = recommendation.user_id
         try:
-            items = lookup(self._catalog, recommendation.item_ids, self._details)
+            items = catalog_items(self._catalog, recommendation.item_ids, self._details)
             attributes = profile_attributes(recommendation, items, self._details)
             cached = self._cache.get(user_id)
             if cached is not None:

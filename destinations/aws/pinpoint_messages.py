@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from destinations.aws.errors import BOTO_ERRORS, translate_client_error
-from destinations.engagement_content import DetailSpec, lookup, message_id, message_substitutions
+from destinations.engagement_content import DetailSpec, catalog_items, message_id, message_substitutions
 from destinations.ports import ItemCatalog, MessageLedger
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError, RetryableError
@@ -89,7 +89,7 @@ class PinpointMessageSink:
         if not claimed:
             return DeliveryReport(failed)
         try:
-            items = lookup(
+            items = catalog_items(
                 self._catalog, [i for c in claimed for i in c.recommendation.item_ids], self._details
             )
         except PueError as error:

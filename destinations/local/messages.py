@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from destinations.engagement_content import DetailSpec, lookup, message_id, message_substitutions
+from destinations.engagement_content import DetailSpec, catalog_items, message_id, message_substitutions
 from destinations.local.store import LocalStore
 from destinations.ports import ItemCatalog
 from schemas.delivery import DeliveryReport
@@ -87,7 +87,7 @@ class LocalMessageSink:
         return DeliveryReport(failed)
 
     def _deliver(self, recommendation: Recommendation) -> None:
-        items = lookup(self._catalog, recommendation.item_ids, self._details)
+        items = catalog_items(self._catalog, recommendation.item_ids, self._details)
         substitutions = message_substitutions(recommendation, items, self._details)
         mid = message_id(recommendation)
         now = self._clock()

@@ -13,7 +13,7 @@ from consumers.stream.event_map import (
     EventMap,
     EventRule,
     camel_case,
-    lookup,
+    value_at,
 )
 from schemas.errors import ConfigError
 
@@ -210,8 +210,8 @@ def test_camel_case(name: str, key: str) -> None:
 
 def test_lookup_follows_dotted_paths_and_gives_none_for_anything_else() -> None:
     message = {"properties": {"rating": 5, "products": [1]}, "event": "x"}
-    assert lookup(message, "properties.rating") == 5
-    assert lookup(message, "properties.missing") is None
-    assert lookup(message, "event.name") is None
-    assert lookup(message, "properties.products.0") is None
-    assert lookup([message], "properties") is None
+    assert value_at(message, "properties.rating") == 5
+    assert value_at(message, "properties.missing") is None
+    assert value_at(message, "event.name") is None
+    assert value_at(message, "properties.products.0") is None
+    assert value_at([message], "properties") is None

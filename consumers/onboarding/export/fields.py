@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from consumers.onboarding.export.avro import AvroField
-from consumers.stream.event_map import camel_case, lookup
+from consumers.stream.event_map import camel_case, value_at
 from schemas.errors import ConfigError
 from schemas.limits import PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH
 
@@ -110,7 +110,7 @@ class FieldValues:
         found: dict[str, str] = {}
         for spec in self.specs:
             # A key as given first (interaction metadata keys are flat), else a dotted path (traits).
-            value = source[spec.path] if spec.path in source else lookup(source, spec.path)
+            value = source[spec.path] if spec.path in source else value_at(source, spec.path)
             text = cell(value)
             if text is None:
                 continue

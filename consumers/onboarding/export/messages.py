@@ -9,7 +9,7 @@ from typing import Any
 
 from consumers.onboarding.export.identity import identity_id
 from consumers.stream.decode import Decoded, Undecodable, decode_record
-from consumers.stream.event_map import EventMap, lookup
+from consumers.stream.event_map import EventMap, value_at
 from consumers.stream.normalize import normalize
 from schemas.interaction import Interaction
 from schemas.outcome import Normalized, Poison
@@ -39,11 +39,11 @@ def item_source(
     event id normalize derives as ``<messageId>#<index>``), else the message's properties."""
     _, sep, tail = interaction.event_id.rpartition("#")
     if sep and tail.isdigit() and str(int(tail)) == tail and event_map.products_path:
-        products = lookup(message, event_map.products_path)
+        products = value_at(message, event_map.products_path)
         index = int(tail)
         product = products[index] if isinstance(products, list) and index < len(products) else None
         if isinstance(product, Mapping):
-            ids = (identity_id(lookup(product, path)) for path in event_map.product_item_id_paths)
+            ids = (identity_id(value_at(product, path)) for path in event_map.product_item_id_paths)
             if next((i for i in ids if i is not None), None) == interaction.item_id:
                 return product
     properties = message.get("properties")
