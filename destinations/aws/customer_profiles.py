@@ -21,8 +21,9 @@ from destinations.aws.errors import translated
 from destinations.aws.profile_id_cache import ProfileIdCache
 from destinations.engagement_content import DetailSpec, catalog_items, profile_attributes
 from destinations.ports import ItemCatalog
+from destinations.sink_input import latest_per_user
 from schemas.delivery import DeliveryReport
-from schemas.errors import PermanentError, PueError
+from schemas.errors import PueError
 from schemas.limits import CUSTOMER_PROFILES_SEARCH_MAX_RESULTS
 from schemas.recommendation import Recommendation
 
@@ -72,14 +73,7 @@ class CustomerProfilesSink:
         self._cache = cache if cache is not None else ProfileIdCache()
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
-        failed: dict[str, PueError] = {}
-        # The last list per user wins: it is the freshest.
-        latest = {recommendation.user_id: recommendation for recommendation in recommendations}
-        if "" in latest:
-            del latest[""]
-            failed[""] = PermanentError(
-                "a recommendation without a user id", service=SERVICE, code="NoUserId"
-            )
+        latest, failed = latest_per_user(recommendations, service=SERVICE)
         if not latest:
             return DeliveryReport(failed)
         workers = min(self._max_workers, len(latest))

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from destinations.aws.errors import BOTO_ERRORS, error_code, translate_client_error
+from destinations.sink_input import latest_per_user
 from schemas.delivery import DeliveryReport
-from schemas.errors import PermanentError, PueError
+from schemas.errors import PueError
 from schemas.limits import PINPOINT_ENDPOINTS_PER_BATCH
 from schemas.recommendation import Recommendation
 from schemas.traits import RECOMMENDED_PRODUCTS, pinpoint_attribute_values
@@ -57,14 +58,7 @@ class PinpointEndpointSink:
         self._max_workers = max(1, max_workers)
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
-        failed: dict[str, PueError] = {}
-        # The last list per user wins: it is the freshest.
-        latest = {recommendation.user_id: recommendation for recommendation in recommendations}
-        if "" in latest:
-            del latest[""]
-            failed[""] = PermanentError(
-                "a recommendation without a user id", service=SERVICE, code="NoUserId"
-            )
+        latest, failed = latest_per_user(recommendations, service=SERVICE)
         updates: list[_EndpointUpdate] = []
         workers = min(self._max_workers, len(latest)) or 1
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pue-pinpoint") as pool:

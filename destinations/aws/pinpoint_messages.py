@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from destinations.aws.errors import BOTO_ERRORS, translate_client_error
 from destinations.engagement_content import DetailSpec, catalog_items, message_id, message_substitutions
 from destinations.ports import ItemCatalog, MessageLedger
+from destinations.sink_input import latest_per_user
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError, RetryableError
 from schemas.limits import PINPOINT_SEND_USERS_MAX_USERS
@@ -78,13 +79,7 @@ class PinpointMessageSink:
         self._clock = clock
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
-        failed: dict[str, PueError] = {}
-        latest = {r.user_id: r for r in recommendations}
-        if "" in latest:
-            del latest[""]
-            failed[""] = PermanentError(
-                "a recommendation without a user id", service=SERVICE, code="NoUserId"
-            )
+        latest, failed = latest_per_user(recommendations, service=SERVICE)
         claimed = self._claim([r for r in latest.values() if r.items], failed)
         if not claimed:
             return DeliveryReport(failed)

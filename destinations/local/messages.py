@@ -18,8 +18,9 @@ from typing import Any, Final
 from destinations.engagement_content import DetailSpec, catalog_items, message_id, message_substitutions
 from destinations.local.store import LocalStore
 from destinations.ports import ItemCatalog
+from destinations.sink_input import latest_per_user
 from schemas.delivery import DeliveryReport
-from schemas.errors import PermanentError, PueError
+from schemas.errors import PueError
 from schemas.recommendation import Recommendation
 
 SERVICE: Final = "local-messages"
@@ -70,13 +71,7 @@ class LocalMessageSink:
         self._clock = clock
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
-        failed: dict[str, PueError] = {}
-        latest = {r.user_id: r for r in recommendations}
-        if "" in latest:
-            del latest[""]
-            failed[""] = PermanentError(
-                "a recommendation without a user id", service=SERVICE, code="NoUserId"
-            )
+        latest, failed = latest_per_user(recommendations, service=SERVICE)
         for user_id, recommendation in latest.items():
             if not recommendation.items:
                 continue

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from destinations.local.store import LocalStore
+from destinations.sink_input import latest_per_user
 from schemas.delivery import DeliveryReport
-from schemas.errors import PermanentError, PueError
+from schemas.errors import PueError
 from schemas.recommendation import Recommendation
 from schemas.traits import (
     RECOMMENDED_PRODUCTS,
@@ -20,11 +21,8 @@ def _publish_each(
     sink: str, recommendations: Sequence[Recommendation], write: Callable[[Recommendation], None]
 ) -> DeliveryReport:
     """Write user by user; a failure is reported under the user id, the others still get written."""
-    failed: dict[str, PueError] = {}
-    for rec in recommendations:
-        if not rec.user_id:
-            failed[rec.user_id] = PermanentError("a recommendation without a user id", service=sink)
-            continue
+    latest, failed = latest_per_user(recommendations, service=sink)
+    for rec in latest.values():
         try:
             write(rec)
         except PueError as exc:

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from destinations.segment.http_errors import status_error, transport_error
+from destinations.sink_input import latest_per_user
 from schemas.delivery import DeliveryReport
 from schemas.errors import PermanentError, PueError
 from schemas.limits import SEGMENT_BATCH_MAX_BYTES, SEGMENT_BATCH_MAX_MESSAGES, SEGMENT_MESSAGE_MAX_BYTES
@@ -88,15 +89,9 @@ class PersonasTraitSink:
         )
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
-        latest = {recommendation.user_id: recommendation for recommendation in recommendations}
-        failed: dict[str, PueError] = {}
+        latest, failed = latest_per_user(recommendations, service=SERVICE)
         messages: list[_Message] = []
         for user_id, recommendation in latest.items():
-            if not user_id:
-                failed[user_id] = PermanentError(
-                    "a recommendation without a user id", service=SERVICE, code="NoUserId"
-                )
-                continue
             body = identify_message(recommendation)
             size = len(json.dumps(body).encode())
             if size > SEGMENT_MESSAGE_MAX_BYTES:

@@ -192,6 +192,7 @@ def test_nothing_to_recommend_sends_nothing(harness: MessageHarness) -> None:
 def test_a_list_without_a_user_fails_alone(harness: MessageHarness) -> None:
     report = harness.publish([rec("", "p1"), rec("alice", "p2")])
     assert set(report.failed) == {""} and isinstance(report.failed[""], PermanentError)
+    assert report.failed[""].code == "NoUserId"
     assert len(harness.sent("alice")) == 1
 
 

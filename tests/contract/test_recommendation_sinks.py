@@ -294,6 +294,7 @@ def test_a_list_without_a_user_fails_alone(harness: SinkHarness) -> None:
     report = harness.publish([rec("", "p1"), rec("alice", "p2")])
     assert set(report.failed) == {""}
     assert isinstance(report.failed[""], PermanentError)
+    assert report.failed[""].code == "NoUserId"  # one helper for every sink: destinations/sink_input.py
     assert harness.recommended("alice") == ["p2"]
 
 

@@ -1,0 +1,28 @@
+"""What every ``RecommendationSink`` does first with the lists it is given.
+
+A batch can carry several lists for one user (a redelivery, two sessions): the last one is the freshest and
+the only one worth writing. A list without a user id can never be written anywhere: it fails permanently
+(code ``NoUserId``) under the empty id, so the pipeline counts it instead of retrying it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from schemas.errors import PermanentError, PueError
+from schemas.recommendation import Recommendation
+
+NO_USER_ID: Final = "NoUserId"
+
+
+def latest_per_user(
+    recommendations: Sequence[Recommendation], *, service: str
+) -> tuple[dict[str, Recommendation], dict[str, PueError]]:
+    """The last list of each user, in first-seen order, and the failures found; ``service`` names the sink."""
+    latest = {recommendation.user_id: recommendation for recommendation in recommendations}
+    failed: dict[str, PueError] = {}
+    if "" in latest:
+        del latest[""]
+        failed[""] = PermanentError("a recommendation without a user id", service=service, code=NO_USER_ID)
+    return latest, failed
