@@ -9,6 +9,7 @@ Profiles sink is switched on by its domain setting with either backend, like the
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,12 @@ def engagement_catalog(
 
 
 def engagement_sinks(
-    settings: Settings, engagement: EngagementSettings, local: LocalBackend | None, client: ClientFactory
+    settings: Settings,
+    engagement: EngagementSettings,
+    local: LocalBackend | None,
+    client: ClientFactory,
+    *,
+    pool: Executor | None = None,
 ) -> list[RecommendationSink]:
     """The Customer Profiles and message sinks whose settings are present (``local``: the local backend, when
     it is the one in use)."""
@@ -59,6 +65,7 @@ def engagement_sinks(
                 catalog=catalog,
                 details=engagement.details,
                 max_workers=settings.max_workers,
+                pool=pool,
             )
         )
     if engagement.message_template:

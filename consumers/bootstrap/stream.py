@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,9 @@ class Wiring:
     local: LocalBackend | None = None
     ledger: RefreshLedger | None = None  # only with PUE_REFRESH_MIN_INTERVAL_SECONDS
     purchase_ledger: PurchaseLedger | None = None  # only with PUE_PURCHASE_LEDGER_TABLE
+    # Where the Pinpoint and Customer Profiles sinks fan out per user; the pipeline owns it (threads start
+    # only when a sink uses it).
+    sink_pool: ThreadPoolExecutor | None = None
 
 
 def load_event_map(settings: Settings) -> EventMap:
@@ -80,6 +84,7 @@ def wire(
         if settings.backend == "local"
         else _wire_aws(settings, event_map, client)
     )
+    wiring.sink_pool = ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="pue-sink")
     _add_segment_and_pinpoint(settings, wiring, client, engagement)
     return wiring
 
@@ -122,6 +127,7 @@ def build_pipeline(
         ledger=wiring.ledger,
         metrics=settings.metrics,
         purchase_ledger=wiring.purchase_ledger,
+        sink_pool=wiring.sink_pool,
     )
     return pipeline, wiring
 
@@ -212,7 +218,7 @@ def _add_segment_and_pinpoint(
             PinpointEndpointSink(
                 client("pinpoint"),
                 settings.pinpoint_application_id,
-                max_workers=settings.max_workers,
+                pool=wiring.sink_pool,
             )
         )
     if settings.profile_api_enabled:
@@ -227,7 +233,9 @@ def _add_segment_and_pinpoint(
         )
     if engagement is not None:
         # Customer Profiles and real-time messages, each on only when its settings are present.
-        wiring.sinks.extend(engagement_sinks(settings, engagement, wiring.local, client))
+        wiring.sinks.extend(
+            engagement_sinks(settings, engagement, wiring.local, client, pool=wiring.sink_pool)
+        )
 
 
 def pipeline_from_environment() -> Pipeline:

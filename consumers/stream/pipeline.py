@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,9 +96,12 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         metrics: MetricsSettings | None = None,
         purchase_ledger: PurchaseLedger | None = None,
+        sink_pool: Executor | None = None,
     ) -> None:
         """``counts_observer`` gets every batch's counts (and each ``track_and_refresh`` tracked or
-        filtered): the local backend keeps running totals for ``GET /stats``."""
+        filtered): the local backend keeps running totals for ``GET /stats``. ``sink_pool`` is the pool the
+        sinks fan their per-user calls out on: the pipeline owns it with its own per-user pool, both live as
+        long as the pipeline (no pool per publish) and ``close`` shuts both down."""
         self.tracker = tracker
         self.recommender = recommender
         self.sinks = tuple(sinks)
@@ -113,9 +116,14 @@ class Pipeline:
         self.clock = clock  # the refresh interval's time (tests inject one)
         self._exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
+        # Separate from the per-user pool: a sink waits on its calls from a per-user thread, so sharing one
+        # bounded pool could leave every thread waiting on work queued behind it.
+        self._sink_pool = sink_pool
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._sink_pool is not None:
+            self._sink_pool.shutdown(wait=True)
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()

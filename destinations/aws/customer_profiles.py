@@ -14,7 +14,7 @@ AddProfileKey: https://docs.aws.amazon.com/customerprofiles/latest/APIReference/
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Final
 
 from destinations.aws.errors import translated
@@ -61,26 +61,34 @@ class CustomerProfilesSink:
         details: DetailSpec | None = None,
         max_workers: int = 16,
         cache: ProfileIdCache | None = None,
+        pool: Executor | None = None,
     ) -> None:
+        """``pool``: where the per-user writes run, kept for the sink's life (the pipeline passes the one it
+        owns); without one the sink keeps its own, ``max_workers`` wide."""
         self._client = client
         self._domain = domain
         self._key_name = key_name
         self._create_missing = create_missing
         self._catalog = catalog
         self._details = details or DetailSpec()
-        self._max_workers = max(1, max_workers)
         # One per sink, so one per warm container: SearchProfiles once per user, then UpdateProfile alone.
         self._cache = cache if cache is not None else ProfileIdCache()
+        self._own_pool = pool is None
+        self._pool: Executor = pool or ThreadPoolExecutor(
+            max(1, max_workers), thread_name_prefix="pue-profiles"
+        )
+
+    def close(self) -> None:
+        if self._own_pool:
+            self._pool.shutdown(wait=True)
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         latest, failed = latest_per_user(recommendations, service=SERVICE)
         if not latest:
             return DeliveryReport(failed)
-        workers = min(self._max_workers, len(latest))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pue-profiles") as pool:
-            for user_id, error in zip(latest, pool.map(self._write_user, latest.values()), strict=True):
-                if error is not None:
-                    failed[user_id] = error
+        for user_id, error in zip(latest, self._pool.map(self._write_user, latest.values()), strict=True):
+            if error is not None:
+                failed[user_id] = error
         return DeliveryReport(failed)
 
     def _write_user(self, recommendation: Recommendation) -> PueError | None:

@@ -8,7 +8,7 @@ UpdateEndpointsBatch: https://docs.aws.amazon.com/pinpoint/latest/apireference/a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,33 +52,42 @@ class PinpointEndpointSink:
 
     name = "pinpoint"
 
-    def __init__(self, client: Any, application_id: str, *, max_workers: int = 16) -> None:
+    def __init__(
+        self, client: Any, application_id: str, *, max_workers: int = 16, pool: Executor | None = None
+    ) -> None:
+        """``pool``: where the per-user lookups and the batches run, kept for the sink's life (the pipeline
+        passes the one it owns); without one the sink keeps its own, ``max_workers`` wide."""
         self._client = client
         self._application_id = application_id
-        self._max_workers = max(1, max_workers)
+        self._own_pool = pool is None
+        self._pool: Executor = pool or ThreadPoolExecutor(
+            max(1, max_workers), thread_name_prefix="pue-pinpoint"
+        )
+
+    def close(self) -> None:
+        if self._own_pool:
+            self._pool.shutdown(wait=True)
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         latest, failed = latest_per_user(recommendations, service=SERVICE)
         updates: list[_EndpointUpdate] = []
-        workers = min(self._max_workers, len(latest)) or 1
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pue-pinpoint") as pool:
-            lookups = pool.map(self._endpoint_updates, latest.values())
-            for user_id, outcome in zip(latest, lookups, strict=True):
-                if isinstance(outcome, PueError):
-                    failed[user_id] = outcome
-                else:
-                    updates.extend(outcome)
-            chunks = [
-                updates[start : start + PINPOINT_ENDPOINTS_PER_BATCH]
-                for start in range(0, len(updates), PINPOINT_ENDPOINTS_PER_BATCH)
-            ]
-            # The chunks are independent: sent at once, a large batch waits for one round trip, not one per
-            # hundred endpoints (figure 2 of tests/benchmarks).
-            for chunk, error in zip(chunks, pool.map(self._update_batch, chunks), strict=True):
-                if error is not None:
-                    # The call is all-or-nothing: every user with an endpoint in it failed.
-                    for update in chunk:
-                        failed.setdefault(update.user_id, error)
+        lookups = self._pool.map(self._endpoint_updates, latest.values())
+        for user_id, outcome in zip(latest, lookups, strict=True):
+            if isinstance(outcome, PueError):
+                failed[user_id] = outcome
+            else:
+                updates.extend(outcome)
+        chunks = [
+            updates[start : start + PINPOINT_ENDPOINTS_PER_BATCH]
+            for start in range(0, len(updates), PINPOINT_ENDPOINTS_PER_BATCH)
+        ]
+        # The chunks are independent: sent at once, a large batch waits for one round trip, not one per
+        # hundred endpoints (figure 2 of tests/benchmarks).
+        for chunk, error in zip(chunks, self._pool.map(self._update_batch, chunks), strict=True):
+            if error is not None:
+                # The call is all-or-nothing: every user with an endpoint in it failed.
+                for update in chunk:
+                    failed.setdefault(update.user_id, error)
         return DeliveryReport(failed)
 
     def _endpoint_updates(self, recommendation: Recommendation) -> list[_EndpointUpdate] | PueError:
