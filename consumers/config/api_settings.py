@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from consumers.config.env import EnvReader
 from consumers.config.logs import register_secret
 from consumers.config.settings import Settings
 from schemas.errors import ConfigError
@@ -76,15 +77,10 @@ def load_settings(
     return settings, api
 
 
-class _Parser:
+class _Parser(EnvReader):
     def __init__(self, env: Mapping[str, str], require_key: bool) -> None:
-        self.env = env
+        super().__init__(env)
         self.require_key = require_key
-        self.problems: list[str] = []
-
-    def text(self, name: str) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or None
 
     def parse(self) -> ApiSettings:
         settings = ApiSettings(
@@ -94,8 +90,7 @@ class _Parser:
             related_items_campaign_arn=self.arn("PERSONALIZE_RELATED_ITEMS_CAMPAIGN_ARN"),
             cache_entries=self.cache_entries(),
         )
-        if self.problems:
-            raise ConfigError(self.problems)
+        self.finish()
         return settings
 
     def api_keys(self) -> tuple[str, ...]:
@@ -151,12 +146,6 @@ class _Parser:
             else:
                 filters[name] = arn
         return filters
-
-    def arn(self, name: str) -> str | None:
-        value = self.text(name)
-        if value is not None and not value.startswith("arn:"):
-            self.problems.append(f"{name} must be an ARN (arn:aws:personalize:...), got {value!r}")
-        return value
 
     def cache_entries(self) -> int:
         raw = self.text("PUE_API_CACHE_ENTRIES")

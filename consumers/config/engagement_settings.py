@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from consumers.config.env import EnvReader
 from consumers.config.settings import Settings
 from destinations.engagement_content import DEFAULT_DETAIL_FIELDS, DEFAULT_DETAIL_RANKS, ID_SUFFIX, DetailSpec
-from schemas.errors import ConfigError
 from schemas.limits import (
     CUSTOMER_PROFILES_KEY_NAME_MAX_LENGTH,
     PINPOINT_ATTRIBUTE_NAME_MAX_LENGTH,
@@ -32,7 +32,6 @@ DEFAULT_HOOK_TIMEOUT_SECONDS: Final = 12.0
 DEFAULT_SEGMENT_PREFIX: Final = "pue/segments"
 _KEY_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 _SUFFIX = re.compile(r"^[a-z0-9_]+$")
-_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 # What the local backend's engagement paths read (messages, item details); local-only commands read no other.
 LOCAL_ENGAGEMENT_SETTING_NAMES: Final = (
     "PUE_MESSAGE_TEMPLATE",
@@ -101,40 +100,7 @@ class EngagementSettings:
         ]
 
 
-class _Parser:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-
-    def text(self, name: str) -> str | None:
-        return self.env.get(name, "").strip() or None
-
-    def number(self, name: str, default: float, low: float, high: float) -> float:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            self.problems.append(f"{name} must be a number from {low:g} to {high:g}, got {raw!r}")
-            return default
-        if not low <= value <= high:
-            self.problems.append(f"{name} must be from {low:g} to {high:g}, got {raw}")
-            return default
-        return value
-
-    def whole(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.number(name, default, low, high)
-        if value != int(value):
-            self.problems.append(f"{name} must be a whole number, got {value:g}")
-        return int(value)
-
-    def flag(self, name: str) -> bool:
-        raw = (self.text(name) or "false").lower()
-        if raw not in _TRUE | _FALSE:
-            self.problems.append(f"{name} must be true or false, got {raw!r}")
-        return raw in _TRUE
-
+class _Parser(EnvReader):
     def channel(self) -> Channel:
         raw = (self.text("PUE_MESSAGE_CHANNEL") or "EMAIL").upper()
         if raw in ("EMAIL", "SMS", "PUSH"):
@@ -175,12 +141,6 @@ class _Parser:
                 )
         return dict(value)
 
-    def arn(self, name: str) -> str | None:
-        value = self.text(name)
-        if value is not None and not value.startswith("arn:"):
-            self.problems.append(f"{name} must be an ARN (arn:aws:iam::...), got {value!r}")
-        return value
-
     def parse(self, settings: Settings | None) -> EngagementSettings:
         result = EngagementSettings(
             customer_profiles_domain=self.text("PUE_CUSTOMER_PROFILES_DOMAIN"),
@@ -207,13 +167,12 @@ class _Parser:
             segment_import_prefix=(self.text("PUE_SEGMENT_IMPORT_PREFIX") or DEFAULT_SEGMENT_PREFIX).strip(
                 "/"
             ),
-            segment_import_role_arn=self.arn("PUE_SEGMENT_IMPORT_ROLE_ARN"),
+            segment_import_role_arn=self.arn("PUE_SEGMENT_IMPORT_ROLE_ARN", "arn:aws:iam::..."),
             segment_import_wait_seconds=self.whole("PUE_SEGMENT_IMPORT_WAIT_SECONDS", 0, 0, 900),
         )
         if settings is not None:
             self.check_combinations(result, settings)
-        if self.problems:
-            raise ConfigError(self.problems)
+        self.finish()
         return result
 
     def check_combinations(self, s: EngagementSettings, settings: Settings) -> None:

@@ -6,7 +6,6 @@ so a deployment is fixed in one round, not one error at a time. A sink whose set
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,8 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Literal
 
+from consumers.config.env import EnvReader
 from consumers.config.metrics import MetricsSettings
-from schemas.errors import ConfigError
 from schemas.limits import GET_RECOMMENDATIONS_DEFAULT_RESULTS, GET_RECOMMENDATIONS_MAX_RESULTS
 
 Backend = Literal["local", "aws"]
@@ -108,56 +107,7 @@ class Settings:
         return _Parser(source).parse(consumer=False)
 
 
-class _Parser:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-
-    def text(self, name: str) -> str | None:
-        value = self.env.get(name, "").strip()
-        return value or None
-
-    def url(self, name: str, default: str) -> str:
-        value = self.text(name) or default
-        if not value.startswith(("https://", "http://")):
-            self.problems.append(f"{name} must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
-
-    def arn(self, name: str) -> str | None:
-        value = self.text(name)
-        if value is not None and not value.startswith("arn:"):
-            self.problems.append(f"{name} must be an ARN (arn:aws:personalize:...), got {value!r}")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        raw = self.text(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            self.problems.append(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
-            return default
-        if not low <= value <= high:
-            self.problems.append(f"{name} must be from {low} to {high}, got {value}")
-        return value
-
-    def json_object(self, name: str) -> dict[str, str]:
-        raw = self.text(name)
-        if raw is None:
-            return {}
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            self.problems.append(f"{name} must be a JSON object of strings: {exc.msg}")
-            return {}
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            self.problems.append(
-                f'{name} must be a JSON object of strings, e.g. {{"CATEGORY": "\\"shoes\\""}}'
-            )
-            return {}
-        return value
-
+class _Parser(EnvReader):
     def backend(self) -> Backend:
         raw = (self.text("PUE_BACKEND") or "local").lower()
         if raw == "aws":
@@ -181,7 +131,9 @@ class _Parser:
             campaign_arn=self.arn("PERSONALIZE_CAMPAIGN_ARN"),
             recommender_arn=self.arn("PERSONALIZE_RECOMMENDER_ARN"),
             filter_arn=self.arn("PERSONALIZE_FILTER_ARN"),
-            filter_values=self.json_object("PERSONALIZE_FILTER_VALUES"),
+            filter_values=self.json_object_of_strings(
+                "PERSONALIZE_FILTER_VALUES", '{"CATEGORY": "\\"shoes\\""}'
+            ),
             num_results=self.integer(
                 "PERSONALIZE_NUM_RESULTS",
                 GET_RECOMMENDATIONS_DEFAULT_RESULTS,
@@ -208,8 +160,7 @@ class _Parser:
             purchase_ledger_table=self.text("PUE_PURCHASE_LEDGER_TABLE"),
         )
         self.check_combinations(settings, consumer=consumer)
-        if self.problems:
-            raise ConfigError(self.problems)
+        self.finish()
         return settings
 
     def log_level(self) -> str:
