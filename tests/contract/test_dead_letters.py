@@ -115,8 +115,9 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeadLett
         yield SqsHarness(fifo=request.param == "sqs-fifo")
 
 
-def by_id(letters: Sequence[DeadLetter]) -> dict[str, DeadLetter]:
-    return {letter.letter_id: letter for letter in letters}
+def by_id(letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+    """Every letter, ordered by id (queues do not keep order); a letter stored twice shows up twice."""
+    return sorted(letters, key=lambda letter: letter.letter_id)
 
 
 def test_raw_bytes_reason_and_origin_are_kept(harness: DeadLetterHarness) -> None:

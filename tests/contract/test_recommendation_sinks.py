@@ -122,8 +122,8 @@ def _other_attributes(endpoints: dict[str, dict[str, list[str]]]) -> dict[str, l
 
 
 class SegmentHarness:
-    """Reads the receiver's /v1/batch requests as Personas would: identify by identify, skipping message
-    ids it has already seen (Segment deduplicates on messageId)."""
+    """Reads the receiver's /v1/batch requests as Personas would: identify by identify, in the order they
+    arrived, every message as sent (a resent list must carry its first message id: test_segment_personas)."""
 
     def __init__(self, receiver: HttpReceiver) -> None:
         self.receiver = receiver
@@ -137,16 +137,12 @@ class SegmentHarness:
         return self.sink.publish(recommendations)
 
     def identifies(self) -> list[dict[str, Any]]:
-        seen: set[str] = set()
-        kept = []
+        sent = []
         for request in self.receiver.requests_to("/v1/batch"):
             body = request.json()
             assert body["writeKey"] == WRITE_KEY
-            for message in body["batch"]:
-                if message["messageId"] not in seen:
-                    seen.add(message["messageId"])
-                    kept.append(message)
-        return kept
+            sent.extend(body["batch"])
+        return sent
 
     def traits(self, user_id: str) -> dict[str, Any]:
         traits: dict[str, Any] = dict(self.seeded.get(user_id, {}))

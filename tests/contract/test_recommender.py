@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from destinations.aws.personalize_runtime import PersonalizeRecommender
@@ -75,32 +76,47 @@ def item_list(ids: list[str]) -> list[dict[str, Any]]:
 
 
 class PersonalizeHarness:
-    """Answers like a trained campaign would: items of other users' histories the user has not seen, in
-    popularity order, at most ``numResults`` of them. Every request is checked against what must be sent."""
+    """A real botocore client whose GetRecommendations calls are kept as sent (``calls``) and answered as a
+    trained campaign answers that call: items of other users' histories the user (or the item) has not
+    seen, in popularity order, at most the ``numResults`` the call itself carried. The harness trims
+    nothing the adapter was asked for: the contract's limits hold only if the adapter asks right."""
 
     def __init__(self) -> None:
-        self.client, self.stubber = stubbed_runtime()
+        self.client = boto3.client(
+            "personalize-runtime",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self.calls: list[dict[str, Any]] = []
+        events = self.client.meta.events
+        events.register("before-parameter-build.personalize-runtime.GetRecommendations", self._record)
+        events.register("before-call.personalize-runtime.GetRecommendations", self._answer)
         self.recommender: Recommender = PersonalizeRecommender(
             self.client, campaign_arn=CAMPAIGN, related_items_campaign_arn=RELATED
         )
 
-    def recommend(self, request: RecommendationRequest) -> Recommendation:
-        if request.user_id is not None:
-            expected = {"campaignArn": CAMPAIGN, "userId": request.user_id, "numResults": request.num_results}
-            seen = set(HISTORY.get(request.user_id, []))
-        else:
-            assert request.item_id is not None
-            expected = {"campaignArn": RELATED, "itemId": request.item_id, "numResults": request.num_results}
-            seen = {request.item_id}
+    def _record(self, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append(dict(params))
+
+    def _answer(self, **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        call = self.calls[-1]
+        seen = set(HISTORY.get(call["userId"], [])) if "userId" in call else {call["itemId"]}
         counts: dict[str, int] = {}
         for items in HISTORY.values():
             for item in items:
                 counts[item] = counts.get(item, 0) + 1
         ranked = sorted((i for i in counts if i not in seen), key=lambda i: (-counts[i], i))
-        response = {"itemList": item_list(ranked[: request.num_results]), "recommendationId": "RID-stub-1"}
-        self.stubber.add_response("get_recommendations", response, expected)
+        response = {"itemList": item_list(ranked[: call["numResults"]]), "recommendationId": "RID-stub-1"}
+        return AWSResponse("https://stub.invalid", 200, {}, None), response
+
+    def recommend(self, request: RecommendationRequest) -> Recommendation:
+        before = len(self.calls)
         result = self.recommender.get_recommendations(request)
-        self.stubber.assert_no_pending_responses()
+        [call] = self.calls[before:]
+        target = {"userId": request.user_id} if request.user_id is not None else {"itemId": request.item_id}
+        campaign = CAMPAIGN if request.user_id is not None else RELATED
+        assert call == {"campaignArn": campaign, **target, "numResults": request.num_results}, call
         return result
 
 
