@@ -1,27 +1,25 @@
-"""The ``pue`` command line: replay history, ask for recommendations, inspect a user, run the demo."""
+"""The ``pue`` command line: one dispatch style for every command.
+
+Each command lives in a module of this package that has ``register(subparsers)``: it adds its parser and
+sets ``handler=<callable(argparse.Namespace) -> int>`` on it with ``set_defaults``. ``main`` parses the
+arguments and calls the handler; a ``ConfigError`` becomes a clear message and exit code 2. To add a
+command, write such a module and list it in ``COMMAND_MODULES``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import os
+import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-from consumers.config.settings import DEFAULT_STATE_DIR, Settings
-from schemas.errors import ConfigError, PueError
-from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 
 EXIT_USAGE = 2
-EXIT_FAILED = 1
 
-# Subcommands that live in their own modules. Each module has
-# ``register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None`` and sets
-# ``handler=<callable(argparse.Namespace) -> int>`` on its parser with ``set_defaults``.
+# In the order ``pue --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "consumers.cli.local_commands",  # replay, sample
+    "consumers.cli.read_commands",  # recommend, profile
+    "consumers.cli.demo",  # run
     "consumers.cli.serve",
     "consumers.cli.export",
     "consumers.cli.validate",
@@ -34,27 +32,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def _state_dir(value: str | None) -> Path:
-    return Path(value or os.environ.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _num_results(text: str) -> int:
-    value = _positive(text)
-    if value > GET_RECOMMENDATIONS_MAX_RESULTS:
-        raise argparse.ArgumentTypeError(f"must be at most {GET_RECOMMENDATIONS_MAX_RESULTS}, got {value}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pue",
@@ -63,176 +40,26 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log one JSON line per batch to stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    state_help = "state directory of the local backend (default: $PUE_STATE_DIR, else ./.pue)"
-
-    replay = sub.add_parser(
-        "replay",
-        help="run Segment history or a saved Lambda event through the Kinesis handler (local backend)",
-        description="PATH is JSON lines of Segment messages (plain or .gz, as in a Segment S3 archive) or a "
-        'Lambda Kinesis event document ({"Records": [...]}). The last line of stdout is a JSON summary: '
-        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed.",
-    )
-    replay.add_argument("path", type=Path, metavar="PATH")
-    replay.add_argument("--state", metavar="DIR", help=state_help)
-    replay.add_argument(
-        "--batch-size",
-        type=_positive,
-        default=500,
-        metavar="N",
-        help="Kinesis records per Lambda batch (default 500)",
-    )
-
-    backend_help = (
-        " Reads the local backend under --state (which must exist), or Amazon Personalize with "
-        "PUE_BACKEND=aws and PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN; the first stderr line "
-        "says which."
-    )
-    recommend = sub.add_parser(
-        "recommend",
-        help="print fresh recommendations for a user as JSON",
-        description="Fresh recommendations for USER_ID, as JSON." + backend_help,
-    )
-    recommend.add_argument("user_id", metavar="USER_ID")
-    recommend.add_argument("--state", metavar="DIR", help=state_help)
-    recommend.add_argument(
-        "-n",
-        type=_num_results,
-        default=None,
-        metavar="N",
-        help="number of items, 1-500 (default $PERSONALIZE_NUM_RESULTS, else 25)",
-    )
-
-    profile = sub.add_parser(
-        "profile",
-        help="print what the backend holds for a user (or an anonymous visitor) as JSON",
-        description="Interactions, traits, endpoint attributes and messages the local backend holds for "
-        "USER_ID; with --anonymous-id, the interactions of an anonymous visitor (Segment anonymousId). "
-        "On AWS, what Personalize recommends for the id (it keeps no readable history)." + backend_help,
-    )
-    profile.add_argument("user_id", metavar="USER_ID", nargs="?")
-    profile.add_argument(
-        "--anonymous-id", metavar="ID", help="a visitor's Segment anonymousId instead of USER_ID"
-    )
-    profile.add_argument("--state", metavar="DIR", help=state_help)
-
-    sample = sub.add_parser(
-        "sample",
-        help="write the deterministic sample clickstream as Segment JSON lines (for replay, export)",
-    )
-    sample.add_argument("--users", type=_positive, default=300, help="sample users (default 300)")
-    sample.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="file to write (gzip when it ends in .gz); default stdout",
-    )
-
-    from consumers.cli.serve import DEFAULT_HOST, DEFAULT_PORT, port_number
-
-    run = sub.add_parser(
-        "run",
-        help="the demo: a sample clickstream through the handler, then the HTTP API on the result",
-        description="Generates the sample clickstream, pushes it through the Kinesis Lambda handler onto the "
-        "local backend under --state and prints a summary; then serves the recommendations HTTP API on that "
-        "data (as pue serve does) and prints a working curl line with a demo API key (generated, unless "
-        "PUE_API_KEY is set) and the web page's address. Ctrl-C or SIGTERM stops the server (exit 0). "
-        "--no-serve stops after the summary, for scripts.",
-    )
-    run.add_argument("--state", metavar="DIR", help=state_help)
-    run.add_argument("--users", type=_positive, default=300, help="sample users (default 300)")
-    run.add_argument("--host", default=DEFAULT_HOST, help=f"address to serve on (default {DEFAULT_HOST})")
-    run.add_argument(
-        "--port",
-        type=port_number,
-        default=DEFAULT_PORT,
-        help=f"port to serve on (default {DEFAULT_PORT}; 0: any free port)",
-    )
-    run.add_argument(
-        "--no-serve", action="store_true", help="stop after the summary: do not serve the HTTP API"
-    )
-
-    import importlib
-
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(sub)
     return p
 
 
-def _local_settings(state: str | None) -> Settings:
-    """The local backend's settings from the environment; cloud settings are not read (local commands)."""
-    return dataclasses.replace(Settings.local_from_env(), backend="local", state_dir=_state_dir(state))
-
-
-def _reader_settings(state: str | None) -> Settings:
-    """For recommend and profile: the configured backend, needing only what reading it takes."""
-    return dataclasses.replace(Settings.reader_from_env(), state_dir=_state_dir(state))
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from consumers.config.logs import configure_logging
+    from schemas.errors import ConfigError
 
     configure_logging("INFO" if args.verbose else "WARNING")
     try:
-        return _dispatch(args)
+        code: int = args.handler(args)
+        return code
     except ConfigError as exc:
         sys.stderr.write(f"pue: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("pue: interrupted\n")
         return 130
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    from consumers.cli import local_commands as commands
-
-    handler = getattr(args, "handler", None)
-    if handler is not None:
-        code: int = handler(args)
-        return code
-
-    if args.command == "sample":  # needs no settings at all
-        return commands.write_sample(args.users, args.out)
-    if args.command in ("recommend", "profile"):
-        return _read(args)
-    settings = _local_settings(getattr(args, "state", None))
-    if args.command == "replay":
-        return commands.replay_command(settings, args.path, args.batch_size)
-    if args.command == "run":
-        listen = None if args.no_serve else commands.Listen(args.host, args.port)
-        return commands.demo(settings, users=args.users, serve=listen)
-    raise AssertionError(f"unhandled command {args.command}")
-
-
-def _read(args: argparse.Namespace) -> int:
-    from consumers.cli import read_commands
-
-    if args.command == "profile" and (args.user_id is None) == (args.anonymous_id is None):
-        sys.stderr.write("pue profile: give USER_ID or --anonymous-id ID (one of them)\n")
-        return EXIT_USAGE
-    settings = _reader_settings(args.state)
-    sys.stderr.write(read_commands.backend_line(args.command, settings))
-    try:
-        if args.command == "recommend":
-            _print_json(read_commands.recommend(settings, args.user_id, args.n or settings.num_results))
-        elif args.anonymous_id is not None:
-            _print_json(read_commands.profile(settings, args.anonymous_id, anonymous=True))
-        else:
-            _print_json(read_commands.profile(settings, args.user_id))
-    except read_commands.MissingState as exc:
-        sys.stderr.write(f"pue {args.command}: {exc}\n")
-        return EXIT_USAGE
-    except ConfigError:
-        raise
-    except PueError as exc:  # the service answered with an error, or could not be reached
-        sys.stderr.write(f"pue {args.command}: {exc}\n")
-        return EXIT_FAILED
-    return 0
 
 
 if __name__ == "__main__":

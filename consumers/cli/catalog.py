@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from consumers.config.settings import DEFAULT_STATE_DIR
+from consumers.cli.arguments import state_dir as cli_state_dir
 from schemas.errors import PermanentError
 
 EXIT_USAGE = 2
@@ -36,7 +35,7 @@ def load_command(args: argparse.Namespace) -> int:
     from consumers.bootstrap.clients import open_local
     from destinations.local.catalog import load_items_csv
 
-    state_dir = Path(args.state or os.environ.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR)
+    state_dir = cli_state_dir(args.state)
     if not args.path.is_file():
         sys.stderr.write(f"pue catalog load: {args.path} is not a readable file\n")
         return EXIT_USAGE

@@ -1,32 +1,63 @@
-"""What each ``pue`` subcommand does, apart from argument parsing (consumers/cli/__init__.py)."""
+"""``pue replay`` and ``pue sample``: the commands that feed the local backend from a file."""
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import json
-import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from consumers.bootstrap.stream import build_pipeline
+from consumers.cli.arguments import EXIT_FAILED, STATE_HELP, Subparsers, local_settings, positive, top_reasons
 from consumers.config.engagement_settings import EngagementSettings
-from consumers.config.settings import DEFAULT_STATE_DIR, Settings
-from consumers.runners.lambda_events import lambda_events
+from consumers.config.settings import Settings
 from consumers.runners.replay import (
     InputError,
     events_from,
     print_progress,
     replay,
 )
-from destinations.local import LocalBackend
 from schemas.batch import BatchCounts
 from schemas.recommendation import Recommendation
-from schemas.traits import RECOMMENDED_PRODUCTS
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2  # as argparse: the command line needs changing (another --port)
+
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    replay = subparsers.add_parser(
+        "replay",
+        help="run Segment history or a saved Lambda event through the Kinesis handler (local backend)",
+        description="PATH is JSON lines of Segment messages (plain or .gz, as in a Segment S3 archive) or a "
+        'Lambda Kinesis event document ({"Records": [...]}). The last line of stdout is a JSON summary: '
+        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed.",
+    )
+    replay.add_argument("path", type=Path, metavar="PATH")
+    replay.add_argument("--state", metavar="DIR", help=STATE_HELP)
+    replay.add_argument(
+        "--batch-size",
+        type=positive,
+        default=500,
+        metavar="N",
+        help="Kinesis records per Lambda batch (default 500)",
+    )
+    replay.set_defaults(handler=_replay)
+
+    sample = subparsers.add_parser(
+        "sample",
+        help="write the deterministic sample clickstream as Segment JSON lines (for replay, export)",
+    )
+    sample.add_argument("--users", type=positive, default=300, help="sample users (default 300)")
+    sample.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file to write (gzip when it ends in .gz); default stdout",
+    )
+    sample.set_defaults(handler=lambda args: write_sample(args.users, args.out))  # needs no settings
+
+
+def _replay(args: argparse.Namespace) -> int:
+    return replay_command(local_settings(args.state), args.path, args.batch_size)
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
@@ -73,110 +104,6 @@ def write_sample(users: int, out: Path | None) -> int:
     return 0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Listen:
-    """Where the demo serves the HTTP API once its data is in."""
-
-    host: str
-    port: int
-
-
-def demo(settings: Settings, *, users: int, serve: Listen | None = None) -> int:
-    """Generate the sample clickstream, deliver it as Lambda would, and show what came out; then, with
-    ``serve``, serve the HTTP API on that data until Ctrl-C or SIGTERM (exit 0)."""
-    from consumers.runners.sample_data import clickstream
-    from consumers.web.listen import ListenError, check_can_listen
-
-    if serve is not None:
-        try:
-            check_can_listen(serve.host, serve.port)  # before the demo: a busy port should not cost its run
-        except ListenError as exc:
-            sys.stderr.write(f"pue run: {exc}, or --no-serve\n")
-            return EXIT_USAGE
-    code = _run_demo(settings, clickstream(users=users), users)
-    if serve is None or code != 0:
-        return code
-    from consumers.cli.serve import serve_forever
-
-    sys.stdout.write("\n")
-    try:
-        serve_forever(settings, host=serve.host, port=serve.port, prog="pue run")
-    except ListenError as exc:  # taken while the demo ran
-        sys.stderr.write(f"pue run: {exc}, or --no-serve\n")
-        return EXIT_USAGE
-    return 0
-
-
-def _run_demo(settings: Settings, messages: list[dict[str, Any]], users: int) -> int:
-    from consumers.runners.sample_data import catalog_items
-
-    payloads = [json.dumps(m).encode() for m in messages]
-    out = sys.stderr
-    out.write(
-        f"pue demo: {len(messages)} Segment messages from {users} sample users -> {settings.state_dir}\n"
-    )
-    pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
-    assert wiring.local is not None  # noqa: S101 - the demo always runs on the local backend
-    # The item catalog (names, categories, prices) for messages, the web page and includeMetadata=true.
-    wiring.local.store.upsert_items(catalog_items())
-    started = time.perf_counter()
-    try:
-        # Every 7th Kinesis record is a KPL aggregate of 5 messages, as a KPL producer would write.
-        events = lambda_events(payloads, batch_size=100, aggregate_every=7, aggregate_size=5)
-        counts = replay(events, pipeline, progress=print_progress(out))
-    finally:
-        pipeline.close()
-    seconds = time.perf_counter() - started
-    out.write("\n")
-    _print_summary(counts, seconds)
-    _print_users(wiring.local, settings.state_dir)
-    return EXIT_FAILED if counts.failed else 0
-
-
-def _print_summary(counts: BatchCounts, seconds: float) -> None:
-    w = sys.stdout.write
-    w("\nSummary\n")
-    w(f"  records in          {counts.records:>7}   ({counts.records / max(seconds, 1e-9):,.0f} records/s)\n")
-    w(f"  interactions        {counts.interactions:>7}\n")
-    w(f"  users refreshed     {counts.users_refreshed:>7}\n")
-    w(f"  processed           {counts.processed:>7}\n")
-    w(f"  filtered            {counts.filtered:>7}   {_top(counts.filter_reasons)}\n")
-    w(f"  dead-lettered       {counts.dead_lettered:>7}   {_top(counts.dead_letter_reasons)}\n")
-    w(f"  failed (retry)      {counts.failed:>7}\n")
-
-
-def read_hint(state_dir: Path, user_id: str) -> str:
-    """The recommend and profile commands that read what a run wrote, as one would type them: with --state
-    unless the run used the default folder (an environment's PUE_STATE_DIR may be gone by then)."""
-    state = "" if state_dir == Path(DEFAULT_STATE_DIR) else f" --state {shlex.quote(str(state_dir))}"
-    user = shlex.quote(user_id)
-    return f"pue recommend {user}{state}   |   pue profile {user}{state}"
-
-
-def _print_users(local: LocalBackend, state_dir: Path, how_many: int = 3) -> None:
-    w = sys.stdout.write
-    shown_users: list[str] = []
-    w("\nFresh recommended_products (Personas traits written by the local sink)\n")
-    for user_id in local.store.known_users(limit=how_many):
-        shown_users.append(user_id)
-        traits = local.store.traits_for(user_id)
-        items = traits.get(RECOMMENDED_PRODUCTS, [])
-        if not isinstance(items, list):
-            w(f"  {user_id}: {items}\n")
-            continue
-        # With a catalog loaded (the demo loads the sample's), names say more than ids.
-        first = [str(i) for i in items[:4]]
-        names = local.store.items(first)
-        shown = ", ".join(f"{i} {names[i]['NAME']}" if "NAME" in names.get(i, {}) else i for i in first)
-        w(f"  {user_id}: {shown}{f' ... ({len(items)} in all)' if len(items) > 4 else ''}\n")
-    w(f"\nTry: {read_hint(state_dir, next(iter(shown_users), 'USER_ID'))}\n")
-
-
-def _top(reasons: dict[str, int], n: int = 3) -> str:
-    top = sorted(reasons.items(), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{reason}: {count}" for reason, count in top)
-
-
 def _print_reasons(counts: BatchCounts) -> None:
     for title, reasons in (
         ("filtered", counts.filter_reasons),
@@ -184,6 +111,6 @@ def _print_reasons(counts: BatchCounts) -> None:
         ("failed", counts.failure_reasons),
     ):
         if reasons:
-            sys.stderr.write(f"{title}: {_top(reasons, 10)}\n")
+            sys.stderr.write(f"{title}: {top_reasons(reasons, 10)}\n")
     if counts.unmapped_events:  # a bounded sample (schemas.batch.SAMPLE_SIZE), counts are upper bounds
-        sys.stderr.write(f"unmapped events (most frequent): {_top(counts.unmapped_events, 10)}\n")
+        sys.stderr.write(f"unmapped events (most frequent): {top_reasons(counts.unmapped_events, 10)}\n")

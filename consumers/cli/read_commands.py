@@ -12,16 +12,28 @@ GetRecommendations takes as the ``userId`` of a visitor who never logged in
 
 from __future__ import annotations
 
+import argparse
 import shlex
+import sys
 from typing import Any
 
 from consumers.bootstrap.clients import open_local
 from consumers.bootstrap.stream import load_event_map
+from consumers.cli.arguments import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    STATE_HELP,
+    Subparsers,
+    num_results,
+    print_json,
+    reader_settings,
+)
 from consumers.cli.local_commands import recommendation_json
 from consumers.config.settings import Settings
 from consumers.web.insights import profile_json
 from destinations.local import LocalBackend
 from destinations.local.store import STORE_FILE_NAME
+from schemas.errors import ConfigError, PueError
 from schemas.recommendation import RecommendationRequest
 
 
@@ -119,3 +131,64 @@ def _personalize(settings: Settings, client: Any | None) -> Any:
     return PersonalizeRecommender(
         client, campaign_arn=settings.campaign_arn, recommender_arn=settings.recommender_arn
     )
+
+
+def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
+    backend_help = (
+        " Reads the local backend under --state (which must exist), or Amazon Personalize with "
+        "PUE_BACKEND=aws and PERSONALIZE_CAMPAIGN_ARN or PERSONALIZE_RECOMMENDER_ARN; the first stderr line "
+        "says which."
+    )
+    recommend = subparsers.add_parser(
+        "recommend",
+        help="print fresh recommendations for a user as JSON",
+        description="Fresh recommendations for USER_ID, as JSON." + backend_help,
+    )
+    recommend.add_argument("user_id", metavar="USER_ID")
+    recommend.add_argument("--state", metavar="DIR", help=STATE_HELP)
+    recommend.add_argument(
+        "-n",
+        type=num_results,
+        default=None,
+        metavar="N",
+        help="number of items, 1-500 (default $PERSONALIZE_NUM_RESULTS, else 25)",
+    )
+
+    profile = subparsers.add_parser(
+        "profile",
+        help="print what the backend holds for a user (or an anonymous visitor) as JSON",
+        description="Interactions, traits, endpoint attributes and messages the local backend holds for "
+        "USER_ID; with --anonymous-id, the interactions of an anonymous visitor (Segment anonymousId). "
+        "On AWS, what Personalize recommends for the id (it keeps no readable history)." + backend_help,
+    )
+    profile.add_argument("user_id", metavar="USER_ID", nargs="?")
+    profile.add_argument(
+        "--anonymous-id", metavar="ID", help="a visitor's Segment anonymousId instead of USER_ID"
+    )
+    profile.add_argument("--state", metavar="DIR", help=STATE_HELP)
+    recommend.set_defaults(handler=_read)
+    profile.set_defaults(handler=_read)
+
+
+def _read(args: argparse.Namespace) -> int:
+    if args.command == "profile" and (args.user_id is None) == (args.anonymous_id is None):
+        sys.stderr.write("pue profile: give USER_ID or --anonymous-id ID (one of them)\n")
+        return EXIT_USAGE
+    settings = reader_settings(args.state)
+    sys.stderr.write(backend_line(args.command, settings))
+    try:
+        if args.command == "recommend":
+            print_json(recommend(settings, args.user_id, args.n or settings.num_results))
+        elif args.anonymous_id is not None:
+            print_json(profile(settings, args.anonymous_id, anonymous=True))
+        else:
+            print_json(profile(settings, args.user_id))
+    except MissingState as exc:
+        sys.stderr.write(f"pue {args.command}: {exc}\n")
+        return EXIT_USAGE
+    except ConfigError:
+        raise
+    except PueError as exc:  # the service answered with an error, or could not be reached
+        sys.stderr.write(f"pue {args.command}: {exc}\n")
+        return EXIT_FAILED
+    return 0

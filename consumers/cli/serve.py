@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import secrets
 import signal
 import sys
@@ -23,7 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Final
 
-from consumers.config.settings import DEFAULT_STATE_DIR, Settings
+from consumers.cli.arguments import local_settings
+from consumers.config.settings import Settings
 from consumers.web.listen import DEFAULT_THREADS, ListenError
 
 if TYPE_CHECKING:
@@ -96,20 +96,6 @@ def _serve_command(args: argparse.Namespace) -> int:
         sys.stderr.write(f"pue serve: {exc}\n")
         return EXIT_CANNOT_LISTEN
     return 0
-
-
-def local_settings(state: str | None) -> Settings:
-    """The local backend's settings from the environment, cloud settings not read (as the other commands)."""
-    settings = Settings.local_from_env()
-    return dataclasses.replace(
-        settings,
-        backend="local",
-        state_dir=Path(state or os.environ.get("PUE_STATE_DIR") or DEFAULT_STATE_DIR),
-        segment_write_key=None,
-        segment_space_id=None,
-        segment_profile_token=None,
-        pinpoint_application_id=None,
-    )
 
 
 def generate_api_key() -> str:

@@ -58,7 +58,7 @@ WARM_UP_SECONDS = 2  # every user's list computed once, connections and caches w
 def _sample_state(state: Path, users: int) -> list[str]:
     """Replay the demo's sample clickstream into ``state``; the user ids it holds."""
     from consumers.bootstrap.stream import build_pipeline
-    from consumers.cli.serve import local_settings
+    from consumers.cli.arguments import local_settings
     from consumers.runners.lambda_events import lambda_events
     from consumers.runners.replay import replay
     from consumers.runners.sample_data import clickstream

@@ -36,7 +36,7 @@ def build_app(state: str) -> WsgiApp:
     """The app as ``pue serve`` builds it, with its logging: JSON lines to stderr, one per request (the
     access log costs CPU per request; every candidate pays it as pue serve does)."""
     from consumers.bootstrap.api import build_api
-    from consumers.cli.serve import local_settings
+    from consumers.cli.arguments import local_settings
     from consumers.config.api_settings import ApiSettings
     from consumers.config.logs import configure_logging
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from consumers.cli import main
-from consumers.cli.serve import local_settings
+from consumers.cli.arguments import local_settings
 from tests.factories import segment_track
 
 CAMPAIGN = "arn:aws:personalize:us-east-1:111111111111:campaign/shop"
