@@ -3,7 +3,8 @@
 Each command lives in a module of this package that has ``register(subparsers)``: it adds its parser and
 sets ``handler=<callable(argparse.Namespace) -> int>`` on it with ``set_defaults``. ``main`` parses the
 arguments and calls the handler; a ``ConfigError`` becomes a clear message and exit code 2. To add a
-command, write such a module and list it in ``COMMAND_MODULES``.
+command, write such a module and list it in ``COMMAND_MODULES``. Before anything else, ``main`` checks that
+``consumers``, ``destinations`` and ``schemas`` are pue's own (``consumers.config.installation``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+# Standard library only, like this module's other imports: it runs before anything imports schemas.
+from consumers.config.installation import check_installation
 
 EXIT_USAGE = 2
 
@@ -46,6 +50,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    broken = check_installation()
+    if broken is not None:
+        sys.stderr.write(broken)
+        return EXIT_USAGE
     args = parser().parse_args(argv)
     from consumers.config.logs import configure_logging
     from schemas.errors import ConfigError
