@@ -99,9 +99,8 @@ class Pipeline:
         sink_pool: Executor | None = None,
     ) -> None:
         """``counts_observer`` gets every batch's counts (and each ``track_and_refresh`` tracked or
-        filtered): the local backend keeps running totals for ``GET /stats``. ``sink_pool`` is the pool the
-        sinks fan their per-user calls out on: the pipeline owns it with its own per-user pool, both live as
-        long as the pipeline (no pool per publish) and ``close`` shuts both down."""
+        filtered): the local backend keeps running totals for ``GET /stats``. ``sink_pool``: where the sinks
+        fan out; the pipeline owns it as its per-user pool, and ``close`` shuts both down."""
         self.tracker = tracker
         self.recommender = recommender
         self.sinks = tuple(sinks)
@@ -116,9 +115,7 @@ class Pipeline:
         self.clock = clock  # the refresh interval's time (tests inject one)
         self._exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
-        # Separate from the per-user pool: a sink waits on its calls from a per-user thread, so sharing one
-        # bounded pool could leave every thread waiting on work queued behind it.
-        self._sink_pool = sink_pool
+        self._sink_pool = sink_pool  # not the per-user pool: sinks wait on it from per-user threads
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

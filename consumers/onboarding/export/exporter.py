@@ -30,12 +30,7 @@ from consumers.onboarding.export.messages import decode_line, item_source, norma
 from consumers.onboarding.export.reader import Line, LineReader, discover
 from consumers.onboarding.export.scratch import Scratch
 from consumers.onboarding.export.summary import ExportSummary, bump
-from consumers.onboarding.export.writer import (
-    CsvFile,
-    DeadLetterFile,
-    InteractionColumns,
-    MetadataFile,
-)
+from consumers.onboarding.export.writer import CsvFile, DeadLetterFile, InteractionColumns, MetadataFile
 from consumers.stream.decode import Decoded
 from consumers.stream.event_map import EventMap, camel_case
 from schemas.interaction import Interaction
