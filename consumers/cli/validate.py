@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from consumers.cli.arguments import positive
 from consumers.onboarding.export.avro import DATASET_KINDS
 from consumers.onboarding.validate.checker import UsageError, validate_file
 from consumers.onboarding.validate.report import DEFAULT_MAX_SHOWN
@@ -24,16 +25,6 @@ Prints line-numbered errors and warnings (the first --max-errors of each, then c
 (rows, users, items, event types, time range). Exit status: 0 when Personalize would accept the dataset
 (warnings allowed), 1 when it would reject it, 2 when the file cannot be checked at all.
 """
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--max-errors",
-        type=_count,
+        type=positive,
         default=DEFAULT_MAX_SHOWN,
         metavar="N",
         help=f"show the first N errors and N warnings, count the rest (default {DEFAULT_MAX_SHOWN})",
