@@ -19,6 +19,7 @@ time).
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -223,6 +224,17 @@ def test_the_checks_catch_a_circle_a_backward_import_and_a_sibling_entry_point(t
         "destinations.aws.x:1 imports destinations.local.y: an adapter package may not import a sibling "
         "adapter package",
     ]
+
+
+CLOUD_SDKS = {"boto3", "botocore", "requests", "segment", "cheroot"}
+
+
+def test_importing_an_entry_point_loads_no_cloud_sdk() -> None:
+    """Thin entry points: each handler module imports its application on first use, not at import."""
+    for entry in ENTRY_POINTS:
+        code = f"import sys, {entry}; print(sorted({{m.split('.')[0] for m in sys.modules}}))"
+        loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert set(ast.literal_eval(loaded.stdout)) & CLOUD_SDKS == set(), entry
 
 
 FORBIDDEN = {"schemas": {"consumers", "destinations"}, "destinations": {"consumers"}, "consumers": set()}
