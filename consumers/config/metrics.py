@@ -13,7 +13,6 @@ function's name>}``, or ``{"function": "pue"}`` outside Lambda; ``{}`` for metri
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -21,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from consumers.config.env import EnvReader
 from schemas.batch import COUNT_FIELDS, BatchCounts
 
 log = logging.getLogger("pue.pipeline")
@@ -49,33 +49,30 @@ class MetricsSettings:
     dimensions: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_DIMENSION: "pue"})
 
     @classmethod
-    def parse(cls, env: Mapping[str, str], problems: list[str]) -> MetricsSettings:
-        """Read the settings from ``env``, appending every problem found to ``problems``."""
-        switch = env.get("PUE_METRICS", "").strip().lower() or "on"
+    def parse(cls, reader: EnvReader) -> MetricsSettings:
+        """Read the settings through ``reader`` (``Settings``' own), noting every problem found on it."""
+        switch = (reader.text("PUE_METRICS") or "on").lower()
         if switch not in {"on", "off"}:
-            problems.append(f"PUE_METRICS must be 'on' or 'off', got {switch!r}")
-        namespace = env.get("PUE_METRICS_NAMESPACE", "").strip() or DEFAULT_NAMESPACE
+            reader.problems.append(f"PUE_METRICS must be 'on' or 'off', got {switch!r}")
+        namespace = reader.text("PUE_METRICS_NAMESPACE") or DEFAULT_NAMESPACE
         if not NAMESPACE_PATTERN.fullmatch(namespace) or namespace.startswith("AWS/"):
-            problems.append(
+            reader.problems.append(
                 "PUE_METRICS_NAMESPACE must be 1-255 letters, digits or . - _ / # : and space, "
                 f"not starting with AWS/, got {namespace!r}"
             )
-        function = env.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or "pue"
-        dimensions = _dimensions(env.get("PUE_METRICS_DIMENSIONS", "").strip(), function, problems)
+        function = reader.text("AWS_LAMBDA_FUNCTION_NAME") or "pue"
+        dimensions = _dimensions(reader, function)
         return cls(enabled=switch != "off", namespace=namespace, dimensions=dimensions)
 
 
-def _dimensions(raw: str, function: str, problems: list[str]) -> dict[str, str]:
-    if not raw:
-        return {DEFAULT_DIMENSION: function}
+def _dimensions(reader: EnvReader, function: str) -> dict[str, str]:
     name = "PUE_METRICS_DIMENSIONS"
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        problems.append(f"{name} must be a JSON object of strings: {exc.msg}")
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        problems.append(f'{name} must be a JSON object of strings, e.g. {{"stage": "prod"}}')
+    if reader.text(name) is None:
+        return {DEFAULT_DIMENSION: function}
+    problems = reader.problems
+    before = len(problems)
+    value = reader.json_object_of_strings(name, '{"stage": "prod"}')
+    if len(problems) > before:
         return {}
     if len(value) > MAX_DIMENSIONS:
         problems.append(f"{name} holds {len(value)} dimensions, CloudWatch takes at most {MAX_DIMENSIONS}")

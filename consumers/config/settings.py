@@ -156,7 +156,7 @@ class _Parser(EnvReader):
             event_map_preset=preset,
             max_workers=self.integer("PUE_MAX_WORKERS", DEFAULT_MAX_WORKERS, 1, MAX_WORKERS_CEILING),
             log_level=self.log_level(),
-            metrics=MetricsSettings.parse(self.env, self.problems),
+            metrics=MetricsSettings.parse(self),
             purchase_ledger_table=self.text("PUE_PURCHASE_LEDGER_TABLE"),
         )
         self.check_combinations(settings, consumer=consumer)
