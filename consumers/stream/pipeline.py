@@ -29,6 +29,7 @@ from consumers.stream.decode import Decoded, RecordRef, decode_record
 from consumers.stream.event_map import EventMap
 from consumers.stream.grouping import Chunk, UserWork, group_by_user
 from consumers.stream.normalize import normalize
+from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.stream.refresh_gate import RefreshGate
 from destinations.ports import (
@@ -143,7 +144,15 @@ class Pipeline:
         counts = BatchCounts()
         for outcome in outcomes:
             self._settle_user(outcome, entries, counts)
-        refreshed = self._publish([o for o in outcomes if o.recommendation], entries, counts)
+        published = [o for o in outcomes if o.recommendation]
+        refreshed = publish(
+            self._pool,
+            self.sinks,
+            [o.recommendation for o in published if o.recommendation is not None],
+            {o.work.user_id: o.work.entries for o in published if o.work.user_id is not None},
+            entries,
+            counts,
+        )
         self._gate.note(refreshed, now)
         send_dead_letters(entries, self.dead_letters)
         counts.users_refreshed = len(refreshed)
@@ -310,34 +319,3 @@ class Pipeline:
             for index in outcome.work.entries:
                 entries[index].failure = outcome.failure
                 entries[index].deployment_fault = outcome.deployment_fault
-
-    # sinks: one call per sink for the whole batch; failures come back per user
-
-    def _publish(self, outcomes: list[_UserOutcome], entries: list[Entry], counts: BatchCounts) -> set[str]:
-        recommendations = [o.recommendation for o in outcomes if o.recommendation is not None]
-        if not recommendations:
-            return set()
-        by_user = {o.work.user_id: o for o in outcomes}
-        failed_users: set[str] = set()
-        rejected_users: set[str] = set()
-        # Sinks are independent services: publish to all of them at once, so the batch waits for the slowest
-        # sink, not for their sum (Segment's identify requests overlap Pinpoint's lookups; figure 2 of
-        # tests/benchmarks). The pool is idle here: every user's work has finished.
-        reports = list(self._pool.map(lambda sink: accounting.deliver(sink, recommendations), self.sinks))
-        for sink, failures in zip(self.sinks, reports, strict=True):
-            for user_id, error in failures.items():
-                failed_users.add(user_id)
-                # A ConfigError (credentials, region) is the deployment's problem: retry, don't skip.
-                if not error.retryable and not isinstance(error, ConfigError):
-                    log.warning(
-                        "sink rejected a user",
-                        extra={"fields": {"sink": sink.name, "reason": reason_of(error)}},
-                    )
-                    rejected_users.add(user_id)
-                    continue
-                user = by_user.get(user_id)
-                for index in user.work.entries if user else ():
-                    entries[index].failure = f"{sink.name}: {reason_of(error)}"
-                    entries[index].deployment_fault = isinstance(error, ConfigError)
-        counts.refresh_rejected += len(rejected_users)
-        return {r.user_id for r in recommendations} - failed_users
