@@ -5,6 +5,7 @@
     api              API Gateway -> web (routes, service: the same pipeline)
     campaign_hook    Pinpoint campaign hook -> engagement.campaign_hook
     segment_import   S3 batch segment output -> engagement.segment_import
+    refresh_sweep_handler   the scheduled sweep of postponed refreshes -> stream.refresh_sweep
 
     cli/         the ``pue`` command, one module per command group, one dispatch style
     bootstrap/   the one place adapters are built and wired to ports (a new sink: bootstrap/stream.py)
