@@ -68,16 +68,28 @@ def parser() -> argparse.ArgumentParser:
         help="run Segment history or a saved Lambda event through the Kinesis handler (local backend)",
         description="PATH is JSON lines of Segment messages (plain or .gz, as in a Segment S3 archive) or a "
         'Lambda Kinesis event document ({"Records": [...]}). The last line of stdout is a JSON summary: '
-        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed.",
+        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed, refresh "
+        "(which refresh mode ran) and refresh_failed. A Segment archive replays as a backfill by default: "
+        "every batch is tracked, and each distinct user is refreshed once at the end (recommendations "
+        "computed, sinks written). A saved Lambda event keeps Lambda's semantics: users are refreshed in "
+        "every batch they appear in.",
     )
     replay.add_argument("path", type=Path, metavar="PATH")
     replay.add_argument("--state", metavar="DIR", help=state_help)
     replay.add_argument(
         "--batch-size",
         type=_positive,
-        default=500,
+        default=None,
         metavar="N",
-        help="Kinesis records per Lambda batch (default 500)",
+        help="Kinesis records per Lambda batch (default 500; 5,000 for a backfill: "
+        "one store transaction per batch)",
+    )
+    replay.add_argument(
+        "--refresh",
+        choices=("auto", "end", "batch"),
+        default="auto",
+        help="end: refresh each user once after the last batch (backfill); batch: refresh the users of "
+        "every batch, as Lambda does; auto (default): end for JSON lines, batch for a Lambda event",
     )
 
     recommend = sub.add_parser("recommend", help="print fresh recommendations for a user as JSON")
@@ -182,7 +194,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     settings = _local_settings(getattr(args, "state", None))
     if args.command == "replay":
-        return commands.replay_command(settings, args.path, args.batch_size)
+        return commands.replay_command(settings, args.path, args.batch_size, args.refresh)
     if args.command == "recommend":
         _print_json(commands.recommend(settings, args.user_id, args.n or settings.num_results))
         return 0

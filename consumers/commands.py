@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from consumers.backfill import backfill, print_refresh_progress
 from consumers.bootstrap import build_pipeline, load_event_map, open_local
 from consumers.engagement_settings import EngagementSettings
 from consumers.lambda_events import lambda_events
-from consumers.replay import InputError, events_from, print_progress, replay
+from consumers.replay import InputError, events_from, is_lambda_event, print_progress, replay
 from consumers.settings import Settings
 from destinations.local import LocalBackend
 from destinations.local.messages import messages_for
@@ -22,6 +23,10 @@ from schemas.traits import RECOMMENDED_PRODUCTS
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2  # as argparse: the command line needs changing (another --port)
+REPLAY_BATCH_SIZE = 500
+# A backfill commits (and learns) once per batch, so bigger batches are faster; 5,000 is what the replay
+# reads from a file at a time (consumers/replay.py), within Lambda's 10,000.
+BACKFILL_BATCH_SIZE = 5_000
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
@@ -31,10 +36,26 @@ def local_engagement(settings: Settings) -> EngagementSettings:
     )
 
 
-def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
+def replay_command(settings: Settings, path: Path, batch_size: int | None, refresh: str = "auto") -> int:
+    """``refresh``: "end" (backfill), "batch" (Lambda's semantics) or "auto" (end unless a Lambda event).
+
+    ``batch_size`` None: 500 records per batch as Lambda's default, or 10,000 for a backfill.
+    """
     pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
+    refresh_failures: dict[str, int] = {}
+    if wiring.local is not None:
+        pipeline.batch_scope = wiring.local.tracker.batch
     try:
-        counts = replay(events_from(path, batch_size), pipeline, progress=print_progress())
+        if refresh == "auto":
+            refresh = "batch" if is_lambda_event(path) else "end"
+        if batch_size is None:
+            batch_size = BACKFILL_BATCH_SIZE if refresh == "end" else REPLAY_BATCH_SIZE
+        events = events_from(path, batch_size)
+        if refresh == "end":
+            result = backfill(events, pipeline, print_progress(), print_refresh_progress())
+            counts, refresh_failures = result.counts, result.refresh_failures
+        else:
+            counts = replay(events, pipeline, progress=print_progress())
     except InputError as exc:
         sys.stderr.write(f"pue replay: {exc}\n")
         return 2
@@ -42,8 +63,12 @@ def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
         pipeline.close()
     sys.stderr.write("\n")
     _print_reasons(counts)
-    sys.stdout.write(json.dumps(counts.summary()) + "\n")
-    return EXIT_FAILED if counts.failed else 0
+    if refresh_failures:
+        sys.stderr.write(f"refresh failed: {_top(refresh_failures, 10)}\n")
+    summary: dict[str, object] = dict(counts.summary())
+    summary.update(refresh=refresh, refresh_failed=sum(refresh_failures.values()))
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return EXIT_FAILED if counts.failed or refresh_failures else 0
 
 
 def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:

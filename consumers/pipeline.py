@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -92,6 +93,13 @@ class Pipeline:
         self.ledger = ledger
         self._gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
+        # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
+        # (user id -> last event id, the refresh key); ``refresh_users`` refreshes them later, once each.
+        self.deferred_users: dict[str, str] | None = None
+        # When set (a local replay), a batch's users are tracked one after another inside this scope (one
+        # store transaction per batch, a savepoint per PutEvents call) instead of on the pool: one SQLite
+        # file serialises writers anyway, and one commit per batch writes each touched page once.
+        self.batch_scope: Callable[[], AbstractContextManager[object]] | None = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -106,13 +114,29 @@ class Pipeline:
             for interaction in entry.outcome.interactions
         )
         now = datetime.now(UTC)
-        recent = self._gate.recently_refreshed([w.user_id for w in works if w.user_id is not None], now)
-        outcomes = list(
-            self._pool.map(lambda work: self._track_and_recommend(work, work.user_id not in recent), works)
-        )
+        deferred = self.deferred_users
+        users = [w.user_id for w in works if w.user_id is not None]
+        recent = self._gate.recently_refreshed(users, now) if deferred is None else set(users)
+        if self.batch_scope is not None:
+            with self.batch_scope():
+                outcomes = [self._track_and_recommend(work, refresh=False) for work in works]
+            # Refresh once the batch is learned and committed, so each list sees the whole batch.
+            for outcome in outcomes:
+                user_id = outcome.work.user_id
+                if outcome.failure is None and user_id is not None and user_id not in recent:
+                    done = self._refresh_one((user_id, outcome.work.last_event_id))
+                    outcome.recommendation, outcome.failure = done.recommendation, done.failure
+        else:
+            outcomes = list(
+                self._pool.map(
+                    lambda work: self._track_and_recommend(work, work.user_id not in recent), works
+                )
+            )
         counts = BatchCounts()
         for outcome in outcomes:
             self._settle_user(outcome, entries, counts)
+            if deferred is not None and outcome.work.user_id is not None and outcome.tracked:
+                deferred[outcome.work.user_id] = outcome.work.last_event_id
         refreshed = self._publish([o for o in outcomes if o.recommendation], entries)
         self._gate.note(refreshed, now)
         send_dead_letters(entries, self.dead_letters)
@@ -150,6 +174,27 @@ class Pipeline:
         tracked = len(outcome.interactions)
         self._observe(BatchCounts(records=1, processed=1, interactions=tracked, users_refreshed=1))
         return recommendation
+
+    def refresh_users(self, users: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
+        """Refresh these users now (GetRecommendations, every sink): (refreshed users, failure by user).
+
+        For a backfill's deferred refreshes; the users' records were already accounted when tracked.
+        """
+        outcomes = list(self._pool.map(self._refresh_one, users.items()))
+        failures = {o.work.user_id: o.failure for o in outcomes if o.failure and o.work.user_id}
+        ok = [o for o in outcomes if o.recommendation is not None]
+        entries: list[Entry] = []
+        refreshed = self._publish(ok, entries)
+        for outcome in ok:
+            user_id = outcome.work.user_id
+            if user_id is not None and user_id not in refreshed:
+                failures[user_id] = "a sink failed (see the log)"
+        self._gate.note(refreshed, datetime.now(UTC))
+        self._observe(BatchCounts(users_refreshed=len(refreshed)))
+        return refreshed, failures
+
+    def _refresh_one(self, user: tuple[str, str]) -> _UserOutcome:
+        return self._track_and_recommend(UserWork(key=f"u:{user[0]}", user_id=user[0], last_event_id=user[1]))
 
     def _observe(self, counts: BatchCounts) -> None:
         # The counts are observability: failing to keep them must not fail (and redeliver) the batch.

@@ -46,6 +46,13 @@ def _looks_like_lambda_event(path: Path) -> bool:
     return False
 
 
+def is_lambda_event(path: Path) -> bool:
+    """True when ``path`` is a saved Lambda Kinesis event document (not JSON lines); InputError if absent."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    return _looks_like_lambda_event(path)
+
+
 def _lines(path: Path) -> Iterator[bytes]:
     with _open(path) as stream:
         for line in stream:
