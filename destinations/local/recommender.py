@@ -37,8 +37,8 @@ from schemas.recommendation import Recommendation, RecommendationRequest, Scored
 
 DEFAULT_PURCHASE_EVENT_TYPES: Final = frozenset({"Order Completed"})
 HISTORY_WINDOW: Final = 10  # a new item pairs with this many recent distinct items: bounds learn cost
-ANCHORS: Final = 10  # recent distinct items that vote when ranking: bounds ranking cost
-RECENCY_DECAY: Final = 0.7  # the k-th most recent anchor weighs 0.7**k (the 10th: ~0.03)
+ANCHORS: Final = 20  # recent distinct items that vote when ranking: bounds ranking cost
+RECENCY_DECAY: Final = 0.85  # the k-th most recent anchor weighs 0.85**k (the 20th: ~0.04)
 NEIGHBOURS: Final = 200  # strongest neighbours kept per item: bounds the model's size and a query's reads
 SEEN_LIMIT: Final = 1000  # most recent distinct items read per user, to rank seen items last
 
@@ -84,6 +84,7 @@ class LocalRecommender:
         self._purchase_event_types = purchase_event_types
         self._parameters = parameters or ModelParameters()
         store.ensure_schema(MODEL_SCHEMA)
+        store.ensure_event_type_index(purchase_event_types)
 
     def learn(self, interactions: Sequence[Interaction]) -> None:
         """Fold interactions into the model (one transaction, joined with the caller's if any).

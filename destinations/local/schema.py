@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS interactions (
     impression TEXT NOT NULL                 -- JSON array of item ids
 );
 CREATE INDEX IF NOT EXISTS interactions_by_user ON interactions (user_id, sent_ts, seq);
-CREATE INDEX IF NOT EXISTS interactions_by_user_type ON interactions (user_id, event_type, item_id);
+-- Purchases are found through a partial index of the purchase event types only (LocalStore.
+-- ensure_event_type_index): an index of every row by (user, type, item) was ~45 bytes per interaction.
 
 CREATE TABLE IF NOT EXISTS traits (
     user_id TEXT NOT NULL,
@@ -84,7 +85,8 @@ CREATE TABLE IF NOT EXISTS model_history (
     tick INTEGER NOT NULL,                   -- arrival order, breaks ties between equal times
     PRIMARY KEY (actor, item)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS model_history_recent ON model_history (actor, last_ts DESC, tick DESC);
+-- No index by recency: an actor's rows are one range of the primary key, sorted when read (a user has
+-- tens to a few thousand items); an index would cost ~14 bytes per row and a write per event.
 
 CREATE TABLE IF NOT EXISTS model_pairs (
     a INTEGER NOT NULL,

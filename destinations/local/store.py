@@ -11,6 +11,7 @@ failing. A lock that is still held after the timeout surfaces as ``RetryableErro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -176,14 +177,27 @@ class LocalStore:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
+    def ensure_event_type_index(self, event_types: frozenset[str]) -> None:
+        """A partial index of these event types' rows (e.g. purchases), by user: a few percent of the
+        interactions, where an index of every row by (user, type, item) would cost ~45 bytes each."""
+        name, condition = _event_type_index(event_types)
+        with self._lock:
+            self._conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON interactions (user_id, item_id) WHERE {condition}"
+            )
+
     def item_ids_with_event_types(self, user_id: str, event_types: frozenset[str]) -> frozenset[str]:
-        """Distinct items the user has events of these types for (e.g. purchases)."""
-        marks = ", ".join("?" * len(event_types))
+        """Distinct items the user has events of these types for (e.g. purchases).
+
+        Uses the partial index of ``ensure_event_type_index(event_types)`` when it exists: its condition is
+        repeated here word for word, which is how SQLite knows the index covers the query.
+        """
+        _, condition = _event_type_index(event_types)
         with self.transaction(write=False) as conn:
             rows = conn.execute(
-                "SELECT DISTINCT item_id FROM interactions "  # noqa: S608 - only placeholders are formatted in
-                f"WHERE user_id = ? AND event_type IN ({marks}) AND item_id IS NOT NULL",
-                (user_id, *sorted(event_types)),
+                "SELECT DISTINCT item_id FROM interactions "  # noqa: S608 - quoted literals, see _event_type_index
+                f"WHERE user_id = ? AND {condition} AND item_id IS NOT NULL",
+                (user_id,),
             ).fetchall()
         return frozenset(str(row[0]) for row in rows)
 
@@ -278,6 +292,14 @@ class LocalStore:
                 )
                 found.update((str(item_id), dict(json.loads(fields))) for item_id, fields in rows)
         return {item_id: found[item_id] for item_id in ids if item_id in found}
+
+
+def _event_type_index(event_types: frozenset[str]) -> tuple[str, str]:
+    """(index name, condition) for these event types; the names are SQL string literals, quotes doubled."""
+    ordered = sorted(event_types)
+    digest = hashlib.sha256("\0".join(ordered).encode()).hexdigest()[:16]
+    literals = ", ".join("'" + name.replace("'", "''") + "'" for name in ordered)
+    return f"interactions_of_types_{digest}", f"event_type IN ({literals})"
 
 
 def _existing_event_ids(conn: sqlite3.Connection, event_ids: Sequence[str]) -> set[str]:

@@ -131,3 +131,25 @@ def test_the_summary_says_which_refresh_ran(
     assert summary["refresh_failed"] == 0
     assert summary["users_refreshed"] == 2
     assert summary["processed"] == 12
+
+
+def test_replaying_the_same_archive_twice_changes_nothing(tmp_path: Path) -> None:
+    def model_rows() -> list[tuple[object, ...]]:
+        assert wiring.local is not None
+        with wiring.local.store.transaction(write=False) as conn:
+            return [
+                row
+                for table in ("model_items", "model_history", "model_pairs", "model_meta", "interactions")
+                for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608
+            ]
+
+    pipeline, wiring = build_pipeline(Settings(backend="local", state_dir=tmp_path))
+    pipeline.sinks = (RecordingSink(),)
+    try:
+        backfill(iter(events()), pipeline)
+        first = model_rows()
+        again = backfill(iter(events()), pipeline)
+        assert model_rows() == first
+    finally:
+        pipeline.close()
+    assert again.counts.processed == 12 and again.counts.failed == 0
