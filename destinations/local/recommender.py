@@ -36,11 +36,16 @@ from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 from schemas.recommendation import Recommendation, RecommendationRequest, ScoredItem
 
 DEFAULT_PURCHASE_EVENT_TYPES: Final = frozenset({"Order Completed"})
-HISTORY_WINDOW: Final = 10  # a new item pairs with this many recent distinct items: bounds learn cost
+HISTORY_WINDOW: Final = 20  # a new item pairs with this many recent distinct items: bounds learn cost
 ANCHORS: Final = 20  # recent distinct items that vote when ranking: bounds ranking cost
 RECENCY_DECAY: Final = 0.85  # the k-th most recent anchor weighs 0.85**k (the 20th: ~0.04)
 NEIGHBOURS: Final = 200  # strongest neighbours kept per item: bounds the model's size and a query's reads
 SEEN_LIMIT: Final = 1000  # most recent distinct items read per user, to rank seen items last
+# A vote for item i is divided by (distinct actors of i) ** POPULARITY_DAMPING: 0.5 is a cosine, 0 raw
+# co-occurrence counts; in between, popular items are not pushed down as hard as by a cosine.
+POPULARITY_DAMPING: Final = 0.2
+POPULARITY_WEIGHT: Final = 0.15  # + this * the item's decayed popularity / the hottest item's, per vote / top
+CANDIDATES: Final = 200  # best-voted items re-ranked with popularity (beyond the blocked ones)
 
 _TIERS: Final = 3
 _MIN_RELEVANCE: Final = 1e-6  # keeps every score above 0 and the tiers' bands apart
@@ -60,6 +65,8 @@ class ModelParameters:
     anchors: int = ANCHORS
     decay: float = RECENCY_DECAY
     neighbours: int = NEIGHBOURS
+    popularity_weight: float = POPULARITY_WEIGHT
+    damping: float = POPULARITY_DAMPING
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -85,6 +92,8 @@ class LocalRecommender:
         self._parameters = parameters or ModelParameters()
         store.ensure_schema(MODEL_SCHEMA)
         store.ensure_event_type_index(purchase_event_types)
+        with store.transaction(write=False) as conn:
+            _ensure_pow(conn)
 
     def learn(self, interactions: Sequence[Interaction]) -> None:
         """Fold interactions into the model (one transaction, joined with the caller's if any).
@@ -118,17 +127,41 @@ class LocalRecommender:
             anchors = [(item, decay**rank) for rank, (item, _) in enumerate(seen[: self._parameters.anchors])]
         seen_ids = [name for _, name in seen]
         blocked = excluded | set(seen_ids)
-        votes = _votes(conn, anchors, wanted + len(blocked))
-        related = [(i, v) for i, v in votes if i not in blocked][:wanted]
-        if related:
-            top_vote = related[0][1]
-            related = [(i, v / top_vote) for i, v in related]
+        weight = 0.0 if item_id else self._parameters.popularity_weight
+        limit = wanted + len(blocked) + (CANDIDATES if weight > 0 else 0)
+        votes = _votes(conn, anchors, self._parameters.damping, limit)
+        related = _blended(votes, blocked, weight, _top_heat(conn))[:wanted]
         if len(related) >= wanted:
             return [related]
         popular = _popular(conn, blocked | {i for i, _ in related}, wanted - len(related))
         if len(related) + len(popular) >= wanted:
             return [related, popular]
         return [related, popular, _heat_of(conn, [i for i in seen_ids if i not in excluded])]
+
+
+def _blended(
+    votes: Sequence[tuple[str, float, float]], blocked: set[str], weight: float, top_heat: float | None
+) -> Ranked:
+    """Unblocked voted items by vote / top vote + weight * heat / hottest heat, relevance in (0, 1]."""
+    kept = [(i, v, h) for i, v, h in votes if i not in blocked]
+    if not kept:
+        return []
+    top_vote = max(v for _, v, _ in kept)
+    top_heat = max(h for _, _, h in kept) if top_heat is None else top_heat
+    scored = sorted(
+        ((i, v / top_vote + weight * math.exp(h - top_heat)) for i, v, h in kept),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    top = scored[0][1]
+    return [(i, s / top) for i, s in scored]
+
+
+def _ensure_pow(conn: sqlite3.Connection) -> None:
+    """SQLite's ``pow`` is an optional build feature (SQLITE_ENABLE_MATH_FUNCTIONS): add it when absent."""
+    try:
+        conn.execute("SELECT pow(2, 0.5)").fetchone()
+    except sqlite3.OperationalError:
+        conn.create_function("pow", 2, math.pow, deterministic=True)
 
 
 def _validate(request: RecommendationRequest) -> None:
@@ -153,8 +186,11 @@ def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str]]:
     return [(int(row[0]), str(row[1])) for row in rows]
 
 
-def _votes(conn: sqlite3.Connection, anchors: Sequence[tuple[int, float]], limit: int) -> Ranked:
-    """Sum over anchors of weight * cosine(anchor, item) over each anchor's full neighbour list, best first.
+def _votes(
+    conn: sqlite3.Connection, anchors: Sequence[tuple[int, float]], damping: float, limit: int
+) -> list[tuple[str, float, float]]:
+    """(item id, vote, log heat), best vote first: over each anchor's full neighbour list, the sum of
+    weight * co-occurrences / sqrt(anchor's actors), divided by the item's actors ** ``damping``.
 
     One statement: SQLite walks each anchor's slice of the pair table and sums in C, so a query costs one
     B-tree range per anchor, whatever the number of neighbours.
@@ -165,13 +201,13 @@ def _votes(conn: sqlite3.Connection, anchors: Sequence[tuple[int, float]], limit
     params: list[float] = [x for anchor, weight in anchors for x in (anchor, weight)]
     rows = conn.execute(
         f"WITH anchor (id, weight) AS (VALUES {values}) "  # noqa: S608 - only placeholders are formatted in
-        "SELECT i.item_id, SUM(anchor.weight * p.actors * ai.norm * i.norm) AS vote "
+        "SELECT i.item_id, SUM(anchor.weight * p.actors * ai.norm) * pow(i.actors, ?) AS vote, i.log_heat "
         "FROM anchor JOIN model_items AS ai ON ai.id = anchor.id "
         "JOIN model_pairs AS p ON p.a = anchor.id JOIN model_items AS i ON i.id = p.b "
         "GROUP BY p.b ORDER BY vote DESC, i.item_id LIMIT ?",
-        (*params, limit),
+        (*params, -damping, limit),
     )
-    return [(str(item), float(vote)) for item, vote in rows]
+    return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]
 
 
 def _popular(conn: sqlite3.Connection, skip: set[str], wanted: int) -> Ranked:
@@ -190,10 +226,16 @@ def _popular(conn: sqlite3.Connection, skip: set[str], wanted: int) -> Ranked:
     return found[:wanted]
 
 
+def _top_heat(conn: sqlite3.Connection) -> float | None:
+    """The hottest item's log heat (None before anything was learned)."""
+    row = conn.execute("SELECT MAX(log_heat) FROM model_items WHERE actors > 0").fetchone()
+    return None if row[0] is None else float(row[0])
+
+
 def _heat_of(conn: sqlite3.Connection, item_ids: Sequence[str]) -> Ranked:
     """Popularity relevance of the given items (relative to the hottest item overall)."""
-    top_row = conn.execute("SELECT MAX(log_heat) FROM model_items WHERE actors > 0").fetchone()
-    if not item_ids or top_row[0] is None:
+    top = _top_heat(conn)
+    if not item_ids or top is None:
         return []
     found: Ranked = []
     for start in range(0, len(item_ids), _IN_CHUNK):
@@ -203,7 +245,7 @@ def _heat_of(conn: sqlite3.Connection, item_ids: Sequence[str]) -> Ranked:
             f"SELECT item_id, log_heat FROM model_items WHERE item_id IN ({marks})",  # noqa: S608
             chunk,
         )
-        found.extend((str(i), math.exp(h - top_row[0])) for i, h in rows)
+        found.extend((str(i), math.exp(h - top)) for i, h in rows)
     return found
 
 
