@@ -37,8 +37,8 @@ from schemas.recommendation import Recommendation, RecommendationRequest, Scored
 
 DEFAULT_PURCHASE_EVENT_TYPES: Final = frozenset({"Order Completed"})
 HISTORY_WINDOW: Final = 20  # a new item pairs with this many recent distinct items: bounds learn cost
-ANCHORS: Final = 20  # recent distinct items that vote when ranking: bounds ranking cost
-RECENCY_DECAY: Final = 0.85  # the k-th most recent anchor weighs 0.85**k (the 20th: ~0.04)
+ANCHORS: Final = 30  # recent distinct items that vote when ranking: bounds ranking cost
+RECENCY_DECAY: Final = 0.9  # the k-th most recent anchor weighs 0.9**k (the 30th: ~0.04)
 NEIGHBOURS: Final = 200  # strongest neighbours kept per item: bounds the model's size and a query's reads
 SEEN_LIMIT: Final = 1000  # most recent distinct items read per user, to rank seen items last
 # A vote for item i is divided by (distinct actors of i) ** POPULARITY_DAMPING: 0.5 is a cosine, 0 raw
