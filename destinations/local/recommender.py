@@ -7,8 +7,10 @@ nothing is recomputed from scratch).
 Ranking, in three tiers; the score band tells which tier an item came from, scores are in (0, 1]:
 
 1. (2/3, 1]   items co-occurring with the user's ``anchors`` most recent items. Each anchor votes with
-              weight ``decay ** rank`` over its full neighbour list, normalised like a cosine similarity
-              so that popular items do not win by size alone.
+              weight ``decay ** rank`` over its full neighbour list, divided by sqrt(anchor's actors) and
+              by the item's actors ** ``damping`` (0.5 would be a cosine; less lets popular items through
+              more). For a user, the best-voted items are re-ranked with ``popularity_weight`` times
+              their time-decayed popularity (event time), relative to the hottest item.
 2. (1/3, 2/3] popular items (time-decayed), to fill up to ``num_results`` (the whole list for a cold user).
 3. (0, 1/3]   items the user already interacted with but did not buy. They stay allowed, but only after
               everything unseen, so the item just viewed is not pushed back while anything else is left.
