@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 RUNTIME_LOCK := deploy/requirements.lock
 
-.PHONY: install run test lint typecheck unit chromium bench bench-api wrk stress clean deploy bundle lock
+.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale eval wrk stress clean deploy bundle lock
 
 install: $(STAMP)
 
@@ -61,6 +61,18 @@ chromium:
 bench: install
 	$(BIN)/python -m tests.benchmarks
 	@$(MAKE) --no-print-directory bench-api
+	@$(MAKE) --no-print-directory bench-scale
+
+# Issue 15: `pue replay` of generated 100k and 1M-interaction Segment archives (rate, CPU, peak RSS, bytes
+# per interaction) and GET /recommendations latency on each store, cache off. SCALE_SIZES to change sizes.
+SCALE_SIZES ?= 100000,1000000
+bench-scale: install
+	$(BIN)/python -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
+
+# Issue 15: the local recommender against popularity, recent popularity, item-kNN, EASE and iALS,
+# leave-last-out HR@10 / NDCG@10 on MovieTweetings 100k (../shared/data, skipped when absent) and synthetic.
+eval: install
+	$(BIN)/python -m tests.benchmarks.evaluate
 
 # wrk from Debian's packages when it is missing and apt is usable (root, or sudo without a password);
 # otherwise the figure is still measured, with the slower Python load loop, and says so.

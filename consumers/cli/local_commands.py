@@ -12,14 +12,21 @@ from consumers.bootstrap.stream import build_pipeline
 from consumers.cli.arguments import EXIT_FAILED, STATE_HELP, Subparsers, local_settings, positive, top_reasons
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
+from consumers.runners.backfill import backfill, print_refresh_progress
 from consumers.runners.replay import (
     InputError,
     events_from,
+    is_lambda_event,
     print_progress,
     replay,
 )
 from schemas.batch import BatchCounts
 from schemas.recommendation import Recommendation
+
+REPLAY_BATCH_SIZE = 500
+# A backfill commits (and learns) once per batch, so bigger batches are faster; 5,000 is what the replay
+# reads from a file at a time (consumers/runners/replay.py), within Lambda's 10,000.
+BACKFILL_BATCH_SIZE = 5_000
 
 
 def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
@@ -28,16 +35,28 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         help="run Segment history or a saved Lambda event through the Kinesis handler (local backend)",
         description="PATH is JSON lines of Segment messages (plain or .gz, as in a Segment S3 archive) or a "
         'Lambda Kinesis event document ({"Records": [...]}). The last line of stdout is a JSON summary: '
-        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed.",
+        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed, refresh "
+        "(which refresh mode ran) and refresh_failed. A Segment archive replays as a backfill by default: "
+        "every batch is tracked, and each distinct user is refreshed once at the end (recommendations "
+        "computed, sinks written). A saved Lambda event keeps Lambda's semantics: users are refreshed in "
+        "every batch they appear in.",
     )
     replay.add_argument("path", type=Path, metavar="PATH")
     replay.add_argument("--state", metavar="DIR", help=STATE_HELP)
     replay.add_argument(
         "--batch-size",
         type=positive,
-        default=500,
+        default=None,
         metavar="N",
-        help="Kinesis records per Lambda batch (default 500)",
+        help="Kinesis records per Lambda batch (default 500; 5,000 for a backfill: "
+        "one store transaction per batch)",
+    )
+    replay.add_argument(
+        "--refresh",
+        choices=("auto", "end", "batch"),
+        default="auto",
+        help="end: refresh each user once after the last batch (backfill); batch: refresh the users of "
+        "every batch, as Lambda does; auto (default): end for JSON lines, batch for a Lambda event",
     )
     replay.set_defaults(handler=_replay)
 
@@ -57,7 +76,7 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    return replay_command(local_settings(args.state), args.path, args.batch_size)
+    return replay_command(local_settings(args.state), args.path, args.batch_size, args.refresh)
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
@@ -65,10 +84,26 @@ def local_engagement(settings: Settings) -> EngagementSettings:
     return EngagementSettings.local_from_env(settings=settings)
 
 
-def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
+def replay_command(settings: Settings, path: Path, batch_size: int | None, refresh: str = "auto") -> int:
+    """``refresh``: "end" (backfill), "batch" (Lambda's semantics) or "auto" (end unless a Lambda event).
+
+    ``batch_size`` None: 500 records per batch as Lambda's default, or 5,000 for a backfill.
+    """
     pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
+    refresh_failures: dict[str, int] = {}
+    if wiring.local is not None:
+        pipeline.batch_scope = wiring.local.tracker.batch
     try:
-        counts = replay(events_from(path, batch_size), pipeline, progress=print_progress())
+        if refresh == "auto":
+            refresh = "batch" if is_lambda_event(path) else "end"
+        if batch_size is None:
+            batch_size = BACKFILL_BATCH_SIZE if refresh == "end" else REPLAY_BATCH_SIZE
+        events = events_from(path, batch_size)
+        if refresh == "end":
+            result = backfill(events, pipeline, print_progress(), print_refresh_progress())
+            counts, refresh_failures = result.counts, result.refresh_failures
+        else:
+            counts = replay(events, pipeline, progress=print_progress())
     except InputError as exc:
         sys.stderr.write(f"pue replay: {exc}\n")
         return 2
@@ -76,8 +111,12 @@ def replay_command(settings: Settings, path: Path, batch_size: int) -> int:
         pipeline.close()
     sys.stderr.write("\n")
     _print_reasons(counts)
-    sys.stdout.write(json.dumps(counts.summary()) + "\n")
-    return EXIT_FAILED if counts.failed else 0
+    if refresh_failures:
+        sys.stderr.write(f"refresh failed: {top_reasons(refresh_failures, 10)}\n")
+    summary: dict[str, object] = dict(counts.summary())
+    summary.update(refresh=refresh, refresh_failed=sum(refresh_failures.values()))
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return EXIT_FAILED if counts.failed or refresh_failures else 0
 
 
 def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:

@@ -75,6 +75,13 @@ def events_from(path: Path, batch_size: int) -> Iterator[ReplayItem]:
         yield from lambda_events(pending, batch_size=batch_size, first_sequence=sequence)
 
 
+def is_lambda_event(path: Path) -> bool:
+    """True when ``path`` is a saved Lambda Kinesis event document (not JSON lines); InputError if absent."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    return lambda_event_in(path) is not None
+
+
 def replay(
     events: Iterable[ReplayItem],
     pipeline: Pipeline,

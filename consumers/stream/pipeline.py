@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +118,13 @@ class Pipeline:
         self._exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
         self._sink_pool = sink_pool  # not the per-user pool: sinks wait on it from per-user threads
+        # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
+        # (user id -> last event id, the refresh key); ``refresh_users`` refreshes them later, once each.
+        self.deferred_users: dict[str, str] | None = None
+        # When set (a local replay), a batch's users are tracked one after another inside this scope (one
+        # store transaction per batch, a savepoint per PutEvents call) instead of on the pool: one SQLite
+        # file serialises writers anyway, and one commit per batch writes each touched page once.
+        self.batch_scope: Callable[[], AbstractContextManager[object]] | None = None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -133,17 +141,25 @@ class Pipeline:
             for interaction in entry.outcome.interactions
         )
         now = self.clock()
-        recent = self._gate.recently_refreshed([w.user_id for w in works if w.user_id is not None], now)
-        refresh_users = [w.user_id for w in works if w.user_id is not None and w.user_id not in recent]
-        bought = self._exclusions.prepare(accounting.tracked_interactions(entries), refresh_users)
-        outcomes = list(
-            self._pool.map(
-                lambda work: self._track_and_recommend(work, work.user_id not in recent, bought), works
-            )
+        deferred = self.deferred_users
+        users = [w.user_id for w in works if w.user_id is not None]
+        recent = self._gate.recently_refreshed(users, now) if deferred is None else set(users)
+        bought = self._exclusions.prepare(
+            accounting.tracked_interactions(entries), [u for u in users if u not in recent]
         )
+        if self.batch_scope is not None:
+            outcomes = self._track_in_scope(works, recent, bought)
+        else:
+            outcomes = list(
+                self._pool.map(
+                    lambda work: self._track_and_recommend(work, work.user_id not in recent, bought), works
+                )
+            )
         counts = BatchCounts()
         for outcome in outcomes:
             self._settle_user(outcome, entries, counts)
+            if deferred is not None and outcome.work.user_id is not None and outcome.tracked:
+                deferred[outcome.work.user_id] = outcome.work.last_event_id
         published = [o for o in outcomes if o.recommendation]
         refreshed = publish(
             self._pool,
@@ -201,6 +217,44 @@ class Pipeline:
             )
         )
         return recommendation
+
+    def refresh_users(self, users: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
+        """Refresh these users now (GetRecommendations, every sink): (refreshed users, failure by user).
+
+        For a backfill's deferred refreshes; the users' records were already accounted when tracked.
+        """
+        bought = self._exclusions.prepare((), list(users))
+        outcomes = list(self._pool.map(lambda user: self._refresh_one(user, bought), users.items()))
+        failures = {o.work.user_id: o.failure for o in outcomes if o.failure and o.work.user_id}
+        ok = [o.recommendation for o in outcomes if o.recommendation is not None]
+        counts = BatchCounts()
+        refreshed = publish(self._pool, self.sinks, ok, {}, [], counts)
+        for recommendation in ok:
+            if recommendation.user_id not in refreshed:
+                failures[recommendation.user_id] = "a sink failed (see the log)"
+        self._gate.note(refreshed, self.clock())
+        counts.users_refreshed = len(refreshed)
+        self._observe(counts)
+        return refreshed, failures
+
+    def _track_in_scope(
+        self, works: Sequence[UserWork], recent: set[str], bought: BatchPurchases
+    ) -> list[_UserOutcome]:
+        with self.batch_scope() if self.batch_scope is not None else nullcontext():
+            outcomes = [self._track_and_recommend(work, False, bought) for work in works]
+        # Refresh once the batch is learned and committed, so each list sees the whole batch.
+        for outcome in outcomes:
+            user_id = outcome.work.user_id
+            if outcome.failure is None and user_id is not None and user_id not in recent:
+                done = self._refresh_one((user_id, outcome.work.last_event_id), bought)
+                outcome.recommendation, outcome.failure = done.recommendation, done.failure
+                outcome.deployment_fault = done.deployment_fault
+                outcome.refresh_rejected = done.refresh_rejected
+        return outcomes
+
+    def _refresh_one(self, user: tuple[str, str], bought: BatchPurchases) -> _UserOutcome:
+        work = UserWork(key=f"u:{user[0]}", user_id=user[0], last_event_id=user[1])
+        return self._track_and_recommend(work, True, bought)
 
     def dead_letter_unread(self, ref: RecordRef, raw: bytes, reason: str, counted_as: str) -> BatchCounts:
         """Dead-letter a record its reader could not hand over whole (``pue replay``: a line over Kinesis's

@@ -14,6 +14,7 @@ class LocalPurchaseHistory:
     ) -> None:
         self._store = store
         self._purchase_event_types = purchase_event_types
+        store.ensure_event_type_index(purchase_event_types)
 
     def purchased_items(self, user_id: str) -> frozenset[str]:
         return self._store.item_ids_with_event_types(user_id, self._purchase_event_types)

@@ -1,20 +1,17 @@
 """The local recommender: incremental item co-occurrence, recency-weighted, decayed popularity fallback.
 
-Learning (``learn``; per new interaction at most ``HISTORY_WINDOW`` pair updates, persisted in SQLite so a
-restart keeps the model and nothing is recomputed from scratch):
-
-- The first time an actor (a user, or an anonymous session) meets an item, the item is paired with the
-  actor's ``HISTORY_WINDOW`` most recent distinct items: each pair's distinct-actor count grows by one,
-  both ways. Repeats of a known item only refresh its recency, so one busy user cannot inflate a pair.
-- An item's popularity is its distinct-actor count, decayed by event time with a half-life (forward
-  decay, kept as a logarithm so it never overflows and never needs rescaling).
+Learning is in ``destinations.local.model_learning`` (per new (actor, item) at most ``2 * window`` pair
+increments, summed per batch and written once, persisted in SQLite so a restart keeps the model and
+nothing is recomputed from scratch).
 
 Ranking, in three tiers; the score band tells which tier an item came from, scores are in (0, 1]:
 
-1. (2/3, 1]   items co-occurring with the user's ``ANCHORS`` most recent items. Each anchor votes with
-              weight ``RECENCY_DECAY ** rank``, normalised like a cosine similarity so that popular items
-              do not win by size alone.
-2. (1/3, 2/3] popular items, to fill up to ``num_results`` (the whole list for a cold user).
+1. (2/3, 1]   items co-occurring with the user's ``anchors`` most recent items. Each anchor votes with
+              weight ``decay ** rank`` over its full neighbour list, divided by sqrt(anchor's actors) and
+              by the item's actors ** ``damping`` (0.5 would be a cosine; less lets popular items through
+              more). For a user, the best-voted items are re-ranked with ``popularity_weight`` times
+              their time-decayed popularity (event time), relative to the hottest item.
+2. (1/3, 2/3] popular items (time-decayed), to fill up to ``num_results`` (the whole list for a cold user).
 3. (0, 1/3]   items the user already interacted with but did not buy. They stay allowed, but only after
               everything unseen, so the item just viewed is not pushed back while anything else is left.
 
@@ -29,8 +26,10 @@ import math
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
+from destinations.local.model_learning import LearnLimits, learn_batch
 from destinations.local.schema import MODEL_SCHEMA
 from destinations.local.store import LocalStore
 from schemas.errors import PermanentError
@@ -39,14 +38,17 @@ from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 from schemas.recommendation import Recommendation, RecommendationRequest, ScoredItem
 
 DEFAULT_PURCHASE_EVENT_TYPES: Final = frozenset({"Order Completed"})
-HISTORY_WINDOW: Final = 50  # a new item pairs with this many recent distinct items: bounds learn cost
-ANCHORS: Final = 20  # recent distinct items that vote when ranking: bounds ranking cost
-RECENCY_DECAY: Final = 0.85  # the k-th most recent anchor weighs 0.85**k (the 20th: ~0.05)
-NEIGHBOURS_PER_ANCHOR: Final = 100  # strongest pairs read per anchor (more when num_results is larger)
+HISTORY_WINDOW: Final = 20  # a new item pairs with this many recent distinct items: bounds learn cost
+ANCHORS: Final = 30  # recent distinct items that vote when ranking: bounds ranking cost
+RECENCY_DECAY: Final = 0.9  # the k-th most recent anchor weighs 0.9**k (the 30th: ~0.04)
+NEIGHBOURS: Final = 200  # strongest neighbours kept per item: bounds the model's size and a query's reads
 SEEN_LIMIT: Final = 1000  # most recent distinct items read per user, to rank seen items last
-POPULARITY_HALF_LIFE_SECONDS: Final = 7 * 24 * 60 * 60
+# A vote for item i is divided by (distinct actors of i) ** POPULARITY_DAMPING: 0.5 is a cosine, 0 raw
+# co-occurrence counts; in between, popular items are not pushed down as hard as by a cosine.
+POPULARITY_DAMPING: Final = 0.2
+POPULARITY_WEIGHT: Final = 0.15  # + this * the item's decayed popularity / the hottest item's, per vote / top
+CANDIDATES: Final = 200  # best-voted items re-ranked with popularity (beyond the blocked ones)
 
-_HEAT_RATE: Final = math.log(2) / POPULARITY_HALF_LIFE_SECONDS
 _TIERS: Final = 3
 _MIN_RELEVANCE: Final = 1e-6  # keeps every score above 0 and the tiers' bands apart
 _PAGE: Final = 64
@@ -55,6 +57,22 @@ _SERVICE: Final = "local-recommender"
 _RECOMMENDATION_ID_PREFIX: Final = "RID-"  # + 32 hex digits: 36 characters, within Personalize's 40
 
 Ranked = list[tuple[str, float]]  # (item id, relevance in (0, 1])
+
+
+@dataclass(frozen=True, slots=True)
+class ModelParameters:
+    """The model's knobs; the defaults are the constants above (picked on ``make eval``'s validation)."""
+
+    window: int = HISTORY_WINDOW
+    anchors: int = ANCHORS
+    decay: float = RECENCY_DECAY
+    neighbours: int = NEIGHBOURS
+    popularity_weight: float = POPULARITY_WEIGHT
+    damping: float = POPULARITY_DAMPING
+
+    @property
+    def learn_limits(self) -> LearnLimits:
+        return LearnLimits(self.window, self.neighbours, slack=max(1, self.neighbours // 2))
 
 
 def new_recommendation_id() -> str:
@@ -66,31 +84,27 @@ class LocalRecommender:
     """Implements ``ports.Recommender`` over the store's model tables; ``learn`` keeps them current."""
 
     def __init__(
-        self, store: LocalStore, purchase_event_types: frozenset[str] = DEFAULT_PURCHASE_EVENT_TYPES
+        self,
+        store: LocalStore,
+        purchase_event_types: frozenset[str] = DEFAULT_PURCHASE_EVENT_TYPES,
+        parameters: ModelParameters | None = None,
     ) -> None:
         self._store = store
         self._purchase_event_types = purchase_event_types
+        self._parameters = parameters or ModelParameters()
         store.ensure_schema(MODEL_SCHEMA)
+        store.ensure_event_type_index(purchase_event_types)
+        with store.transaction(write=False) as conn:
+            _ensure_pow(conn)
 
     def learn(self, interactions: Sequence[Interaction]) -> None:
-        """Fold interactions into the model.
+        """Fold interactions into the model (one transaction, joined with the caller's if any).
 
         The tracker passes only newly stored ones; even so, a repeat of an item the actor already has only
         refreshes its recency, so pair and popularity counts stay distinct-actor counts.
         """
         with self._store.transaction() as conn:
-            row = conn.execute("SELECT value FROM rec_meta WHERE key = 'tick'").fetchone()
-            tick = 0 if row is None else int(row[0])
-            for it in interactions:
-                if it.item_id is None:
-                    continue
-                tick += 1
-                _learn_one(conn, _actor(it), it.item_id, it.sent_at.timestamp(), tick)
-            conn.execute(
-                "INSERT INTO rec_meta (key, value) VALUES ('tick', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (tick,),
-            )
+            learn_batch(conn, interactions, self._parameters.learn_limits)
 
     def get_recommendations(self, request: RecommendationRequest) -> Recommendation:
         """A fresh ranked list; empty when nothing was learned yet. ``PermanentError`` for a bad request."""
@@ -108,19 +122,48 @@ class LocalRecommender:
         )
         if item_id:
             excluded.add(item_id)
-            anchors = [(item_id, 1.0)]
+            anchor_row = conn.execute("SELECT id FROM model_items WHERE item_id = ?", (item_id,)).fetchone()
+            anchors = [] if anchor_row is None else [(int(anchor_row[0]), 1.0)]
         else:
-            anchors = [(item, RECENCY_DECAY**rank) for rank, item in enumerate(seen[:ANCHORS])]
-        blocked = excluded | set(seen)
-        votes = _votes(conn, anchors, max(NEIGHBOURS_PER_ANCHOR, wanted))
-        top_vote = max((v for i, v in votes.items() if i not in blocked), default=0.0)
-        related = [(i, v / top_vote) for i, v in votes.items() if i not in blocked]
+            decay = self._parameters.decay
+            anchors = [(item, decay**rank) for rank, (item, _) in enumerate(seen[: self._parameters.anchors])]
+        seen_ids = [name for _, name in seen]
+        blocked = excluded | set(seen_ids)
+        weight = 0.0 if item_id else self._parameters.popularity_weight
+        limit = wanted + len(blocked) + (CANDIDATES if weight > 0 else 0)
+        votes = _votes(conn, anchors, self._parameters.damping, limit)
+        related = _blended(votes, blocked, weight, _top_heat(conn))[:wanted]
         if len(related) >= wanted:
             return [related]
         popular = _popular(conn, blocked | {i for i, _ in related}, wanted - len(related))
         if len(related) + len(popular) >= wanted:
             return [related, popular]
-        return [related, popular, _heat_of(conn, [i for i in seen if i not in excluded])]
+        return [related, popular, _heat_of(conn, [i for i in seen_ids if i not in excluded])]
+
+
+def _blended(
+    votes: Sequence[tuple[str, float, float]], blocked: set[str], weight: float, top_heat: float | None
+) -> Ranked:
+    """Unblocked voted items by vote / top vote + weight * heat / hottest heat, relevance in (0, 1]."""
+    kept = [(i, v, h) for i, v, h in votes if i not in blocked]
+    if not kept:
+        return []
+    top_vote = max(v for _, v, _ in kept)
+    top_heat = max(h for _, _, h in kept) if top_heat is None else top_heat
+    scored = sorted(
+        ((i, v / top_vote + weight * math.exp(h - top_heat)) for i, v, h in kept),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    top = scored[0][1]
+    return [(i, s / top) for i, s in scored]
+
+
+def _ensure_pow(conn: sqlite3.Connection) -> None:
+    """SQLite's ``pow`` is an optional build feature (SQLITE_ENABLE_MATH_FUNCTIONS): add it when absent."""
+    try:
+        conn.execute("SELECT pow(2, 0.5)").fetchone()
+    except sqlite3.OperationalError:
+        conn.create_function("pow", 2, math.pow, deterministic=True)
 
 
 def _validate(request: RecommendationRequest) -> None:
@@ -134,85 +177,47 @@ def _validate(request: RecommendationRequest) -> None:
         raise PermanentError("a user id or an item id is required", service=_SERVICE, code="InvalidInput")
 
 
-def _actor(it: Interaction) -> str:
-    # Anonymous events (session only) still teach which items go together.
-    return f"u:{it.user_id}" if it.user_id is not None else f"s:{it.session_id}"
-
-
-def _learn_one(conn: sqlite3.Connection, actor: str, item: str, ts: float, tick: int) -> None:
-    # A late event (older than what we have) must not make the item look recent again.
-    known = conn.execute(
-        "UPDATE rec_actor_items SET tick = CASE WHEN ?1 >= last_ts THEN ?2 ELSE tick END, "
-        "last_ts = MAX(last_ts, ?1) WHERE actor = ?3 AND item_id = ?4",
-        (ts, tick, actor, item),
-    ).rowcount
-    if known:
-        return
-    recent = [
-        str(row[0])
-        for row in conn.execute(
-            "SELECT item_id FROM rec_actor_items WHERE actor = ? ORDER BY last_ts DESC, tick DESC LIMIT ?",
-            (actor, HISTORY_WINDOW),
-        )
-    ]
-    conn.executemany(
-        "INSERT INTO rec_pairs (item_a, item_b, actors) VALUES (?, ?, 1) "
-        "ON CONFLICT (item_a, item_b) DO UPDATE SET actors = actors + 1",
-        [(item, other) for other in recent] + [(other, item) for other in recent],
-    )
-    conn.execute(
-        "INSERT INTO rec_actor_items (actor, item_id, last_ts, tick) VALUES (?, ?, ?, ?)",
-        (actor, item, ts, tick),
-    )
-    heat = ts * _HEAT_RATE  # forward decay: later events weigh exponentially more, compared in log space
-    row = conn.execute("SELECT log_heat FROM rec_items WHERE item_id = ?", (item,)).fetchone()
-    if row is None:
-        conn.execute("INSERT INTO rec_items (item_id, actors, log_heat) VALUES (?, 1, ?)", (item, heat))
-    else:
-        conn.execute(
-            "UPDATE rec_items SET actors = actors + 1, log_heat = ? WHERE item_id = ?",
-            (_logaddexp(float(row[0]), heat), item),
-        )
-
-
-def _logaddexp(a: float, b: float) -> float:
-    high, low = max(a, b), min(a, b)
-    return high + math.log1p(math.exp(low - high))
-
-
-def _seen(conn: sqlite3.Connection, user_id: str) -> list[str]:
-    """The user's distinct items, most recent first."""
+def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str]]:
+    """The user's distinct items (id, item id), most recent first."""
     rows = conn.execute(
-        "SELECT item_id FROM rec_actor_items WHERE actor = ? ORDER BY last_ts DESC, tick DESC LIMIT ?",
+        "SELECT h.item, i.item_id FROM model_history AS h JOIN model_actors AS a ON a.id = h.actor "
+        "JOIN model_items AS i ON i.id = h.item "
+        "WHERE a.actor = ? ORDER BY h.last_ts DESC, h.tick DESC LIMIT ?",
         (f"u:{user_id}", SEEN_LIMIT),
     )
-    return [str(row[0]) for row in rows]
+    return [(int(row[0]), str(row[1])) for row in rows]
 
 
 def _votes(
-    conn: sqlite3.Connection, anchors: Sequence[tuple[str, float]], per_anchor: int
-) -> dict[str, float]:
-    """Sum over anchors of weight * cosine(anchor, item), from the strongest pairs of each anchor."""
-    votes: dict[str, float] = {}
-    for anchor, weight in anchors:
-        row = conn.execute("SELECT actors FROM rec_items WHERE item_id = ?", (anchor,)).fetchone()
-        if row is None:
-            continue
-        rows = conn.execute(
-            "SELECT p.item_b, p.actors, i.actors FROM rec_pairs AS p "
-            "JOIN rec_items AS i ON i.item_id = p.item_b "
-            "WHERE p.item_a = ? ORDER BY p.actors DESC, p.item_b LIMIT ?",
-            (anchor, per_anchor),
-        )
-        for item, together, item_actors in rows:
-            votes[item] = votes.get(item, 0.0) + weight * together / math.sqrt(row[0] * item_actors)
-    return votes
+    conn: sqlite3.Connection, anchors: Sequence[tuple[int, float]], damping: float, limit: int
+) -> list[tuple[str, float, float]]:
+    """(item id, vote, log heat), best vote first: over each anchor's full neighbour list, the sum of
+    weight * co-occurrences / sqrt(anchor's actors), divided by the item's actors ** ``damping``.
+
+    One statement: SQLite walks each anchor's slice of the pair table and sums in C, so a query costs one
+    B-tree range per anchor, whatever the number of neighbours.
+    """
+    if not anchors:
+        return []
+    values = ", ".join("(?, ?)" for _ in anchors)
+    params: list[float] = [x for anchor, weight in anchors for x in (anchor, weight)]
+    rows = conn.execute(
+        f"WITH anchor (id, weight) AS (VALUES {values}) "  # noqa: S608 - only placeholders are formatted in
+        "SELECT i.item_id, SUM(anchor.weight * p.actors * ai.norm) * pow(i.actors, ?) AS vote, i.log_heat "
+        "FROM anchor JOIN model_items AS ai ON ai.id = anchor.id "
+        "JOIN model_pairs AS p ON p.a = anchor.id JOIN model_items AS i ON i.id = p.b "
+        "GROUP BY p.b ORDER BY vote DESC, i.item_id LIMIT ?",
+        (*params, -damping, limit),
+    )
+    return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]
 
 
 def _popular(conn: sqlite3.Connection, skip: set[str], wanted: int) -> Ranked:
     """The hottest items not in ``skip``, relevance relative to the hottest item overall."""
     found: Ranked = []
-    cursor = conn.execute("SELECT item_id, log_heat FROM rec_items ORDER BY log_heat DESC, item_id")
+    cursor = conn.execute(
+        "SELECT item_id, log_heat FROM model_items WHERE actors > 0 ORDER BY log_heat DESC, item_id"
+    )
     top: float | None = None
     try:
         while len(found) < wanted and (page := cursor.fetchmany(_PAGE)):
@@ -223,20 +228,26 @@ def _popular(conn: sqlite3.Connection, skip: set[str], wanted: int) -> Ranked:
     return found[:wanted]
 
 
+def _top_heat(conn: sqlite3.Connection) -> float | None:
+    """The hottest item's log heat (None before anything was learned)."""
+    row = conn.execute("SELECT MAX(log_heat) FROM model_items WHERE actors > 0").fetchone()
+    return None if row[0] is None else float(row[0])
+
+
 def _heat_of(conn: sqlite3.Connection, item_ids: Sequence[str]) -> Ranked:
     """Popularity relevance of the given items (relative to the hottest item overall)."""
-    top_row = conn.execute("SELECT MAX(log_heat) FROM rec_items").fetchone()
-    if not item_ids or top_row[0] is None:
+    top = _top_heat(conn)
+    if not item_ids or top is None:
         return []
     found: Ranked = []
     for start in range(0, len(item_ids), _IN_CHUNK):
         chunk = item_ids[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
         rows = conn.execute(
-            f"SELECT item_id, log_heat FROM rec_items WHERE item_id IN ({marks})",  # noqa: S608
+            f"SELECT item_id, log_heat FROM model_items WHERE item_id IN ({marks})",  # noqa: S608
             chunk,
         )
-        found.extend((str(i), math.exp(h - top_row[0])) for i, h in rows)
+        found.extend((str(i), math.exp(h - top)) for i, h in rows)
     return found
 
 

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS interactions (
     impression TEXT NOT NULL                 -- JSON array of item ids
 );
 CREATE INDEX IF NOT EXISTS interactions_by_user ON interactions (user_id, sent_ts, seq);
-CREATE INDEX IF NOT EXISTS interactions_by_user_type ON interactions (user_id, event_type, item_id);
+-- Purchases are found through a partial index of the purchase event types only (LocalStore.
+-- ensure_event_type_index): an index of every row by (user, type, item) was ~45 bytes per interaction.
 
 CREATE TABLE IF NOT EXISTS traits (
     user_id TEXT NOT NULL,
@@ -57,33 +58,44 @@ CREATE TABLE IF NOT EXISTS items (
 ) WITHOUT ROWID;
 """
 
-# The recommender's incremental model. "actor" is "u:<user id>", or "s:<session id>" for anonymous events.
+# The recommender's incremental model (version 2: integer ids, WITHOUT ROWID, no per-pair index).
+# "actor" is "u:<user id>", or "s:<session id>" for anonymous events. Ids are dense integers so a pair row
+# is a few bytes; item and actor strings are stored once. The version-1 tables (rec_*) of an older state
+# dir are left alone and unused: replay the archive again into a fresh state dir to rebuild the model.
 MODEL_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS rec_actor_items (
-    actor TEXT NOT NULL,
-    item_id TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS model_items (
+    id INTEGER PRIMARY KEY,
+    item_id TEXT NOT NULL UNIQUE,
+    actors INTEGER NOT NULL,                 -- distinct actors who interacted with the item
+    norm REAL NOT NULL,                      -- 1 / sqrt(actors): the cosine's denominator, kept for queries
+    unpruned INTEGER NOT NULL DEFAULT 0,     -- pair keys written as "a" since its list was last pruned
+    log_heat REAL NOT NULL                   -- log of the time-decayed distinct-actor count (forward decay)
+);
+CREATE INDEX IF NOT EXISTS model_items_hottest ON model_items (log_heat DESC);
+
+CREATE TABLE IF NOT EXISTS model_actors (
+    id INTEGER PRIMARY KEY,
+    actor TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS model_history (
+    actor INTEGER NOT NULL,
+    item INTEGER NOT NULL,
     last_ts REAL NOT NULL,                   -- latest event time with this item
     tick INTEGER NOT NULL,                   -- arrival order, breaks ties between equal times
-    PRIMARY KEY (actor, item_id)
+    PRIMARY KEY (actor, item)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rec_actor_items_recent ON rec_actor_items (actor, last_ts DESC, tick DESC);
+-- No index by recency: an actor's rows are one range of the primary key, sorted when read (a user has
+-- tens to a few thousand items); an index would cost ~14 bytes per row and a write per event.
 
-CREATE TABLE IF NOT EXISTS rec_pairs (
-    item_a TEXT NOT NULL,
-    item_b TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS model_pairs (
+    a INTEGER NOT NULL,
+    b INTEGER NOT NULL,
     actors INTEGER NOT NULL,                 -- distinct actors who had both items close in their history
-    PRIMARY KEY (item_a, item_b)
+    PRIMARY KEY (a, b)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rec_pairs_strongest ON rec_pairs (item_a, actors DESC, item_b);
 
-CREATE TABLE IF NOT EXISTS rec_items (
-    item_id TEXT PRIMARY KEY,
-    actors INTEGER NOT NULL,                 -- distinct actors who interacted with the item
-    log_heat REAL NOT NULL                   -- log of the time-decayed distinct-actor count (forward decay)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rec_items_hottest ON rec_items (log_heat DESC, item_id);
-
-CREATE TABLE IF NOT EXISTS rec_meta (
+CREATE TABLE IF NOT EXISTS model_meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;

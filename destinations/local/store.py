@@ -11,6 +11,7 @@ failing. A lock that is still held after the timeout surfaces as ``RetryableErro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -29,6 +30,7 @@ from schemas.interaction import Interaction
 STORE_FILE_NAME: Final = "pue.sqlite3"
 # How long a writer waits for another process's write lock before giving up (then: RetryableError).
 BUSY_TIMEOUT_SECONDS: Final = 5.0
+CACHE_KIB: Final = 64 * 1024
 # SQLite builds before 3.32 allow 999 bound parameters per statement; stay well below.
 _IN_CHUNK: Final = 500
 # Failures a later attempt can get past: another writer, a full disk, an I/O hiccup.
@@ -58,6 +60,9 @@ class LocalStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the tail.
             self._conn.execute("PRAGMA synchronous=NORMAL")
+            # A page cache of CACHE_KIB: the model's hot pages stay in memory during a large replay,
+            # within the replay's memory budget (docs/recommender.md).
+            self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self.ensure_schema(STORE_SCHEMA)
 
     @classmethod
@@ -83,16 +88,28 @@ class LocalStore:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work. A nested call in the same thread joins the outer transaction.
+        """One atomic unit of work. A nested call in the same thread is a savepoint of the outer transaction.
 
         ``write=False`` gives a consistent snapshot for several reads without taking the write lock.
         """
         with self._lock:
             if self._depth:
+                # Nested: a savepoint, so a failed inner unit (one PutEvents chunk of a batch-wide
+                # transaction) is undone alone and the outer one can still commit the rest.
+                # Only the first level of nesting needs one; deeper calls join it.
                 self._depth += 1
+                savepoint = write and self._depth == 2
+                if savepoint:
+                    self._conn.execute("SAVEPOINT nested")
                 try:
                     yield self._conn
+                except BaseException:
+                    if savepoint:
+                        self._conn.execute("ROLLBACK TO nested")
+                    raise
                 finally:
+                    if savepoint:
+                        self._conn.execute("RELEASE nested")
                     self._depth -= 1
                 return
             self._depth = 1
@@ -119,16 +136,18 @@ class LocalStore:
 
     def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:
         """Store each interaction once per ``event_id``; return the ones that were new, in order."""
-        new: list[Interaction] = []
         with self.transaction() as conn:
+            known = _existing_event_ids(conn, [it.event_id for it in interactions])
+            new: list[Interaction] = []
             for it in interactions:
-                cursor = conn.execute(
-                    f"INSERT OR IGNORE INTO interactions ({_INTERACTION_COLUMNS}, sent_ts) "  # noqa: S608
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*_interaction_row(it), it.sent_at.timestamp()),
-                )
-                if cursor.rowcount == 1:
+                if it.event_id not in known:
+                    known.add(it.event_id)  # a repeat inside the call is not new either
                     new.append(it)
+            conn.executemany(
+                f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, sent_ts) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*_interaction_row(it), it.sent_at.timestamp()) for it in new],
+            )
         return new
 
     def interactions_for(
@@ -162,14 +181,27 @@ class LocalStore:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
+    def ensure_event_type_index(self, event_types: frozenset[str]) -> None:
+        """A partial index of these event types' rows (e.g. purchases), by user: a few percent of the
+        interactions, where an index of every row by (user, type, item) would cost ~45 bytes each."""
+        name, condition = _event_type_index(event_types)
+        with self._lock:
+            self._conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON interactions (user_id, item_id) WHERE {condition}"
+            )
+
     def item_ids_with_event_types(self, user_id: str, event_types: frozenset[str]) -> frozenset[str]:
-        """Distinct items the user has events of these types for (e.g. purchases)."""
-        marks = ", ".join("?" * len(event_types))
+        """Distinct items the user has events of these types for (e.g. purchases).
+
+        Uses the partial index of ``ensure_event_type_index(event_types)`` when it exists: its condition is
+        repeated here word for word, which is how SQLite knows the index covers the query.
+        """
+        _, condition = _event_type_index(event_types)
         with self.transaction(write=False) as conn:
             rows = conn.execute(
-                "SELECT DISTINCT item_id FROM interactions "  # noqa: S608 - only placeholders are formatted in
-                f"WHERE user_id = ? AND event_type IN ({marks}) AND item_id IS NOT NULL",
-                (user_id, *sorted(event_types)),
+                "SELECT DISTINCT item_id FROM interactions "  # noqa: S608 - quoted literals, see _event_type_index
+                f"WHERE user_id = ? AND {condition} AND item_id IS NOT NULL",
+                (user_id,),
             ).fetchall()
         return frozenset(str(row[0]) for row in rows)
 
@@ -264,6 +296,24 @@ class LocalStore:
                 )
                 found.update((str(item_id), dict(json.loads(fields))) for item_id, fields in rows)
         return {item_id: found[item_id] for item_id in ids if item_id in found}
+
+
+def _event_type_index(event_types: frozenset[str]) -> tuple[str, str]:
+    """(index name, condition) for these event types; the names are SQL string literals, quotes doubled."""
+    ordered = sorted(event_types)
+    digest = hashlib.sha256("\0".join(ordered).encode()).hexdigest()[:16]
+    literals = ", ".join("'" + name.replace("'", "''") + "'" for name in ordered)
+    return f"interactions_of_types_{digest}", f"event_type IN ({literals})"
+
+
+def _existing_event_ids(conn: sqlite3.Connection, event_ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(event_ids), _IN_CHUNK):
+        chunk = event_ids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT event_id FROM interactions WHERE event_id IN ({marks})", chunk)  # noqa: S608
+        found.update(str(row[0]) for row in rows)
+    return found
 
 
 def _interaction_row(it: Interaction) -> tuple[object, ...]:

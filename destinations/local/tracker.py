@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from destinations.local.recommender import LocalRecommender
 from destinations.local.store import LocalStore
-from schemas.interaction import EventBatch
+from schemas.interaction import EventBatch, Interaction
 from schemas.limits import PUT_EVENTS_MAX_EVENTS
 
 
@@ -13,11 +17,15 @@ class LocalEventTracker:
 
     Storing the events and updating the model happen in one transaction, so a crash in between cannot
     leave events the model never learned from (a redelivery would find them "not new" and skip them).
+    Inside ``batch()`` that transaction is the whole batch: the model learns the batch's new events once,
+    at the end, so their pair increments are summed and written together.
     """
 
     def __init__(self, store: LocalStore, recommender: LocalRecommender | None = None) -> None:
         self._store = store
         self._recommender = recommender
+        self._pending: list[Interaction] | None = None
+        self._batch_thread: int | None = None
 
     def put_events(self, batch: EventBatch) -> None:
         count = len(batch.interactions)
@@ -27,5 +35,24 @@ class LocalEventTracker:
             raise ValueError(f"PutEvents takes 1..{PUT_EVENTS_MAX_EVENTS} events, got {count}")
         with self._store.transaction():
             new = self._store.add_interactions(batch.interactions)
-            if new and self._recommender is not None:
+            if not new or self._recommender is None:
+                return
+            if self._pending is not None and self._batch_thread == threading.get_ident():
+                self._pending.extend(new)
+            else:
                 self._recommender.learn(new)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around many ``put_events`` calls (this thread's); learning happens at the end.
+
+        Each call inside stays atomic on its own (a savepoint): a failed call leaves nothing behind.
+        """
+        with self._store.transaction():
+            self._pending, self._batch_thread = [], threading.get_ident()
+            try:
+                yield
+                if self._pending and self._recommender is not None:
+                    self._recommender.learn(self._pending)
+            finally:
+                self._pending, self._batch_thread = None, None

@@ -121,6 +121,8 @@ def test_awkward_batch_is_fully_accounted_for(tmp_path: Path, capsys: pytest.Cap
         "interactions": 18,  # 12 products + viewed + anonymous + numeric + 3 KPL; the repeat is not resent
         "users_refreshed": 4,  # buyer, viewer, 42, kpl-user (anonymous sessions have no user to refresh)
         "timestamps_clamped": 0,
+        "refresh": "batch",  # a saved Lambda event keeps Lambda's per-batch refreshes
+        "refresh_failed": 0,
     }
     assert (
         summary["records"]

@@ -1,0 +1,71 @@
+"""Replay as a backfill: track every batch, then refresh each distinct user once, at the end.
+
+A Segment archive replays history: Lambda's per-batch refresh would recompute (and write to every sink) a
+user's list in each batch the user appears in, only for the next batch to replace it. A backfill keeps
+everything else of the batch semantics (decode, normalize, track, dead letters, per-record accounting) and
+refreshes each user once, after the last batch, from the model the whole archive built.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO, Final
+
+from consumers.runners.replay import ReplayItem, replay
+from consumers.stream.pipeline import Pipeline
+from schemas.batch import BatchCounts
+
+REFRESH_CHUNK: Final = 500  # users per refresh round: bounds memory, gives progress on large archives
+
+
+@dataclass(slots=True)
+class BackfillResult:
+    counts: BatchCounts
+    refresh_failures: dict[str, int] = field(default_factory=dict)  # reason -> users
+
+    @property
+    def refresh_failed(self) -> int:
+        return sum(self.refresh_failures.values())
+
+
+def backfill(
+    events: Iterable[ReplayItem],
+    pipeline: Pipeline,
+    progress: Callable[[BatchCounts, float], None] | None = None,
+    refresh_progress: Callable[[int, int], None] | None = None,
+) -> BackfillResult:
+    """Track all of ``events``, then refresh every user that had events tracked, once."""
+    pipeline.deferred_users = {}
+    try:
+        counts = replay(events, pipeline, progress)
+        users = pipeline.deferred_users
+    finally:
+        pipeline.deferred_users = None
+    result = BackfillResult(counts)
+    ordered = sorted(users)
+    for start in range(0, len(ordered), REFRESH_CHUNK):
+        chunk = {user: users[user] for user in ordered[start : start + REFRESH_CHUNK]}
+        refreshed, failures = pipeline.refresh_users(chunk)
+        counts.users_refreshed += len(refreshed)
+        for reason in failures.values():
+            result.refresh_failures[reason] = result.refresh_failures.get(reason, 0) + 1
+        if refresh_progress:
+            refresh_progress(start + len(chunk), len(ordered))
+    return result
+
+
+def print_refresh_progress(stream: IO[str] | None = None) -> Callable[[int, int], None]:
+    started = time.perf_counter()
+
+    def show(done: int, total: int) -> None:
+        out = stream or sys.stderr
+        if not out.isatty():
+            return
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        out.write(f"\r  refreshed {done:>8} of {total} users  {rate:>7.0f} users/s")
+        out.flush()
+
+    return show

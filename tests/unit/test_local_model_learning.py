@@ -1,0 +1,142 @@
+"""The local model's batch learning: same model as one event at a time, idempotent, bounded by pruning."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from destinations.local.recommender import LocalRecommender, ModelParameters
+from destinations.local.store import LocalStore
+from destinations.local.tracker import LocalEventTracker
+from schemas.interaction import EventBatch, Interaction
+from schemas.recommendation import RecommendationRequest
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def random_events(n: int, seed: int = 3) -> list[Interaction]:
+    """Events of 30 users over 40 items, with repeats, late (out-of-order) events and one buy type."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        user = f"u{rng.randrange(30)}"
+        late = rng.random() < 0.1
+        sent_at = T0 + timedelta(minutes=i - (500 if late else 0))
+        kind = "Order Completed" if rng.random() < 0.05 else "Product Viewed"
+        events.append(Interaction(f"e{i}", kind, f"s-{user}", sent_at, user, f"i{rng.randrange(40)}"))
+    return events
+
+
+def chunks(events: list[Interaction]) -> Iterator[EventBatch]:
+    for start in range(0, len(events), 5):
+        part = events[start : start + 5]
+        for e in part:
+            yield EventBatch(e.session_id, e.user_id, (e,))
+
+
+def open_model(path: Path, params: ModelParameters) -> tuple[LocalStore, LocalEventTracker, LocalRecommender]:
+    store = LocalStore(path)
+    recommender = LocalRecommender(store, parameters=params)
+    return store, LocalEventTracker(store, recommender), recommender
+
+
+def dump(store: LocalStore) -> dict[str, list[tuple[object, ...]]]:
+    """The model by names, not ids (ids depend on the order keys were first met), floats rounded."""
+    queries = {
+        "items": "SELECT item_id, actors, round(norm, 9), round(log_heat, 9) FROM model_items",
+        "history": "SELECT a.actor, i.item_id, h.last_ts, h.tick FROM model_history AS h "
+        "JOIN model_actors AS a ON a.id = h.actor JOIN model_items AS i ON i.id = h.item",
+        "pairs": "SELECT x.item_id, y.item_id, p.actors FROM model_pairs AS p "
+        "JOIN model_items AS x ON x.id = p.a JOIN model_items AS y ON y.id = p.b",
+        "meta": "SELECT key, value FROM model_meta",
+    }
+    with store.transaction(write=False) as conn:
+        return {name: sorted(conn.execute(sql).fetchall()) for name, sql in queries.items()}
+
+
+@pytest.mark.parametrize("neighbours", [200, 3])
+def test_a_batch_learns_exactly_what_the_events_one_by_one_learn(tmp_path: Path, neighbours: int) -> None:
+    events = random_events(400)
+    params = ModelParameters(window=4, neighbours=neighbours)
+    one_store, one_tracker, _ = open_model(tmp_path / "one.sqlite3", params)
+    for batch in chunks(events):
+        one_tracker.put_events(batch)
+    many_store, many_tracker, _ = open_model(tmp_path / "many.sqlite3", params)
+    for start in range(0, len(events), 100):
+        with many_tracker.batch():
+            for batch in chunks(events[start : start + 100]):
+                many_tracker.put_events(batch)
+    one, many = dump(one_store), dump(many_store)
+    assert one["pairs"], "the events must have taught some pairs"
+    if neighbours == 200:
+        assert one == many
+    else:
+        # Pruning runs per learn call, so when it runs differs; everything else is the same.
+        assert {k: v for k, v in one.items() if k != "pairs"} == {
+            k: v for k, v in many.items() if k != "pairs"
+        }
+
+
+def test_learning_the_same_events_again_changes_nothing(tmp_path: Path) -> None:
+    events = random_events(300)
+    store, tracker, recommender = open_model(tmp_path / "m.sqlite3", ModelParameters())
+    for batch in chunks(events):
+        tracker.put_events(batch)
+    before = dump(store)
+    lists = [
+        recommender.get_recommendations(RecommendationRequest(f"u{n}", num_results=10)) for n in range(30)
+    ]
+    with tracker.batch():
+        for batch in chunks(events):
+            tracker.put_events(batch)
+    assert dump(store) == before
+    again = [
+        recommender.get_recommendations(RecommendationRequest(f"u{n}", num_results=10)) for n in range(30)
+    ]
+    assert [r.items for r in again] == [r.items for r in lists]
+
+
+def test_pruning_keeps_each_items_strongest_neighbours(tmp_path: Path) -> None:
+    store, tracker, _ = open_model(tmp_path / "m.sqlite3", ModelParameters(window=50, neighbours=4))
+    n = 0
+    # Hub is seen with S1..S3 by five users each (strong) and with W0..W29 by one user each (weak).
+    for user in range(5):
+        for item in ("HUB", "S1", "S2", "S3"):
+            tracker.put_events(
+                EventBatch("s", f"strong{user}", (Interaction(f"x{n}", "V", "s", T0, f"strong{user}", item),))
+            )
+            n += 1
+    for weak in range(30):
+        for item in ("HUB", f"W{weak}"):
+            tracker.put_events(
+                EventBatch("s", f"weak{weak}", (Interaction(f"x{n}", "V", "s", T0, f"weak{weak}", item),))
+            )
+            n += 1
+    with store.transaction(write=False) as conn:
+        rows = conn.execute(
+            "SELECT b.item_id, p.actors FROM model_pairs AS p JOIN model_items AS a ON a.id = p.a "
+            "JOIN model_items AS b ON b.id = p.b WHERE a.item_id = 'HUB' ORDER BY p.actors DESC"
+        ).fetchall()
+    assert len(rows) <= 4 + 2  # neighbours + slack
+    assert {item for item, _ in rows[:3]} == {"S1", "S2", "S3"}
+    assert all(count == 5 for _, count in rows[:3])
+
+
+def test_a_failed_call_inside_a_batch_leaves_nothing_and_the_rest_commits(tmp_path: Path) -> None:
+    store, tracker, recommender = open_model(tmp_path / "m.sqlite3", ModelParameters())
+    good = Interaction("g1", "V", "s", T0, "u1", "A")
+    with tracker.batch():
+        tracker.put_events(EventBatch("s", "u1", (good,)))
+        with pytest.raises(sqlite3.IntegrityError), store.transaction() as conn:
+            conn.execute("INSERT INTO model_meta (key, value) VALUES ('probe', 1)")
+            conn.execute("INSERT INTO model_meta (key, value) VALUES ('probe', 2)")  # fails: duplicate key
+    with store.transaction(write=False) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM model_meta WHERE key = 'probe'").fetchone()[0] == 0
+    assert [i.event_id for i in store.interactions_for("u1")] == ["g1"]
+    other = recommender.get_recommendations(RecommendationRequest("u2", num_results=1))
+    assert other.item_ids == ("A",)  # learned at the end of the batch
