@@ -1,4 +1,5 @@
-"""The reliability figures (``tests.functional.reliability_figures``): a fresh file per session, and a table
+"""Shared fixtures: a local pipeline on a fresh state folder; and the reliability figures
+(``tests.functional.reliability_figures``): a fresh file per session, and a table
 at the end of the terminal report, which is what ``make stress`` shows.
 
 Each session writes its own file (a new temporary one unless ``PUE_RELIABILITY_FIGURES`` names one): several
@@ -7,15 +8,36 @@ pytest sessions share the machine, and one must not wipe another's figures.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from consumers.bootstrap.stream import build_pipeline
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
+from consumers.stream.pipeline import Pipeline
+from destinations.local import LocalBackend
 from tests.functional.reliability_figures import FIGURES_ENV, figures_path
+
+
+@pytest.fixture
+def local_pipeline(tmp_path: Path) -> Iterator[tuple[Pipeline, LocalBackend]]:
+    """The stream pipeline on the local backend, in ``tmp_path/state``; closed after the test."""
+    settings = dataclasses.replace(Settings(), state_dir=tmp_path / "state")
+    pipeline, wiring = build_pipeline(settings, engagement=EngagementSettings())
+    assert wiring.local is not None
+    try:
+        yield pipeline, wiring.local
+    finally:
+        pipeline.close()
+        wiring.local.close()
+
 
 COLUMNS = ("run", "records", "invocations", "faults", "lost", "duplicates", "leaks")
 

@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,7 @@ import pytest
 from aws_kinesis_agg import MAGIC
 
 from consumers.bootstrap.api import build_api
-from consumers.bootstrap.stream import build_pipeline
 from consumers.config.api_settings import ApiSettings
-from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.stream.aggregate_guard import MAX_BAD_SUB_RECORDS, TOO_MANY_BAD_SUB_RECORDS
 from consumers.stream.decode import (
@@ -35,18 +32,6 @@ from tests.functional.api_harness import API_KEY
 BAD_SUB_RECORDS = 120_000
 
 
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[tuple[Pipeline, LocalBackend]]:
-    settings = dataclasses.replace(Settings(), state_dir=tmp_path / "state")
-    pipeline, wiring = build_pipeline(settings, engagement=EngagementSettings())
-    assert wiring.local is not None
-    try:
-        yield pipeline, wiring.local
-    finally:
-        pipeline.close()
-        wiring.local.close()
-
-
 def viewed(**fields: Any) -> dict[str, Any]:
     message = segment_track("Product Viewed", user_id="u1", properties={"product_id": "p1"}, message_id="m1")
     message.update(fields)
@@ -61,9 +46,9 @@ def viewed(**fields: Any) -> dict[str, Any]:
     ],
 )
 def test_nul_in_an_id_is_poison_on_the_stream_and_refused_by_the_api(
-    tmp_path: Path, local: tuple[Pipeline, LocalBackend], fields: dict[str, Any], reason: str
+    tmp_path: Path, local_pipeline: tuple[Pipeline, LocalBackend], fields: dict[str, Any], reason: str
 ) -> None:
-    pipeline, backend = local
+    pipeline, backend = local_pipeline
     result = pipeline.handle(kinesis_event([viewed(**fields)])["Records"])
     assert result.counts.dead_lettered == 1 and result.counts.dead_letter_reasons == {reason: 1}
     assert backend.store.interactions_for("u1") == []
@@ -80,18 +65,18 @@ def test_nul_in_an_id_is_poison_on_the_stream_and_refused_by_the_api(
 
 
 def test_an_empty_user_id_beside_a_valid_anonymous_id_is_tracked_as_anonymous(
-    local: tuple[Pipeline, LocalBackend],
+    local_pipeline: tuple[Pipeline, LocalBackend],
 ) -> None:
-    pipeline, backend = local
+    pipeline, backend = local_pipeline
     result = pipeline.handle(kinesis_event([viewed(userId="", anonymousId="anon-1")])["Records"])
     assert (result.counts.processed, result.counts.dead_lettered) == (1, 0)
     assert backend.store.dead_letter_count() == 0
 
 
 def test_records_without_a_kinesis_identity_keep_their_bytes_under_distinct_ids(
-    local: tuple[Pipeline, LocalBackend],
+    local_pipeline: tuple[Pipeline, LocalBackend],
 ) -> None:
-    pipeline, backend = local
+    pipeline, backend = local_pipeline
     odd: list[dict[str, Any]] = [
         {"kinesis": {"data": "!!not base64"}},
         {"kinesis": {"data": "??also not"}},

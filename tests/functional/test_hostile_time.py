@@ -5,9 +5,7 @@ replay, export), the clamp is counted, and the local model and PutEvents both ge
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
-from consumers.config.engagement_settings import EngagementSettings
-from consumers.config.settings import Settings
 from consumers.onboarding.export.exporter import ExportOptions, export
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
@@ -52,18 +47,6 @@ def honest_history(now: datetime) -> list[dict[str, Any]]:
     """Three well-liked items, each viewed by four users an hour ago."""
     hour_ago = now - timedelta(hours=1)
     return [viewed(f"fan-{n}", item, hour_ago) for item in POPULAR for n in range(4)]
-
-
-@pytest.fixture
-def local_pipeline(tmp_path: Path) -> Iterator[tuple[Pipeline, LocalBackend]]:
-    settings = dataclasses.replace(Settings(), state_dir=tmp_path / "state")
-    pipeline, wiring = build_pipeline(settings, engagement=EngagementSettings())
-    assert wiring.local is not None
-    try:
-        yield pipeline, wiring.local
-    finally:
-        pipeline.close()
-        wiring.local.close()
 
 
 def cold_user_list(local: LocalBackend) -> list[str]:
