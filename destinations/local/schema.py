@@ -7,23 +7,54 @@ the queries that run per event or per recommendation, so none of them scans a wh
 from typing import Final
 
 STORE_SCHEMA: Final = """
+-- Layout version 2 (destinations/local/interaction_rows.py explains each choice; ~1/3 of version 1's bytes).
+-- A version-1 table (event_id TEXT UNIQUE, ISO sent_at) is migrated in place on open: store_migration.py.
+CREATE TABLE IF NOT EXISTS interaction_names (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE                -- an event type, user id or item id, stored once
+);
+
 CREATE TABLE IF NOT EXISTS interactions (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- arrival order
-    event_id TEXT NOT NULL UNIQUE,           -- redelivery is ignored
-    event_type TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    sent_at TEXT NOT NULL,                   -- ISO 8601, offset kept for exact round-trips
-    sent_ts REAL NOT NULL,                   -- epoch seconds, for ordering
-    user_id TEXT,
-    item_id TEXT,
+    seq INTEGER PRIMARY KEY,                 -- arrival order (rows are never deleted: it only grows)
+    event_hash INTEGER NOT NULL,             -- 32-bit hash of event_id: how a redelivery is found
+    event_id NOT NULL,                       -- TEXT, or a canonical UUID's 16 bytes (BLOB)
+    event_type INTEGER NOT NULL,             -- interaction_names.id, as are user and item
+    session NOT NULL,                        -- like event_id: TEXT, or a canonical UUID's 16 bytes
+    sent_us INTEGER NOT NULL,                -- sent_at, microseconds since 2025-01-01T00:00:00Z
+    utc_offset_us INTEGER,                   -- sent_at's UTC offset (0: UTC; NULL: a naive time)
+    user INTEGER,
+    item INTEGER,
     event_value REAL,
     properties TEXT,
     recommendation_id TEXT,
-    impression TEXT NOT NULL                 -- JSON array of item ids
+    impression TEXT                          -- JSON array of item ids; NULL when empty
 );
-CREATE INDEX IF NOT EXISTS interactions_by_user ON interactions (user_id, sent_ts, seq);
+-- Not unique: a hash match is confirmed against event_id, so a collision never drops an event.
+CREATE INDEX IF NOT EXISTS interactions_by_event_hash ON interactions (event_hash);
+-- By user only: a user's rows (arrival order) are sorted by time when read; sent_us in every entry would
+-- cost ~10 bytes per interaction.
+CREATE INDEX IF NOT EXISTS interactions_by_user ON interactions (user);
 -- Purchases are found through a partial index of the purchase event types only (LocalStore.
 -- ensure_event_type_index): an index of every row by (user, type, item) was ~45 bytes per interaction.
+
+-- The same rows with their strings, for people and tests reading the file with SQL (not used by pue).
+CREATE VIEW IF NOT EXISTS interactions_readable AS
+SELECT i.seq,
+    CASE WHEN typeof(i.event_id) = 'blob' THEN lower(substr(hex(i.event_id), 1, 8) || '-' ||
+        substr(hex(i.event_id), 9, 4) || '-' || substr(hex(i.event_id), 13, 4) || '-' ||
+        substr(hex(i.event_id), 17, 4) || '-' || substr(hex(i.event_id), 21)) ELSE i.event_id END AS event_id,
+    t.name AS event_type,
+    CASE WHEN typeof(i.session) = 'blob' THEN lower(substr(hex(i.session), 1, 8) || '-' ||
+        substr(hex(i.session), 9, 4) || '-' || substr(hex(i.session), 13, 4) || '-' ||
+        substr(hex(i.session), 17, 4) || '-' || substr(hex(i.session), 21)) ELSE i.session END AS session_id,
+    u.name AS user_id, it.name AS item_id,
+    i.sent_us / 1e6 + 1735689600 AS sent_ts,  -- epoch seconds (sent_us counts from 2025-01-01)
+    i.utc_offset_us, i.event_value, i.properties, i.recommendation_id,
+    coalesce(i.impression, '[]') AS impression
+FROM interactions AS i
+JOIN interaction_names AS t ON t.id = i.event_type
+LEFT JOIN interaction_names AS u ON u.id = i.user
+LEFT JOIN interaction_names AS it ON it.id = i.item;
 
 CREATE TABLE IF NOT EXISTS traits (
     user_id TEXT NOT NULL,

@@ -18,29 +18,25 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import astuple
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from destinations.local import interaction_rows, store_migration
+from destinations.local.interaction_rows import IN_CHUNK as _IN_CHUNK
 from destinations.local.schema import STORE_SCHEMA
 from schemas.dead_letter import DeadLetter
-from schemas.errors import RetryableError
+from schemas.errors import PermanentError, RetryableError
 from schemas.interaction import Interaction
 
 STORE_FILE_NAME: Final = "pue.sqlite3"
 # How long a writer waits for another process's write lock before giving up (then: RetryableError).
 BUSY_TIMEOUT_SECONDS: Final = 5.0
 CACHE_KIB: Final = 64 * 1024
-# SQLite builds before 3.32 allow 999 bound parameters per statement; stay well below.
-_IN_CHUNK: Final = 500
+# Interned names (types, users, items, sessions) kept in memory to skip their lookup: ~100 bytes each.
+NAME_CACHE_LIMIT: Final = 100_000
 # Failures a later attempt can get past: another writer, a full disk, an I/O hiccup.
 _TRANSIENT_CODES: Final = frozenset(
     {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL}
-)
-
-_INTERACTION_COLUMNS: Final = (
-    "event_id, event_type, session_id, sent_at, user_id, item_id, event_value, properties, "
-    "recommendation_id, impression"
 )
 
 
@@ -52,6 +48,7 @@ class LocalStore:
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0
+        self._names = interaction_rows.InternedNames(limit=NAME_CACHE_LIMIT)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nesting and rollback are explicit.
         self._conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -63,7 +60,22 @@ class LocalStore:
             # A page cache of CACHE_KIB: the model's hot pages stay in memory during a large replay,
             # within the replay's memory budget (docs/recommender.md).
             self._conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            if store_migration.has_version_1_interactions(self._conn):
+                self._migrate()
             self.ensure_schema(STORE_SCHEMA)
+
+    def _migrate(self) -> None:
+        """Rewrite a version-1 interactions table (store_migration.py) in one transaction."""
+        try:
+            with self.transaction() as conn:
+                store_migration.migrate_interactions(conn, STORE_SCHEMA, self._names)
+        except (ValueError, TypeError, sqlite3.DatabaseError) as exc:
+            self._conn.close()
+            raise PermanentError(
+                f"{self.path}: its interactions table (an earlier pue's layout) could not be migrated, and "
+                f"is left as it was: {exc}. Replay the archive into a fresh --state directory instead.",
+                service="local-store",
+            ) from exc
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> LocalStore:
@@ -106,6 +118,7 @@ class LocalStore:
                 except BaseException:
                     if savepoint:
                         self._conn.execute("ROLLBACK TO nested")
+                        self._names.forget()  # may hold ids interned by what was undone
                     raise
                 finally:
                     if savepoint:
@@ -129,6 +142,7 @@ class LocalStore:
                 self._depth = 0
 
     def _rollback(self) -> None:
+        self._names.forget()  # may hold ids interned by what is undone (a rolled-back id is reused)
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
@@ -136,18 +150,22 @@ class LocalStore:
 
     def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:
         """Store each interaction once per ``event_id``; return the ones that were new, in order."""
+        event_ids = [it.event_id for it in interactions]
+        hashes = [interaction_rows.event_hash(event_id) for event_id in event_ids]
         with self.transaction() as conn:
-            known = _existing_event_ids(conn, [it.event_id for it in interactions])
+            known = interaction_rows.existing_event_ids(conn, event_ids, hashes)
             new: list[Interaction] = []
-            for it in interactions:
+            rows: list[tuple[Interaction, int]] = []
+            for it, hash_ in zip(interactions, hashes, strict=True):
                 if it.event_id not in known:
                     known.add(it.event_id)  # a repeat inside the call is not new either
                     new.append(it)
-            conn.executemany(
-                f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, sent_ts) "  # noqa: S608
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*_interaction_row(it), it.sent_at.timestamp()) for it in new],
-            )
+                    rows.append((it, hash_))
+            if new:
+                ids = self._names.ids(conn, interaction_rows.names_of(new), create=True)
+                conn.executemany(
+                    interaction_rows.INSERT_SQL, [interaction_rows.row(it, ids, h) for it, h in rows]
+                )
         return new
 
     def interactions_for(
@@ -158,14 +176,20 @@ class LocalStore:
 
         With ``limit``, the most recent ``limit`` of them, still oldest first.
         """
-        column = "session_id" if session else "user_id"
         with self.transaction(write=False) as conn:
+            key: str | bytes | int | None
+            if session:
+                column, key = "session", interaction_rows.stored_event_id(user_id)
+            else:
+                column, key = "user", self._names.ids(conn, [user_id], create=False).get(user_id)
+                if key is None:
+                    return []
             rows = conn.execute(
-                f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {column} = ? "  # noqa: S608
-                "ORDER BY sent_ts DESC, seq DESC LIMIT ?",
-                (user_id, -1 if limit is None else limit),
+                f"{interaction_rows.SELECT_SQL} WHERE i.{column} = ? "
+                "ORDER BY i.sent_us DESC, i.seq DESC LIMIT ?",
+                (key, -1 if limit is None else limit),
             ).fetchall()
-        return [_interaction(row) for row in reversed(rows)]
+        return [interaction_rows.interaction(row) for row in reversed(rows)]
 
     def interaction_count(self) -> int:
         with self.transaction(write=False) as conn:
@@ -175,8 +199,10 @@ class LocalStore:
         """User ids with tracked interactions, most active first."""
         with self.transaction(write=False) as conn:
             rows = conn.execute(
-                "SELECT user_id FROM interactions WHERE user_id IS NOT NULL "
-                "GROUP BY user_id ORDER BY COUNT(*) DESC, user_id LIMIT ?",
+                "SELECT n.name FROM (SELECT user, COUNT(*) AS events FROM interactions "
+                "WHERE user IS NOT NULL GROUP BY user) AS counted "
+                "JOIN interaction_names AS n ON n.id = counted.user "
+                "ORDER BY counted.events DESC, n.name LIMIT ?",
                 (limit,),
             ).fetchall()
         return [str(row[0]) for row in rows]
@@ -184,10 +210,15 @@ class LocalStore:
     def ensure_event_type_index(self, event_types: frozenset[str]) -> None:
         """A partial index of these event types' rows (e.g. purchases), by user: a few percent of the
         interactions, where an index of every row by (user, type, item) would cost ~45 bytes each."""
-        name, condition = _event_type_index(event_types)
         with self._lock:
+            if len(self._event_type_ids(self._conn, event_types)) < len(event_types):
+                # The index names the types by their interned ids: they must exist before it does.
+                with self.transaction() as conn:
+                    self._names.ids(conn, sorted(event_types), create=True)
+            ids = self._event_type_ids(self._conn, event_types)
+            name, condition = _event_type_index_name(event_types), _event_type_condition(ids)
             self._conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON interactions (user_id, item_id) WHERE {condition}"
+                f"CREATE INDEX IF NOT EXISTS {name} ON interactions (user, item) WHERE {condition}"
             )
 
     def item_ids_with_event_types(self, user_id: str, event_types: frozenset[str]) -> frozenset[str]:
@@ -196,14 +227,23 @@ class LocalStore:
         Uses the partial index of ``ensure_event_type_index(event_types)`` when it exists: its condition is
         repeated here word for word, which is how SQLite knows the index covers the query.
         """
-        _, condition = _event_type_index(event_types)
         with self.transaction(write=False) as conn:
+            user = self._names.ids(conn, [user_id], create=False).get(user_id)
+            ids = self._event_type_ids(conn, event_types)
+            if user is None or not ids:
+                return frozenset()
             rows = conn.execute(
-                "SELECT DISTINCT item_id FROM interactions "  # noqa: S608 - quoted literals, see _event_type_index
-                f"WHERE user_id = ? AND {condition} AND item_id IS NOT NULL",
-                (user_id,),
+                "SELECT DISTINCT n.name FROM interactions JOIN interaction_names AS n ON n.id = item "  # noqa: S608
+                f"WHERE user = ? AND {_event_type_condition(ids)}",
+                (user,),
             ).fetchall()
         return frozenset(str(row[0]) for row in rows)
+
+    def _event_type_ids(self, conn: sqlite3.Connection, event_types: frozenset[str]) -> tuple[int, ...]:
+        """The interned ids of those of these types that have one, in name order (a type without one has
+        no rows yet)."""
+        ids = self._names.ids(conn, event_types, create=False)
+        return tuple(ids[name] for name in sorted(ids))
 
     # Personas traits: a write replaces each named trait's value, like an identify call
 
@@ -298,49 +338,11 @@ class LocalStore:
         return {item_id: found[item_id] for item_id in ids if item_id in found}
 
 
-def _event_type_index(event_types: frozenset[str]) -> tuple[str, str]:
-    """(index name, condition) for these event types; the names are SQL string literals, quotes doubled."""
-    ordered = sorted(event_types)
-    digest = hashlib.sha256("\0".join(ordered).encode()).hexdigest()[:16]
-    literals = ", ".join("'" + name.replace("'", "''") + "'" for name in ordered)
-    return f"interactions_of_types_{digest}", f"event_type IN ({literals})"
+def _event_type_index_name(event_types: frozenset[str]) -> str:
+    digest = hashlib.sha256("\0".join(sorted(event_types)).encode()).hexdigest()[:16]
+    return f"interactions_of_types_{digest}"
 
 
-def _existing_event_ids(conn: sqlite3.Connection, event_ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(event_ids), _IN_CHUNK):
-        chunk = event_ids[start : start + _IN_CHUNK]
-        marks = ", ".join("?" * len(chunk))
-        rows = conn.execute(f"SELECT event_id FROM interactions WHERE event_id IN ({marks})", chunk)  # noqa: S608
-        found.update(str(row[0]) for row in rows)
-    return found
-
-
-def _interaction_row(it: Interaction) -> tuple[object, ...]:
-    return (
-        it.event_id,
-        it.event_type,
-        it.session_id,
-        it.sent_at.isoformat(),
-        it.user_id,
-        it.item_id,
-        it.event_value,
-        it.properties,
-        it.recommendation_id,
-        json.dumps(list(it.impression)),
-    )
-
-
-def _interaction(row: tuple[Any, ...]) -> Interaction:
-    return Interaction(
-        event_id=row[0],
-        event_type=row[1],
-        session_id=row[2],
-        sent_at=datetime.fromisoformat(row[3]),
-        user_id=row[4],
-        item_id=row[5],
-        event_value=row[6],
-        properties=row[7],
-        recommendation_id=row[8],
-        impression=tuple(json.loads(row[9])),
-    )
+def _event_type_condition(ids: Sequence[int]) -> str:
+    """The partial index's condition, by the types' interned ids (integers: nothing to quote)."""
+    return f"event_type IN ({', '.join(str(int(i)) for i in ids)})"

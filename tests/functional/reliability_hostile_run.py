@@ -100,7 +100,9 @@ def run_hostile(
 
 def _read_back(run: HostileRun, local: LocalBackend) -> None:
     with local.store.transaction(write=False) as conn:
-        rows = conn.execute("SELECT event_id, user_id, session_id FROM interactions ORDER BY seq").fetchall()
+        rows = conn.execute(
+            "SELECT event_id, user_id, session_id FROM interactions_readable ORDER BY seq"
+        ).fetchall()
     run.stored = [(str(e), None if u is None else str(u), str(s)) for e, u, s in rows]
     run.letters = local.store.dead_letters(limit=10**9)
 

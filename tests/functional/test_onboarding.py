@@ -65,7 +65,9 @@ def tracked_by_the_stream(history: list[dict[str, Any]], tmp_path: Path) -> list
     assert counts.failed == 0
     assert wiring.local is not None
     with wiring.local.store.transaction(write=False) as conn:
-        stored = conn.execute("SELECT user_id, session_id, item_id, event_type, sent_ts FROM interactions")
+        stored = conn.execute(
+            "SELECT user_id, session_id, item_id, event_type, sent_ts FROM interactions_readable"
+        )
         return [
             (user, session, (user or "", item, kind, int(ts // 1)))
             for user, session, item, kind, ts in stored

@@ -58,7 +58,7 @@ def local(tmp_path: Path) -> Iterator[tuple[Pipeline, LocalBackend]]:
 def _rows(local: LocalBackend) -> tuple[list[str], list[str]]:
     """Event ids and dead-letter ids in the store, repeats included (if any)."""
     with local.store.transaction(write=False) as conn:
-        events = [str(row[0]) for row in conn.execute("SELECT event_id FROM interactions")]
+        events = [str(row[0]) for row in conn.execute("SELECT event_id FROM interactions_readable")]
     letters = [letter.letter_id for letter in local.store.dead_letters(limit=10**9)]
     return events, letters
 
