@@ -65,13 +65,14 @@ def _uuid_text(raw: bytes) -> str:
 def stored_event_id(event_id: str) -> str | bytes:
     """The 16 bytes of a canonical lowercase UUID (20 bytes fewer per row), any other id as it is.
     (Session ids are stored the same way.)"""
-    if len(event_id) == 36 and event_id[8] == "-":
+    if len(event_id) == 36 and event_id[8] == event_id[13] == event_id[18] == event_id[23] == "-":
+        digits = event_id.replace("-", "")
         try:
-            raw = bytes.fromhex(event_id.replace("-", ""))
+            raw = bytes.fromhex(digits)
         except ValueError:
             return event_id
-        # Only what reads back identically is packed: uppercase, spaces or odd dashes stay text.
-        if len(raw) == 16 and _uuid_text(raw) == event_id:
+        # Only what reads back identically is packed: uppercase, spaces or other dashes stay text.
+        if len(raw) == 16 and raw.hex() == digits:
             return raw
     return event_id
 
@@ -138,8 +139,9 @@ class InternedNames:
         ids: dict[str, int] = {}
         missing: list[str] = []
         for name in names:
-            if name in cache:
-                ids[name] = cache[name]
+            known = cache.get(name)
+            if known is not None:
+                ids[name] = known
             elif name not in ids:
                 ids[name] = -1
                 missing.append(name)
