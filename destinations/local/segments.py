@@ -41,7 +41,7 @@ class LocalEndpointDirectory:
         stored = list(self._store.endpoint_attributes_for(user_id))
         if stored:
             return stored
-        return [default_endpoint_id(user_id)] if self._store.interactions_for(user_id, limit=1) else []
+        return [default_endpoint_id(user_id)] if self._store.has_interactions(user_id) else []
 
 
 class DirectorySegmentWriter:

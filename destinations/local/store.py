@@ -191,6 +191,17 @@ class LocalStore:
             ).fetchall()
         return [interaction_rows.interaction(row) for row in reversed(rows)]
 
+    def has_interactions(self, user_id: str) -> bool:
+        """Whether the user has any tracked interaction: one index probe, where ``interactions_for(user,
+        limit=1)`` sorts all of the user's rows by time."""
+        with self.transaction(write=False) as conn:
+            user = self._names.ids(conn, [user_id], create=False).get(user_id)
+            return (
+                user is not None
+                and conn.execute("SELECT 1 FROM interactions WHERE user = ? LIMIT 1", (user,)).fetchone()
+                is not None
+            )
+
     def interaction_count(self) -> int:
         with self.transaction(write=False) as conn:
             return int(conn.execute("SELECT COUNT(*) FROM interactions").fetchone()[0])

@@ -96,6 +96,16 @@ def test_sent_at_round_trips_exactly_with_its_offset(store: LocalStore, sent_at:
     assert got.sent_at.utcoffset() == sent_at.utcoffset()
 
 
+def test_has_interactions_is_about_the_user_not_the_session_or_item(store: LocalStore) -> None:
+    assert not store.has_interactions("u1")
+    store.add_interactions([Interaction("e1", "Product Viewed", "s1", T0, "u1", "i1")])
+    store.add_interactions([Interaction("e2", "Product Viewed", "anon", T0, None, "i2")])
+    assert store.has_interactions("u1")
+    assert not store.has_interactions("i1")  # an interned name, but no user's
+    assert not store.has_interactions("anon")
+    assert not store.has_interactions("nobody")
+
+
 def test_utc_reads_back_as_timezone_utc_and_costs_no_offset_bytes(store: LocalStore) -> None:
     store.add_interactions([Interaction("e1", "Product Viewed", "s1", T0, "u1", "i1")])
     (got,) = store.interactions_for("u1")
