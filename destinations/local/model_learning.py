@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections import Counter
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -145,7 +145,7 @@ def lookup_ids(conn: sqlite3.Connection, table: str, column: str, keys: Iterable
         chunk = ordered[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
         rows = conn.execute(f"SELECT {column}, id FROM {table} WHERE {column} IN ({marks})", chunk)  # noqa: S608
-        found.update((str(key), int(id_)) for key, id_ in rows)
+        found.update(rows.fetchall())  # (key, id) rows
     return found
 
 
@@ -163,14 +163,11 @@ def _load_actors(
     by_id: dict[int, _Actor] = {}
     for actor in actors.values():
         by_id[actor.id] = actor
-        actor.window = [
-            (float(ts), int(tick), int(item))
-            for item, ts, tick in conn.execute(
-                "SELECT item, last_ts, tick FROM model_history WHERE actor = ? "
-                "ORDER BY last_ts DESC, tick DESC LIMIT ?",
-                (actor.id, window),
-            )
-        ]
+        actor.window = conn.execute(
+            "SELECT last_ts, tick, item FROM model_history WHERE actor = ? "
+            "ORDER BY last_ts DESC, tick DESC LIMIT ?",
+            (actor.id, window),
+        ).fetchall()
     ordered = sorted(wanted)
     step = _IN_CHUNK // 2
     for start in range(0, len(ordered), step):
@@ -211,7 +208,13 @@ def _update_items(
     stays a constant per pair increment, and no item's list (what a query reads) outgrows
     ``neighbours + slack`` rows. Most dropped pairs were seen by one actor: noise.
     """
-    written: Counter[int] = Counter(map(int.__rshift__, pairs, repeat(shift)))  # pair increments per "a"
+    written: dict[int, int] = {}  # pair increments per "a": the sorted keys' runs, found by bisection
+    at, end = 0, len(pairs)
+    while at < end:
+        a = pairs[at] >> shift
+        run_end = bisect_left(pairs, (a + 1) << shift, at)
+        written[a] = run_end - at
+        at = run_end
     items = sorted(written.keys() | heat.keys())
     current: dict[int, tuple[int, float, float, int]] = {}
     for start in range(0, len(items), _IN_CHUNK):
@@ -221,7 +224,7 @@ def _update_items(
             f"SELECT id, actors, norm, log_heat, unpruned FROM model_items WHERE id IN ({marks})",  # noqa: S608
             chunk,
         )
-        current.update((int(i), (int(n), float(norm), float(h), int(u))) for i, n, norm, h, u in rows)
+        current.update((row[0], row[1:]) for row in rows)
     popular, pruned = [], []
     due = []
     for i in items:
