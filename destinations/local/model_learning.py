@@ -32,6 +32,7 @@ POPULARITY_HALF_LIFE_SECONDS: Final = 7 * 24 * 60 * 60
 HEAT_RATE: Final = math.log(2) / POPULARITY_HALF_LIFE_SECONDS
 _IN_CHUNK: Final = 500  # bound parameters per statement, well below old SQLite builds' 999
 _ITEM_OF: Final = itemgetter(2)
+_SQLITE_INT_BITS: Final = 63  # a bound Python int must fit a signed 64-bit integer
 
 Entry = tuple[float, int, int]  # (last_ts, tick, item): ordered by recency, ties by arrival
 
@@ -190,12 +191,17 @@ def _write(conn: sqlite3.Connection, actors: Iterable[_Actor], pairs: list[int],
         "ON CONFLICT (actor, item) DO UPDATE SET last_ts = excluded.last_ts, tick = excluded.tick",
         sorted((a.id, item, *a.known[item]) for a in actors for item in a.changed),
     )
-    # One bound int per row, split by SQLite: cheaper than binding two (shift and mask are ours, not input).
-    conn.executemany(
-        f"INSERT INTO model_pairs (a, b, actors) VALUES (?1 >> {shift}, ?1 & {(1 << shift) - 1}, 1) "  # noqa: S608
-        "ON CONFLICT (a, b) DO UPDATE SET actors = actors + 1",
-        zip(pairs),
-    )
+    upsert = "ON CONFLICT (a, b) DO UPDATE SET actors = actors + 1"
+    if 2 * shift <= _SQLITE_INT_BITS:
+        # One bound int per row, split by SQLite: cheaper than binding two (shift and mask are ours).
+        mask = (1 << shift) - 1
+        sql = f"INSERT INTO model_pairs (a, b, actors) VALUES (?1 >> {shift}, ?1 & {mask}, 1) {upsert}"  # noqa: S608
+        conn.executemany(sql, zip(pairs))
+    else:  # ids beyond 31 bits: the packed key would not fit in SQLite's 64-bit integer
+        rows = zip(
+            map(int.__rshift__, pairs, repeat(shift)), map(((1 << shift) - 1).__and__, pairs), strict=True
+        )
+        conn.executemany(f"INSERT INTO model_pairs (a, b, actors) VALUES (?, ?, 1) {upsert}", rows)  # noqa: S608
 
 
 def _update_items(
