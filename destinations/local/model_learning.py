@@ -244,9 +244,11 @@ def _update_items(
             popular.append((count, 1 / math.sqrt(count), _logsumexp([log_heat, *heat[i]]), unpruned, i))
         else:
             pruned.append((unpruned, i))  # not the popularity: its index entry stays as it is
+    # Everything ranked below the item's ``neighbours``-th row (actors DESC, b ASC), found once: one pass
+    # over the item's rows deletes them (no row when the list is short: the comparison is NULL).
     conn.executemany(
-        "DELETE FROM model_pairs WHERE a = ?1 AND b IN "
-        "(SELECT b FROM model_pairs WHERE a = ?1 ORDER BY actors DESC, b LIMIT -1 OFFSET ?2)",
+        "DELETE FROM model_pairs WHERE a = ?1 AND (actors, -b) < "
+        "(SELECT actors, -b FROM model_pairs WHERE a = ?1 ORDER BY actors DESC, b LIMIT 1 OFFSET ?2 - 1)",
         [(a, limits.neighbours) for a in due],
     )
     conn.executemany(

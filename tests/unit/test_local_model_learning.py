@@ -180,6 +180,31 @@ def test_pruning_keeps_each_items_strongest_neighbours(tmp_path: Path) -> None:
     assert all(count == 5 for _, count in rows[:3])
 
 
+def test_a_prune_keeps_exactly_each_items_strongest_neighbours_by_actors_then_id(tmp_path: Path) -> None:
+    """One batch, every item due (slack 1): each list is the unpruned list's first 3 by (actors desc, id)."""
+    events = random_events(400, seed=5)
+    lists: dict[int, dict[str, list[tuple[str, int]]]] = {}
+    for neighbours in (3, 1000):
+        store, tracker, _ = open_model(
+            tmp_path / f"n{neighbours}.sqlite3", ModelParameters(neighbours=neighbours)
+        )
+        with tracker.batch():
+            for put in chunks(events):
+                tracker.put_events(put)
+        with store.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT x.item_id, p.b, y.item_id, p.actors FROM model_pairs AS p "
+                "JOIN model_items AS x ON x.id = p.a JOIN model_items AS y ON y.id = p.b "
+                "ORDER BY x.item_id, p.actors DESC, p.b"
+            ).fetchall()
+        by_item: dict[str, list[tuple[str, int]]] = {}
+        for item, _, other, actors in rows:
+            by_item.setdefault(item, []).append((other, actors))
+        lists[neighbours] = by_item
+    assert any(len(full) > 3 for full in lists[1000].values()), "some lists must have been cut"
+    assert lists[3] == {item: full[:3] for item, full in lists[1000].items()}
+
+
 def test_a_failed_call_inside_a_batch_leaves_nothing_and_the_rest_commits(tmp_path: Path) -> None:
     store, tracker, recommender = open_model(tmp_path / "m.sqlite3", ModelParameters())
     good = Interaction("g1", "V", "s", T0, "u1", "A")
