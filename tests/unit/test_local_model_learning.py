@@ -108,8 +108,8 @@ def test_batches_with_anonymous_sessions_learn_what_the_events_one_by_one_learn(
         tmp_path, events, ModelParameters(window=window, neighbours=1000), batch
     )
     one, many = dump(one_store), dump(many_store)
-    assert any(actor.startswith("s:") for actor, *_ in one["history"]), "anonymous sessions must be actors"
-    assert max(n for *_, n in one["pairs"]) > 1, "some pairs must be met by several actors"
+    assert any(str(actor).startswith("s:") for actor, *_ in one["history"]), "sessions must be actors"
+    assert any(int(str(n)) > 1 for *_, n in one["pairs"]), "some pairs must be met by several actors"
     assert one == many
 
 
