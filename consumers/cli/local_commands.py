@@ -21,12 +21,13 @@ from consumers.runners.replay import (
     replay,
 )
 from schemas.batch import BatchCounts
+from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
 
 REPLAY_BATCH_SIZE = 500
-# A backfill commits (and learns) once per batch, so bigger batches are faster; 5,000 is what the replay
-# reads from a file at a time (consumers/runners/replay.py), within Lambda's 10,000.
-BACKFILL_BATCH_SIZE = 5_000
+# A backfill commits (and learns) once per batch, so bigger batches are faster: every commit writes the
+# model pages the batch touched, at 1M interactions nearly all of them. Lambda's largest batch (10,000).
+BACKFILL_BATCH_SIZE = LAMBDA_KINESIS_MAX_BATCH_RECORDS
 
 
 def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
@@ -48,7 +49,7 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         type=positive,
         default=None,
         metavar="N",
-        help="Kinesis records per Lambda batch (default 500; 5,000 for a backfill: "
+        help="Kinesis records per Lambda batch (default 500; 10,000 for a backfill: "
         "one store transaction per batch)",
     )
     replay.add_argument(
@@ -87,7 +88,7 @@ def local_engagement(settings: Settings) -> EngagementSettings:
 def replay_command(settings: Settings, path: Path, batch_size: int | None, refresh: str = "auto") -> int:
     """``refresh``: "end" (backfill), "batch" (Lambda's semantics) or "auto" (end unless a Lambda event).
 
-    ``batch_size`` None: 500 records per batch as Lambda's default, or 5,000 for a backfill.
+    ``batch_size`` None: 500 records per batch as Lambda's default, or 10,000 for a backfill.
     """
     pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
     refresh_failures: dict[str, int] = {}

@@ -25,12 +25,13 @@ from consumers.stream.decode import RecordRef
 from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline
 from schemas.batch import BatchCounts
-from schemas.limits import KINESIS_RECORD_MAX_BYTES
+from schemas.limits import KINESIS_RECORD_MAX_BYTES, LAMBDA_KINESIS_MAX_BATCH_RECORDS
 
 __all__ = ["InputError", "events_from", "print_progress", "replay"]
 
-# Read this many messages at a time from a JSON-lines file, so memory stays flat on any input size.
-_READ_CHUNK: Final = 5_000
+# Read this many messages at a time from a JSON-lines file, so memory stays flat on any input size; as
+# many as Lambda's largest batch, so a backfill's batches (cli/local_commands.py) are not cut shorter.
+_READ_CHUNK: Final = LAMBDA_KINESIS_MAX_BATCH_RECORDS
 LINE_TOO_LONG: Final = f"line over the Kinesis record limit ({KINESIS_RECORD_MAX_BYTES:,} bytes)"
 
 

@@ -1,7 +1,7 @@
 """The local recommender: incremental item co-occurrence, recency-weighted, decayed popularity fallback.
 
 Learning is in ``destinations.local.model_learning`` (per new (actor, item) at most ``2 * window`` pair
-increments, summed per batch and written once, persisted in SQLite so a restart keeps the model and
+increments, sorted per batch and upserted in one pass, persisted in SQLite so a restart keeps the model and
 nothing is recomputed from scratch).
 
 Ranking, in three tiers; the score band tells which tier an item came from, scores are in (0, 1]:

@@ -13,12 +13,14 @@ import pytest
 
 from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import main
+from consumers.cli.local_commands import BACKFILL_BATCH_SIZE
 from consumers.config.settings import Settings
 from consumers.runners.backfill import backfill
 from consumers.runners.lambda_events import lambda_events
-from consumers.runners.replay import replay
+from consumers.runners.replay import events_from, replay
 from schemas.delivery import DeliveryReport
 from schemas.errors import RetryableError
+from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -153,3 +155,15 @@ def test_replaying_the_same_archive_twice_changes_nothing(tmp_path: Path) -> Non
     finally:
         pipeline.close()
     assert again.counts.processed == 12 and again.counts.failed == 0
+
+
+def test_a_backfill_reads_an_archive_in_lambdas_largest_batches(tmp_path: Path) -> None:
+    """Each batch is one store transaction and one learning pass: a file is not cut into smaller ones."""
+    source = tmp_path / "archive.jsonl"
+    line = json.dumps(messages()[0]) + "\n"
+    source.write_text(line * 12_345, encoding="utf-8")
+    sizes = [
+        len(event["Records"]) for event in events_from(source, BACKFILL_BATCH_SIZE) if isinstance(event, dict)
+    ]
+    assert BACKFILL_BATCH_SIZE == LAMBDA_KINESIS_MAX_BATCH_RECORDS
+    assert sizes == [10_000, 2_345]

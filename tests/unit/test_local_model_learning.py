@@ -19,8 +19,9 @@ from schemas.recommendation import RecommendationRequest
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
-def random_events(n: int, seed: int = 3) -> list[Interaction]:
-    """Events of 30 users over 40 items, with repeats, late (out-of-order) events and one buy type."""
+def random_events(n: int, seed: int = 3, anonymous: float = 0.0) -> list[Interaction]:
+    """Events of 30 users over 40 items, with repeats, late (out-of-order) events and one buy type;
+    an ``anonymous`` share of them has a session and no user (the session is the actor)."""
     rng = random.Random(seed)
     events = []
     for i in range(n):
@@ -28,7 +29,8 @@ def random_events(n: int, seed: int = 3) -> list[Interaction]:
         late = rng.random() < 0.1
         sent_at = T0 + timedelta(minutes=i - (500 if late else 0))
         kind = "Order Completed" if rng.random() < 0.05 else "Product Viewed"
-        events.append(Interaction(f"e{i}", kind, f"s-{user}", sent_at, user, f"i{rng.randrange(40)}"))
+        who = None if rng.random() < anonymous else user
+        events.append(Interaction(f"e{i}", kind, f"s-{user}", sent_at, who, f"i{rng.randrange(40)}"))
     return events
 
 
@@ -43,6 +45,21 @@ def open_model(path: Path, params: ModelParameters) -> tuple[LocalStore, LocalEv
     store = LocalStore(path)
     recommender = LocalRecommender(store, parameters=params)
     return store, LocalEventTracker(store, recommender), recommender
+
+
+def learn_one_by_one_and_in_batches(
+    tmp_path: Path, events: list[Interaction], params: ModelParameters, batch: int = 100
+) -> tuple[LocalStore, LocalStore]:
+    """The same events learned one PutEvents call at a time, and in ``batch()``es of ``batch`` events."""
+    one_store, one_tracker, _ = open_model(tmp_path / "one.sqlite3", params)
+    for put in chunks(events):
+        one_tracker.put_events(put)
+    many_store, many_tracker, _ = open_model(tmp_path / "many.sqlite3", params)
+    for start in range(0, len(events), batch):
+        with many_tracker.batch():
+            for put in chunks(events[start : start + batch]):
+                many_tracker.put_events(put)
+    return one_store, many_store
 
 
 def dump(store: LocalStore) -> dict[str, list[tuple[object, ...]]]:
@@ -80,6 +97,42 @@ def test_a_batch_learns_exactly_what_the_events_one_by_one_learn(tmp_path: Path,
         assert {k: v for k, v in one.items() if k != "pairs"} == {
             k: v for k, v in many.items() if k != "pairs"
         }
+
+
+@pytest.mark.parametrize(("window", "batch"), [(1, 100), (4, 7), (20, 100), (20, 400)])
+def test_batches_with_anonymous_sessions_learn_what_the_events_one_by_one_learn(
+    tmp_path: Path, window: int, batch: int
+) -> None:
+    events = random_events(400, seed=window + batch, anonymous=0.3)
+    one_store, many_store = learn_one_by_one_and_in_batches(
+        tmp_path, events, ModelParameters(window=window, neighbours=1000), batch
+    )
+    one, many = dump(one_store), dump(many_store)
+    assert any(str(actor).startswith("s:") for actor, *_ in one["history"]), "sessions must be actors"
+    assert any(int(str(n)) > 1 for *_, n in one["pairs"]), "some pairs must be met by several actors"
+    assert one == many
+
+
+def test_item_ids_beyond_32_bits_learn_the_same_model(tmp_path: Path) -> None:
+    """Pair keys pack two item ids into one int: ids of any size must not collide."""
+    events = random_events(300, seed=11)
+    params = ModelParameters(window=6, neighbours=1000)
+    expected = dump(learn_one_by_one_and_in_batches(tmp_path / "small", events, params)[0])
+    big = tmp_path / "big"
+    for name in ("one.sqlite3", "many.sqlite3"):
+        store, _, _ = open_model(big / name, params)
+        with store.transaction() as conn:  # every item learned from now on gets an id above 2**40
+            conn.execute(
+                "INSERT INTO model_items (id, item_id, actors, norm, log_heat) VALUES (?, 'x', 0, 0, -1e308)",
+                (2**40,),
+            )
+        store.close()
+    for store in learn_one_by_one_and_in_batches(big, events, params):
+        learned = dump(store)
+        with store.transaction(write=False) as conn:
+            assert conn.execute("SELECT MIN(id) FROM model_items WHERE item_id != 'x'").fetchone()[0] > 2**40
+        learned["items"] = [row for row in learned["items"] if row[0] != "x"]
+        assert learned == expected
 
 
 def test_learning_the_same_events_again_changes_nothing(tmp_path: Path) -> None:
@@ -125,6 +178,31 @@ def test_pruning_keeps_each_items_strongest_neighbours(tmp_path: Path) -> None:
     assert len(rows) <= 4 + 2  # neighbours + slack
     assert {item for item, _ in rows[:3]} == {"S1", "S2", "S3"}
     assert all(count == 5 for _, count in rows[:3])
+
+
+def test_a_prune_keeps_exactly_each_items_strongest_neighbours_by_actors_then_id(tmp_path: Path) -> None:
+    """One batch, every item due (slack 1): each list is the unpruned list's first 3 by (actors desc, id)."""
+    events = random_events(400, seed=5)
+    lists: dict[int, dict[str, list[tuple[str, int]]]] = {}
+    for neighbours in (3, 1000):
+        store, tracker, _ = open_model(
+            tmp_path / f"n{neighbours}.sqlite3", ModelParameters(neighbours=neighbours)
+        )
+        with tracker.batch():
+            for put in chunks(events):
+                tracker.put_events(put)
+        with store.transaction(write=False) as conn:
+            rows = conn.execute(
+                "SELECT x.item_id, p.b, y.item_id, p.actors FROM model_pairs AS p "
+                "JOIN model_items AS x ON x.id = p.a JOIN model_items AS y ON y.id = p.b "
+                "ORDER BY x.item_id, p.actors DESC, p.b"
+            ).fetchall()
+        by_item: dict[str, list[tuple[str, int]]] = {}
+        for item, _, other, actors in rows:
+            by_item.setdefault(item, []).append((other, actors))
+        lists[neighbours] = by_item
+    assert any(len(full) > 3 for full in lists[1000].values()), "some lists must have been cut"
+    assert lists[3] == {item: full[:3] for item, full in lists[1000].items()}
 
 
 def test_a_failed_call_inside_a_batch_leaves_nothing_and_the_rest_commits(tmp_path: Path) -> None:
