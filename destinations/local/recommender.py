@@ -132,12 +132,15 @@ class LocalRecommender:
         )
         if item_id:
             excluded.add(item_id)
-            anchor_row = conn.execute("SELECT id FROM model_items WHERE item_id = ?", (item_id,)).fetchone()
-            anchors = [] if anchor_row is None else [(int(anchor_row[0]), 1.0)]
+            row = conn.execute("SELECT id, actors FROM model_items WHERE item_id = ?", (item_id,)).fetchone()
+            anchors = [] if row is None else [(int(row[0]), 1.0, int(row[1]))]
         else:
             decay = self._parameters.decay
-            anchors = [(item, decay**rank) for rank, (item, _) in enumerate(seen[: self._parameters.anchors])]
-        seen_ids = [name for _, name in seen]
+            anchors = [
+                (item, decay**rank, actors)
+                for rank, (item, _, actors) in enumerate(seen[: self._parameters.anchors])
+            ]
+        seen_ids = [name for _, name, _ in seen]
         blocked = excluded | set(seen_ids)
         weight = 0.0 if item_id else self._parameters.popularity_weight
         limit = wanted + len(blocked) + (CANDIDATES if weight > 0 else 0)
@@ -187,43 +190,44 @@ def _validate(request: RecommendationRequest) -> None:
         raise PermanentError("a user id or an item id is required", service=_SERVICE, code="InvalidInput")
 
 
-def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str]]:
-    """The user's distinct items (id, item id), most recent first."""
+def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str, int]]:
+    """The user's distinct items (id, item id, distinct actors), most recent first."""
     rows = conn.execute(
-        "SELECT h.item, i.item_id FROM model_history AS h JOIN model_actors AS a ON a.id = h.actor "
+        "SELECT h.item, i.item_id, i.actors FROM model_history AS h JOIN model_actors AS a ON a.id = h.actor "
         "JOIN model_items AS i ON i.id = h.item "
         "WHERE a.actor = ? ORDER BY h.last_ts DESC, h.tick DESC LIMIT ?",
         (f"u:{user_id}", SEEN_LIMIT),
     )
-    return [(int(row[0]), str(row[1])) for row in rows]
+    return [(int(row[0]), str(row[1]), int(row[2])) for row in rows]
 
 
 def _votes(
-    conn: sqlite3.Connection, anchors: Sequence[tuple[int, float]], params: ModelParameters, limit: int
+    conn: sqlite3.Connection, anchors: Sequence[tuple[int, float, int]], params: ModelParameters, limit: int
 ) -> list[tuple[str, float, float]]:
-    """(item id, vote, log heat), best vote first: over each anchor's full neighbour list, the sum of
-    weight * max(co-occurrences - lift * anchor's actors * item's actors / all actors, LIFT_FLOOR *
-    co-occurrences) / anchor's actors ** ``anchor_damping``, divided by the item's actors ** ``damping``.
+    """(item id, vote, log heat), best vote first, for anchors (id, weight, distinct actors): over each
+    anchor's full neighbour list, the sum of weight * max(co-occurrences - lift * anchor's actors * item's
+    actors / all actors, LIFT_FLOOR * co-occurrences) / anchor's actors ** ``anchor_damping``, divided by
+    the item's actors ** ``damping``.
 
     One statement: SQLite walks each anchor's slice of the pair table and sums in C, so a query costs one
-    B-tree range per anchor, whatever the number of neighbours. "All actors" is the largest actor id (ids
-    are dense and never reused): one B-tree descent, not a count.
+    B-tree range per anchor, whatever the number of neighbours; the per-anchor factors are computed here.
+    "All actors" is the largest actor id (ids are dense and never reused): one B-tree descent, not a count.
     """
     if not anchors:
         return []
-    values = ", ".join("(?, ?)" for _ in anchors)
-    weights: list[float] = [x for anchor, weight in anchors for x in (anchor, weight)]
-    actors = conn.execute("SELECT MAX(id) FROM model_actors").fetchone()[0]
-    chance = params.lift / float(actors or 1)
+    everyone = float(conn.execute("SELECT MAX(id) FROM model_actors").fetchone()[0] or 1)
+    values = ", ".join("(?, ?, ?)" for _ in anchors)
+    terms: list[float] = []
+    for anchor, weight, actors in anchors:
+        actors = max(actors, 1)
+        terms += (anchor, weight * actors**-params.anchor_damping, params.lift * actors / everyone)
     rows = conn.execute(
-        f"WITH anchor (id, weight) AS (VALUES {values}) "  # noqa: S608 - only placeholders are formatted in
-        "SELECT i.item_id, SUM(anchor.weight * pow(ai.actors, ?) * "
-        "MAX(p.actors - ? * ai.actors * i.actors, ? * p.actors)) "
+        f"WITH anchor (id, factor, chance) AS (VALUES {values}) "  # noqa: S608 - only placeholders formatted
+        "SELECT i.item_id, SUM(anchor.factor * MAX(p.actors - anchor.chance * i.actors, ? * p.actors)) "
         "* pow(i.actors, ?) AS vote, i.log_heat "
-        "FROM anchor JOIN model_items AS ai ON ai.id = anchor.id "
-        "JOIN model_pairs AS p ON p.a = anchor.id JOIN model_items AS i ON i.id = p.b "
+        "FROM anchor JOIN model_pairs AS p ON p.a = anchor.id JOIN model_items AS i ON i.id = p.b "
         "GROUP BY p.b ORDER BY vote DESC, i.item_id LIMIT ?",
-        (*weights, -params.anchor_damping, chance, LIFT_FLOOR, -params.damping, limit),
+        (*terms, LIFT_FLOOR, -params.damping, limit),
     )
     return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]
 
