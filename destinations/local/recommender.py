@@ -7,10 +7,13 @@ nothing is recomputed from scratch).
 Ranking, in three tiers; the score band tells which tier an item came from, scores are in (0, 1]:
 
 1. (2/3, 1]   items co-occurring with the user's ``anchors`` most recent items. Each anchor votes with
-              weight ``decay ** rank`` over its full neighbour list, divided by sqrt(anchor's actors) and
-              by the item's actors ** ``damping`` (0.5 would be a cosine; less lets popular items through
-              more). For a user, the best-voted items are re-ranked with ``popularity_weight`` times
-              their time-decayed popularity (event time), relative to the hottest item.
+              weight ``decay ** rank`` over its full neighbour list: the pair's co-occurrences less
+              ``lift`` times what chance alone would give (anchor's actors x item's actors / all actors),
+              divided by the anchor's actors ** ``anchor_damping`` and the item's actors ** ``damping``
+              (0.5 and 0.5 with no lift would be a cosine). A pair at or below chance still counts a
+              tenth of its co-occurrences, so every co-occurring item stays related.
+              For a user, the best-voted items are re-ranked with ``popularity_weight`` times their
+              time-decayed popularity (event time), relative to the hottest item.
 2. (1/3, 2/3] popular items (time-decayed), to fill up to ``num_results`` (the whole list for a cold user).
 3. (0, 1/3]   items the user already interacted with but did not buy. They stay allowed, but only after
               everything unseen, so the item just viewed is not pushed back while anything else is left.
@@ -39,13 +42,18 @@ from schemas.recommendation import Recommendation, RecommendationRequest, Scored
 
 DEFAULT_PURCHASE_EVENT_TYPES: Final = frozenset({"Order Completed"})
 HISTORY_WINDOW: Final = 20  # a new item pairs with this many recent distinct items: bounds learn cost
-ANCHORS: Final = 30  # recent distinct items that vote when ranking: bounds ranking cost
-RECENCY_DECAY: Final = 0.9  # the k-th most recent anchor weighs 0.9**k (the 30th: ~0.04)
+ANCHORS: Final = 50  # recent distinct items that vote when ranking: bounds ranking cost
+RECENCY_DECAY: Final = 0.95  # the k-th most recent anchor weighs 0.95**k (the 50th: ~0.08)
 NEIGHBOURS: Final = 200  # strongest neighbours kept per item: bounds the model's size and a query's reads
 SEEN_LIMIT: Final = 1000  # most recent distinct items read per user, to rank seen items last
 # A vote for item i is divided by (distinct actors of i) ** POPULARITY_DAMPING: 0.5 is a cosine, 0 raw
 # co-occurrence counts; in between, popular items are not pushed down as hard as by a cosine.
 POPULARITY_DAMPING: Final = 0.2
+ANCHOR_DAMPING: Final = 0.6  # an anchor's votes are divided by its distinct actors ** this (0.5: cosine)
+# A pair's co-occurrences count above chance: minus LIFT x (anchor's actors x item's actors / all actors),
+# so an item that is merely popular with everyone gets less of every anchor's vote (make eval: 1.25).
+LIFT: Final = 1.25
+LIFT_FLOOR: Final = 0.1  # ... but a pair never counts for less than this share of its co-occurrences
 POPULARITY_WEIGHT: Final = 0.15  # + this * the item's decayed popularity / the hottest item's, per vote / top
 CANDIDATES: Final = 200  # best-voted items re-ranked with popularity (beyond the blocked ones)
 
@@ -69,6 +77,8 @@ class ModelParameters:
     neighbours: int = NEIGHBOURS
     popularity_weight: float = POPULARITY_WEIGHT
     damping: float = POPULARITY_DAMPING
+    anchor_damping: float = ANCHOR_DAMPING
+    lift: float = LIFT
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -122,16 +132,19 @@ class LocalRecommender:
         )
         if item_id:
             excluded.add(item_id)
-            anchor_row = conn.execute("SELECT id FROM model_items WHERE item_id = ?", (item_id,)).fetchone()
-            anchors = [] if anchor_row is None else [(int(anchor_row[0]), 1.0)]
+            row = conn.execute("SELECT id, actors FROM model_items WHERE item_id = ?", (item_id,)).fetchone()
+            anchors = [] if row is None else [(int(row[0]), 1.0, int(row[1]))]
         else:
             decay = self._parameters.decay
-            anchors = [(item, decay**rank) for rank, (item, _) in enumerate(seen[: self._parameters.anchors])]
-        seen_ids = [name for _, name in seen]
+            anchors = [
+                (item, decay**rank, actors)
+                for rank, (item, _, actors) in enumerate(seen[: self._parameters.anchors])
+            ]
+        seen_ids = [name for _, name, _ in seen]
         blocked = excluded | set(seen_ids)
         weight = 0.0 if item_id else self._parameters.popularity_weight
         limit = wanted + len(blocked) + (CANDIDATES if weight > 0 else 0)
-        votes = _votes(conn, anchors, self._parameters.damping, limit)
+        votes = _votes(conn, anchors, self._parameters, limit)
         related = _blended(votes, blocked, weight, _top_heat(conn))[:wanted]
         if len(related) >= wanted:
             return [related]
@@ -177,37 +190,44 @@ def _validate(request: RecommendationRequest) -> None:
         raise PermanentError("a user id or an item id is required", service=_SERVICE, code="InvalidInput")
 
 
-def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str]]:
-    """The user's distinct items (id, item id), most recent first."""
+def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str, int]]:
+    """The user's distinct items (id, item id, distinct actors), most recent first."""
     rows = conn.execute(
-        "SELECT h.item, i.item_id FROM model_history AS h JOIN model_actors AS a ON a.id = h.actor "
+        "SELECT h.item, i.item_id, i.actors FROM model_history AS h JOIN model_actors AS a ON a.id = h.actor "
         "JOIN model_items AS i ON i.id = h.item "
         "WHERE a.actor = ? ORDER BY h.last_ts DESC, h.tick DESC LIMIT ?",
         (f"u:{user_id}", SEEN_LIMIT),
     )
-    return [(int(row[0]), str(row[1])) for row in rows]
+    return [(int(row[0]), str(row[1]), int(row[2])) for row in rows]
 
 
 def _votes(
-    conn: sqlite3.Connection, anchors: Sequence[tuple[int, float]], damping: float, limit: int
+    conn: sqlite3.Connection, anchors: Sequence[tuple[int, float, int]], params: ModelParameters, limit: int
 ) -> list[tuple[str, float, float]]:
-    """(item id, vote, log heat), best vote first: over each anchor's full neighbour list, the sum of
-    weight * co-occurrences / sqrt(anchor's actors), divided by the item's actors ** ``damping``.
+    """(item id, vote, log heat), best vote first, for anchors (id, weight, distinct actors): over each
+    anchor's full neighbour list, the sum of weight * max(co-occurrences - lift * anchor's actors * item's
+    actors / all actors, LIFT_FLOOR * co-occurrences) / anchor's actors ** ``anchor_damping``, divided by
+    the item's actors ** ``damping``.
 
     One statement: SQLite walks each anchor's slice of the pair table and sums in C, so a query costs one
-    B-tree range per anchor, whatever the number of neighbours.
+    B-tree range per anchor, whatever the number of neighbours; the per-anchor factors are computed here.
+    "All actors" is the largest actor id (ids are dense and never reused): one B-tree descent, not a count.
     """
     if not anchors:
         return []
-    values = ", ".join("(?, ?)" for _ in anchors)
-    params: list[float] = [x for anchor, weight in anchors for x in (anchor, weight)]
+    everyone = float(conn.execute("SELECT MAX(id) FROM model_actors").fetchone()[0] or 1)
+    values = ", ".join("(?, ?, ?)" for _ in anchors)
+    terms: list[float] = []
+    for anchor, weight, actors in anchors:
+        actors = max(actors, 1)
+        terms += (anchor, weight * actors**-params.anchor_damping, params.lift * actors / everyone)
     rows = conn.execute(
-        f"WITH anchor (id, weight) AS (VALUES {values}) "  # noqa: S608 - only placeholders are formatted in
-        "SELECT i.item_id, SUM(anchor.weight * p.actors * ai.norm) * pow(i.actors, ?) AS vote, i.log_heat "
-        "FROM anchor JOIN model_items AS ai ON ai.id = anchor.id "
-        "JOIN model_pairs AS p ON p.a = anchor.id JOIN model_items AS i ON i.id = p.b "
+        f"WITH anchor (id, factor, chance) AS (VALUES {values}) "  # noqa: S608 - only placeholders formatted
+        "SELECT i.item_id, SUM(anchor.factor * MAX(p.actors - anchor.chance * i.actors, ? * p.actors)) "
+        "* pow(i.actors, ?) AS vote, i.log_heat "
+        "FROM anchor JOIN model_pairs AS p ON p.a = anchor.id JOIN model_items AS i ON i.id = p.b "
         "GROUP BY p.b ORDER BY vote DESC, i.item_id LIMIT ?",
-        (*params, -damping, limit),
+        (*terms, LIFT_FLOOR, -params.damping, limit),
     )
     return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]
 

@@ -42,7 +42,9 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 # docs/recommender.md) and, for comparison, the earlier default: window 10, cosine votes, no popularity.
 PUE_CONFIGS: Final = {
     "pue": ModelParameters(),
-    "pue before": ModelParameters(window=10, anchors=20, decay=0.85, damping=0.5, popularity_weight=0.0),
+    "pue before": ModelParameters(
+        window=10, anchors=20, decay=0.85, damping=0.5, popularity_weight=0.0, anchor_damping=0.5, lift=0.0
+    ),
 }
 EASE_GRID: Final = (100.0, 500.0)
 IALS_GRID: Final = ((32, 1.0, 10.0), (32, 10.0, 40.0))  # (factors, reg, alpha)
@@ -138,7 +140,8 @@ def _pue_on(split: Split, seen: dict[str, set[str]], params: ModelParameters) ->
 def _config(params: ModelParameters) -> str:
     return (
         f"window {params.window}, anchors {params.anchors}, decay {params.decay}, "
-        f"damping {params.damping}, popularity weight {params.popularity_weight}"
+        f"damping {params.damping}, anchor damping {params.anchor_damping}, lift {params.lift}, "
+        f"popularity weight {params.popularity_weight}"
     )
 
 

@@ -1,4 +1,4 @@
-"""How the local recommender weighs a vote: popularity damping and the recent-popularity blend.
+"""How the local recommender weighs a vote: popularity damping, lift over chance, the popularity blend.
 
 Each test learns one small model and ranks it with two parameter sets that differ in one knob only, so the
 order that flips is the knob's doing (the defaults are covered by test_local_recommender.py).
@@ -22,7 +22,9 @@ from schemas.recommendation import RecommendationRequest
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PURCHASES = frozenset({"Order Completed"})
-PLAIN = ModelParameters(damping=0.5, popularity_weight=0.0)  # cosine votes, popularity only as a fill
+PLAIN = ModelParameters(  # cosine votes (no lift), popularity only as a fill
+    damping=0.5, anchor_damping=0.5, lift=0.0, popularity_weight=0.0
+)
 
 
 @pytest.fixture
@@ -81,5 +83,22 @@ def test_recent_popularity_is_blended_by_event_time_not_total_count(store: Local
     assert ranked(store, replace(raw, popularity_weight=0.5), "target") == ("Z", "C")
     # the blend only re-orders voted items; they keep the personal score band
     recommender = LocalRecommender(store, PURCHASES, replace(raw, popularity_weight=0.5))
+    items = recommender.get_recommendations(RecommendationRequest("target", num_results=2)).items
+    assert all(item.score is not None and item.score > 2 / 3 for item in items)
+
+
+def test_lift_trades_a_neighbour_everyone_has_for_one_that_goes_with_the_anchor(store: LocalStore) -> None:
+    clock = Clock(store)
+    for n in range(10):
+        clock.track(f"a{n}", ["A", *(["P"] if n < 4 else ["N"] if n < 7 else [])], T0)
+    for n in range(36):
+        clock.track(f"fan{n}", ["P"], T0)  # P: 40 of 47 users, but only 4 of A's 10: below chance
+    clock.track("target", ["A"], T0 + timedelta(hours=1))
+    raw = replace(PLAIN, damping=0.0)  # raw co-occurrences: P (4 users with A) beats N (3)
+    assert ranked(store, raw, "target") == ("P", "N")
+    lifted = replace(raw, lift=1.0)  # P co-occurs with A less than chance: N, which only comes with A, wins
+    assert ranked(store, lifted, "target") == ("N", "P")
+    # a pair below chance still counts a little: P stays a related item, in the personal score band
+    recommender = LocalRecommender(store, PURCHASES, lifted)
     items = recommender.get_recommendations(RecommendationRequest("target", num_results=2)).items
     assert all(item.score is not None and item.score > 2 / 3 for item in items)
