@@ -21,11 +21,13 @@ from consumers.runners.replay_input import (
     lambda_event_in,
     read_lines,
 )
+from consumers.stream.accounting import Entry, count, send_dead_letters
 from consumers.stream.decode import RecordRef
 from consumers.stream.lambda_batch import handle_event
 from consumers.stream.pipeline import Pipeline
 from schemas.batch import BatchCounts
 from schemas.limits import KINESIS_RECORD_MAX_BYTES
+from schemas.outcome import Poison
 
 __all__ = ["InputError", "events_from", "print_progress", "replay"]
 
@@ -120,4 +122,10 @@ def _dead_letter_oversize(unread: UnreadLine, pipeline: Pipeline) -> BatchCounts
     line = unread.line
     detail = f"{LINE_TOO_LONG}: line {line.number}, {line.size:,} bytes, sha256 {line.sha256}, first "
     detail += f"{len(line.prefix):,} bytes kept"
-    return pipeline.dead_letter_unread(unread.ref, line.prefix, detail, LINE_TOO_LONG)
+    # Counted as a one-record batch (failed if the letter could not be written).
+    entries = [Entry(unread.ref, line.prefix, Poison(detail), rejection_key=LINE_TOO_LONG)]
+    send_dead_letters(entries, pipeline.dead_letters)
+    counts = BatchCounts()
+    count(entries, counts)
+    pipeline.observe(counts)
+    return counts

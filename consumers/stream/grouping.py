@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from schemas.errors import PermanentError
 from schemas.interaction import EventBatch, Interaction
 from schemas.limits import PUT_EVENTS_MAX_EVENTS
+from schemas.recommendation import Recommendation
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,19 @@ class UserWork:
     entries: set[int] = field(default_factory=set)
     last_event_id: str = ""
     last_entry: int = -1
+
+
+@dataclass(slots=True)
+class UserOutcome:
+    """What became of one ``UserWork``: events tracked, the refreshed list, or why not."""
+
+    work: UserWork
+    recommendation: Recommendation | None = None
+    tracked: int = 0
+    failure: str | None = None
+    deployment_fault: bool = False  # the failure is a ConfigError: the operator must act
+    refresh_rejected: bool = False
+    rejected: list[tuple[frozenset[int], PermanentError]] = field(default_factory=list)
 
 
 def group_by_user(tracked: Iterable[tuple[int, Interaction]]) -> list[UserWork]:
