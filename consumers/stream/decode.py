@@ -74,6 +74,12 @@ def decode_record(record: Mapping[str, Any]) -> list[Decoded | Undecodable]:
     except ValueError:  # binascii.Error, or a str with non-ASCII characters
         text = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
         return [Undecodable(ref, text, "invalid base64")]
+    return decode_payload(ref, payload)
+
+
+def decode_payload(ref: RecordRef, payload: bytes) -> list[Decoded | Undecodable]:
+    """Every user record in one Kinesis record's data (after base64): a KPL aggregate's sub-records, or the
+    one message. ``pue replay`` reads JSON lines straight into this, without the base64 round trip."""
     if payload.startswith(_MAGIC):
         return _deaggregate(ref, payload)
     return [_parse(ref, payload)]

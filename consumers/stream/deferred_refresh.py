@@ -8,7 +8,7 @@ after the last batch (``refresh_users``): the users' records were accounted when
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -16,10 +16,10 @@ from typing import Protocol
 
 from consumers.stream.grouping import UserOutcome, UserWork
 from consumers.stream.publish import publish
-from consumers.stream.purchase_exclusions import BatchPurchases
-from destinations.ports import RecommendationSink
+from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
+from consumers.stream.refresh_gate import RefreshGate
+from destinations.ports import RecommendationSink, Recommender
 from schemas.batch import BatchCounts
-from schemas.interaction import Interaction
 
 
 class RefreshHost(Protocol):
@@ -34,13 +34,15 @@ class RefreshHost(Protocol):
     @property
     def clock(self) -> Callable[[], datetime]: ...
 
-    def prepare_exclusions(
-        self, interactions: Iterable[Interaction], users: Sequence[str]
-    ) -> BatchPurchases: ...
+    @property
+    def exclusions(self) -> PurchaseExclusions: ...
 
-    def track_and_recommend(self, work: UserWork, refresh: bool, bought: BatchPurchases) -> UserOutcome: ...
+    @property
+    def gate(self) -> RefreshGate: ...
 
-    def note_refreshed(self, users: set[str], now: datetime) -> None: ...
+    def track_and_recommend(
+        self, work: UserWork, refresh: bool, bought: BatchPurchases, recommender: Recommender | None = None
+    ) -> UserOutcome: ...
 
     def observe(self, counts: BatchCounts) -> None: ...
 
@@ -66,16 +68,24 @@ def track_in_scope(
     return outcomes
 
 
-def refresh_one(host: RefreshHost, user: tuple[str, str], bought: BatchPurchases) -> UserOutcome:
+def refresh_one(
+    host: RefreshHost, user: tuple[str, str], bought: BatchPurchases, recommender: Recommender | None = None
+) -> UserOutcome:
     """GetRecommendations for (user id, refresh key), minus purchases; nothing tracked."""
     work = UserWork(key=f"u:{user[0]}", user_id=user[0], last_event_id=user[1])
-    return host.track_and_recommend(work, True, bought)
+    return host.track_and_recommend(work, True, bought, recommender)
 
 
-def refresh_users(host: RefreshHost, users: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
-    """Refresh these users now (GetRecommendations, every sink): (refreshed users, failure by user)."""
-    bought = host.prepare_exclusions((), list(users))
-    outcomes = list(host.pool.map(lambda user: refresh_one(host, user, bought), users.items()))
+def refresh_users(
+    host: RefreshHost, users: Mapping[str, str], recommender: Recommender | None = None
+) -> tuple[set[str], dict[str, str]]:
+    """Refresh these users now (GetRecommendations, every sink): (refreshed users, failure by user).
+
+    For a backfill's deferred refreshes; the users' records were already accounted when tracked.
+    ``recommender``: where the lists come from instead of the host's own (computed elsewhere already).
+    """
+    bought = host.exclusions.prepare((), list(users))
+    outcomes = list(host.pool.map(lambda user: refresh_one(host, user, bought, recommender), users.items()))
     failures = {o.work.user_id: o.failure for o in outcomes if o.failure and o.work.user_id}
     ok = [o.recommendation for o in outcomes if o.recommendation is not None]
     counts = BatchCounts()
@@ -83,7 +93,7 @@ def refresh_users(host: RefreshHost, users: Mapping[str, str]) -> tuple[set[str]
     for recommendation in ok:
         if recommendation.user_id not in refreshed:
             failures[recommendation.user_id] = "a sink failed (see the log)"
-    host.note_refreshed(refreshed, host.clock())
+    host.gate.note(refreshed, host.clock())
     counts.users_refreshed = len(refreshed)
     host.observe(counts)
     return refreshed, failures

@@ -14,7 +14,7 @@ from typing import Any
 
 from consumers.stream.accounting import Entry
 from consumers.stream.aggregate_guard import collapse_bad_sub_records
-from consumers.stream.decode import Decoded, decode_record
+from consumers.stream.decode import Decoded, Undecodable, decode_record
 from consumers.stream.event_map import EventMap
 from consumers.stream.normalize import normalize
 from schemas.outcome import Normalized, Poison
@@ -35,12 +35,24 @@ def decode_all(records: Sequence[Mapping[str, Any]], event_map: EventMap, now: d
     """Every user record of ``records`` (KPL sub-records in order), decoded and normalized."""
     entries: list[Entry] = []
     for record in records:
-        decoded = decode_record(record)
-        mine = [
-            Entry(item.ref, item.raw, normalize_message(item.message, event_map, now))
-            if isinstance(item, Decoded)
-            else Entry(item.ref, item.raw, Poison(item.reason))
-            for item in decoded
-        ]
+        mine = _normalized(decode_record(record), event_map, now)
         entries.extend(collapse_bad_sub_records(record, mine) if len(mine) > 1 else mine)
     return entries
+
+
+def payload_entries(
+    decoded: list[Decoded | Undecodable], payload: bytes, event_map: EventMap, now: datetime
+) -> list[Entry]:
+    """``decode_all`` for one record whose data is already out of base64 (``decode_payload(ref, payload)``
+    gave ``decoded``): what a Lambda record carrying ``payload`` would give."""
+    mine = _normalized(decoded, event_map, now)
+    return collapse_bad_sub_records(payload, mine) if len(mine) > 1 else mine
+
+
+def _normalized(decoded: list[Decoded | Undecodable], event_map: EventMap, now: datetime) -> list[Entry]:
+    return [
+        Entry(item.ref, item.raw, normalize_message(item.message, event_map, now))
+        if isinstance(item, Decoded)
+        else Entry(item.ref, item.raw, Poison(item.reason))
+        for item in decoded
+    ]

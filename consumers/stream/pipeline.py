@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -22,13 +22,14 @@ from typing import Any
 from consumers.config.metrics import MetricsSettings, log_batch
 from consumers.stream import accounting
 from consumers.stream.accounting import (
+    Entry,
     count,
     failed_sequence_numbers,
     reason_of,
     send_dead_letters,
     settle_user,
 )
-from consumers.stream.deferred_refresh import refresh_users, track_in_scope
+from consumers.stream.deferred_refresh import track_in_scope
 from consumers.stream.event_map import EventMap
 from consumers.stream.grouping import Chunk, UserOutcome, UserWork, group_by_user
 from consumers.stream.intake import decode_all, normalize_message
@@ -46,7 +47,6 @@ from destinations.ports import (
 )
 from schemas.batch import BatchCounts
 from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
-from schemas.interaction import Interaction
 from schemas.outcome import Filtered, Poison, Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
@@ -106,11 +106,11 @@ class Pipeline:
         self.metrics = metrics  # EMF members on the batch line (None: the line alone)
         self.gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self.clock = clock  # the refresh interval's time (tests inject one)
-        self._exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
+        self.exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
         self._sink_pool = sink_pool  # not the per-user pool: sinks wait on it from per-user threads
         # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
-        # (user id -> last event id, the refresh key); ``refresh_users`` refreshes them later, once each.
+        # (user id -> last event id, the refresh key), each refreshed once later (deferred_refresh).
         self.deferred_users: dict[str, str] | None = None
         # When set (a local replay), a batch's users are tracked one after another inside this scope (one
         # store transaction per batch, a savepoint per PutEvents call) instead of on the pool: one SQLite
@@ -124,7 +124,11 @@ class Pipeline:
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
-        entries = decode_all(records, self.event_map, datetime.now(UTC))
+        return self.handle_entries(decode_all(records, self.event_map, datetime.now(UTC)), started)
+
+    def handle_entries(self, entries: list[Entry], started: float | None = None) -> BatchResult:
+        """``handle`` for records decoded already (``consumers.stream.intake``, e.g. in another process)."""
+        started = time.perf_counter() if started is None else started
         works = group_by_user(
             (index, interaction)
             for index, entry in enumerate(entries)
@@ -135,7 +139,7 @@ class Pipeline:
         deferred = self.deferred_users
         users = [w.user_id for w in works if w.user_id is not None]
         recent = self.gate.recently_refreshed(users, now) if deferred is None else set(users)
-        bought = self._exclusions.prepare(
+        bought = self.exclusions.prepare(
             accounting.tracked_interactions(entries), [u for u in users if u not in recent]
         )
         if self.batch_scope is not None:
@@ -193,7 +197,7 @@ class Pipeline:
             raise PermanentError("an anonymous event has no user to recommend for: set userId")
         for chunk in user.chunks:
             self.tracker.put_events(chunk.batch)
-        bought = self._exclusions.prepare(outcome.interactions, [user.user_id])
+        bought = self.exclusions.prepare(outcome.interactions, [user.user_id])
         bought.raise_for(user.user_id)
         recommendation = self._recommend(user.user_id, user.last_event_id, bought, num_results)
         for sink in self.sinks:
@@ -209,19 +213,6 @@ class Pipeline:
         )
         return recommendation
 
-    def refresh_users(self, users: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
-        """Refresh these users now (GetRecommendations, every sink): (refreshed users, failure by user).
-
-        For a backfill's deferred refreshes; the users' records were already accounted when tracked.
-        """
-        return refresh_users(self, users)
-
-    def prepare_exclusions(self, interactions: Iterable[Interaction], users: Sequence[str]) -> BatchPurchases:
-        return self._exclusions.prepare(interactions, users)
-
-    def note_refreshed(self, users: set[str], now: datetime) -> None:
-        self.gate.note(users, now)
-
     def observe(self, counts: BatchCounts) -> None:
         # The counts are observability: failing to keep them must not fail (and redeliver) the batch.
         if self._counts_observer is None:
@@ -235,14 +226,20 @@ class Pipeline:
 
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
-    def track_and_recommend(self, work: UserWork, refresh: bool, bought: BatchPurchases) -> UserOutcome:
+    def track_and_recommend(
+        self, work: UserWork, refresh: bool, bought: BatchPurchases, recommender: Recommender | None = None
+    ) -> UserOutcome:
+        """``recommender``: where the list comes from instead of ``self.recommender`` (lists computed
+        elsewhere already: ``consumers.runners.refresh_pool``)."""
         outcome = UserOutcome(work=work)
         try:
             for chunk in work.chunks:
                 outcome.tracked += self._put_chunk(chunk, outcome)
             bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
-                outcome.recommendation = self._recommend(work.user_id, work.last_event_id, bought)
+                outcome.recommendation = self._recommend(
+                    work.user_id, work.last_event_id, bought, recommender=recommender
+                )
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
         except ConfigError as exc:
@@ -274,21 +271,30 @@ class Pipeline:
 
     def recommend(self, user_id: str, refresh_key: str) -> Recommendation:
         """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
-        bought = self._exclusions.prepare((), [user_id])
+        bought = self.exclusions.prepare((), [user_id])
         bought.raise_for(user_id)
         return self._recommend(user_id, refresh_key, bought)
 
-    def _recommend(
-        self, user_id: str, refresh_key: str, bought: BatchPurchases, num_results: int | None = None
-    ) -> Recommendation:
-        request = RecommendationRequest(
+    def refresh_request(self, user_id: str, num_results: int | None = None) -> RecommendationRequest:
+        """The GetRecommendations request of a refresh of ``user_id``."""
+        return RecommendationRequest(
             user_id=user_id,
             num_results=num_results or self.refresh.num_results,
             filter_arn=self.refresh.filter_arn,
             filter_values=self.refresh.filter_values,
         )
-        recommendation = self.recommender.get_recommendations(request)
-        excluded = self._exclusions.excluded(user_id, bought)
+
+    def _recommend(
+        self,
+        user_id: str,
+        refresh_key: str,
+        bought: BatchPurchases,
+        num_results: int | None = None,
+        recommender: Recommender | None = None,
+    ) -> Recommendation:
+        request = self.refresh_request(user_id, num_results)
+        recommendation = (recommender or self.recommender).get_recommendations(request)
+        excluded = self.exclusions.excluded(user_id, bought)
         if excluded:
             recommendation = recommendation.without(excluded)
         return Recommendation(user_id, recommendation.recommendation_id, recommendation.items, refresh_key)
