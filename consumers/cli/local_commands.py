@@ -35,7 +35,7 @@ from consumers.runners.replay import (
     print_progress,
     replay,
 )
-from consumers.runners.replay_intake import IntakeProcess
+from consumers.runners.replay_intake import IntakeProcess, decoded_batches
 from schemas.batch import BatchCounts
 from schemas.recommendation import Recommendation
 
@@ -145,9 +145,16 @@ def replay_command(
                 refresh = "batch" if lambda_event else "end"
             if batch_size is None:
                 batch_size = BACKFILL_BATCH_SIZE if refresh == "end" else REPLAY_BATCH_SIZE
-            events: Iterable[ReplayItem] = events_from(path, batch_size)
-            if workers and not lambda_event and path.stat().st_size >= INTAKE_PROCESS_MIN_BYTES:
+            # A Lambda event goes through the handler as Lambda would call it; JSON lines are decoded
+            # straight into the batches its Lambda events would give (no base64 round trip), in a process
+            # of their own when there are enough of them.
+            events: Iterable[ReplayItem]
+            if lambda_event:
+                events = events_from(path, batch_size)
+            elif workers and path.stat().st_size >= INTAKE_PROCESS_MIN_BYTES:
                 events = stack.enter_context(IntakeProcess(path, batch_size, pipeline.event_map))
+            else:
+                events = decoded_batches(path, batch_size, pipeline.event_map)
             if refresh == "end":
                 helpers = RefreshWorkers(
                     partial(
