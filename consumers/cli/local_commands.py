@@ -46,14 +46,15 @@ BACKFILL_BATCH_SIZE = 5_000
 # --workers: below these sizes, starting a process (~0.5 s of imports) costs more than it saves.
 INTAKE_PROCESS_MIN_BYTES = 2 * 1024 * 1024  # a JSON-lines file this large is decoded in its own process
 REFRESH_WORKERS_MIN_USERS = 1_000  # a final refresh of this many users has its lists computed by workers
-MAX_DEFAULT_WORKERS = 4
-# A refresh worker's page cache: the main process keeps its own (LocalStore.CACHE_KIB); with up to 4 workers
-# the replay stays within its memory budget (docs/recommender.md, peak RSS at 1M interactions).
+# Each refresh worker adds ~50 MB at 1M interactions: with 2, the replay peaked at 254 MB (all processes),
+# within its 300 MB budget (docs/recommender.md); more is a choice (--workers), not a default.
+MAX_DEFAULT_WORKERS = 2
+# A refresh worker's page cache: the main process keeps its own (LocalStore.CACHE_KIB).
 REFRESH_WORKER_CACHE_KIB = 16 * 1024
 
 
 def default_workers() -> int:
-    """Every core but none on a one-core machine (where a second process only takes turns), at most 4."""
+    """One per core, none on a one-core machine (where a second process only takes turns), at most 2."""
     cores = os.cpu_count() or 1
     return 0 if cores < 2 else min(cores, MAX_DEFAULT_WORKERS)
 
@@ -97,7 +98,7 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         help="processes besides the main one: with N >= 1, JSON lines over "
         f"{INTAKE_PROCESS_MIN_BYTES // (1024 * 1024)} MiB are read and decoded in one, and a final refresh "
         f"of at least {REFRESH_WORKERS_MIN_USERS:,} users has its lists computed by N; 0 runs everything "
-        "in this process (default: the CPU count, at most 4; 0 on one core)",
+        "in this process (default: the CPU count, at most 2; 0 on one core)",
     )
     replay.set_defaults(handler=_replay)
 
