@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Final
 
 from consumers.config.logs import configure_logging
+from consumers.runners import pipe_pickle
 from destinations.ports import Recommender
-from schemas.recommendation import Recommendation, RecommendationRequest
+from schemas.recommendation import Recommendation, RecommendationRequest, ScoredItem
 
 log = logging.getLogger("pue.replay")
 
 _worker_recommender: Recommender | None = None  # one per worker process, opened by _start_worker
+# Lists per task: a stopped pool (Ctrl-C) waits for the tasks already running, so a fraction of a second.
+TASK_LISTS: Final = 100
+_REDUCERS: Final = pipe_pickle.reducers((RecommendationRequest, Recommendation, ScoredItem))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,18 @@ class RecommendationPool:
         self, chunks: Iterable[Sequence[RecommendationRequest]]
     ) -> Iterator[dict[str, tuple[RecommendationRequest, Recommendation]]]:
         """Per chunk, in order: user id -> (request, its list); a user whose list failed is left out."""
-        return self._executor.map(_compute, chunks)
+        parts: list[int] = []  # tasks per chunk
+        tasks: list[Sequence[RecommendationRequest]] = []
+        for chunk in chunks:
+            mine = [chunk[start : start + TASK_LISTS] for start in range(0, len(chunk), TASK_LISTS)]
+            parts.append(len(mine))
+            tasks.extend(mine)
+        results = self._executor.map(_compute, tasks)
+        for count in parts:
+            lists: dict[str, tuple[RecommendationRequest, Recommendation]] = {}
+            for _ in range(count):
+                lists.update(pickle.loads(next(results)))  # noqa: S301 - our own worker's bytes
+            yield lists
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -91,9 +108,8 @@ def _start_worker(open_recommender: Callable[[], Recommender], log_level: int) -
     _worker_recommender = open_recommender()
 
 
-def _compute(
-    requests: Sequence[RecommendationRequest],
-) -> dict[str, tuple[RecommendationRequest, Recommendation]]:
+def _compute(requests: Sequence[RecommendationRequest]) -> bytes:
+    """The lists of ``requests``, pickled (``pipe_pickle``): user id -> (request, list)."""
     if _worker_recommender is None:  # pragma: no cover - _start_worker always ran first
         raise RuntimeError("refresh worker without a recommender")
     lists = {}
@@ -102,4 +118,4 @@ def _compute(
             lists[request.user_id or ""] = (request, _worker_recommender.get_recommendations(request))
         except Exception as exc:  # asked again in the main process, which handles and counts the error
             log.debug("list left to the main process", extra={"fields": {"error": type(exc).__name__}})
-    return lists
+    return pipe_pickle.dumps(lists, _REDUCERS)

@@ -16,23 +16,20 @@ runs on Linux and macOS). It ignores Ctrl-C: the main process stops it. An ``Inp
 
 from __future__ import annotations
 
-import copyreg
-import dataclasses
-import io
 import logging
 import multiprocessing
-import operator
 import pickle
 import signal
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from consumers.config.logs import configure_logging
+from consumers.runners import pipe_pickle
 from consumers.runners.lambda_events import (
     DEFAULT_SHARD,
     DEFAULT_STREAM_ARN,
@@ -96,32 +93,15 @@ def _entries(payload: bytes, sequence: str, event_map: EventMap, now: datetime) 
     return payload_entries(decoded, payload, event_map, now)
 
 
-def _by_constructor(cls: type[Any]) -> Callable[[Any], tuple[type[Any], tuple[Any, ...]]]:
-    # Pickled as a call of the constructor with every field: a slots dataclass's own __setstate__ calls
-    # dataclasses.fields() for every object, which made unpickling a batch half the main process's cost.
-    fields = dataclasses.fields(cls)
-    if not all(f.init for f in fields):  # pragma: no cover - a guard for whoever adds such a field
-        raise TypeError(f"{cls.__name__} has a field its constructor does not take")
-    values = operator.attrgetter(*(f.name for f in fields))
-    if len(fields) == 1:
-        return lambda obj: (cls, (values(obj),))
-    return lambda obj: (cls, values(obj))
-
-
-# What a batch is made of; anything else pickles as usual.
-_BATCH_TYPES: Final = (DecodedBatch, Entry, RecordRef, Tracked, Filtered, Poison, Interaction)
-_REDUCERS: Final[dict[type, Any]] = {
-    cls: _by_constructor(cls) for cls in (*_BATCH_TYPES, UnreadLine, OversizeLine)
-}
+# What a batch is made of crosses the pipe as constructor calls (consumers.runners.pipe_pickle).
+_REDUCERS: Final = pipe_pickle.reducers(
+    (DecodedBatch, Entry, RecordRef, Tracked, Filtered, Poison, Interaction, UnreadLine, OversizeLine)
+)
 
 
 def dumps(item: object) -> bytes:
-    """``item`` pickled for the pipe (``pickle.loads`` reads it: it needs nothing of this module)."""
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = {**copyreg.dispatch_table, **_REDUCERS}
-    pickler.dump(item)
-    return buffer.getvalue()
+    """``item`` pickled for the pipe (``pickle.loads`` reads it)."""
+    return pipe_pickle.dumps(item, _REDUCERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +166,7 @@ class IntakeProcess:
                 ) from None
             item = pickle.loads(data)  # noqa: S301 - our own child process's output
             if isinstance(item, _End):
+                self._process.join(STOP_SECONDS)  # it has nothing left to do: reap it now
                 return
             if isinstance(item, _Failed):
                 if item.input_error:
