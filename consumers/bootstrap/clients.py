@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from consumers.config.settings import Settings
 from consumers.stream.event_map import EventMap
+from destinations.ports import Recommender
 
 if TYPE_CHECKING:
     # The local backend (SQLite) is imported where it is opened: an aws cold start never loads it.
@@ -40,3 +41,16 @@ def open_local(state_dir: Path, event_map: EventMap | None = None) -> LocalBacke
 
     purchases = (event_map or EventMap.default()).purchase_event_types
     return LocalBackend.open(state_dir, purchase_event_types=purchases)
+
+
+def local_recommender(
+    state_dir: Path, event_map: EventMap | None = None, cache_kib: int | None = None
+) -> Recommender:
+    """The local recommender over ``state_dir``'s store, as ``open_local`` builds it for the pipeline, for a
+    process of its own (``pue replay``'s refresh workers, ``consumers.runners.refresh_pool``); ``cache_kib``
+    caps its connection's page cache (several readers must fit the replay's memory budget)."""
+    backend = open_local(state_dir, event_map)
+    if cache_kib is not None:
+        with backend.store.transaction(write=False) as conn:
+            conn.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
+    return backend.recommender

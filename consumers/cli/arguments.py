@@ -36,13 +36,21 @@ def reader_settings(state: str | None) -> Settings:
     return dataclasses.replace(Settings.reader_from_env(), state_dir=state_dir(state))
 
 
+def non_negative(text: str) -> int:
+    return _whole_number(text, 0)
+
+
 def positive(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
 
 

@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Iterable
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from consumers.bootstrap.clients import local_recommender
 from consumers.bootstrap.stream import build_pipeline
-from consumers.cli.arguments import EXIT_FAILED, STATE_HELP, Subparsers, local_settings, positive, top_reasons
+from consumers.cli.arguments import (
+    EXIT_FAILED,
+    STATE_HELP,
+    Subparsers,
+    local_settings,
+    non_negative,
+    positive,
+    top_reasons,
+)
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.runners.backfill import backfill, print_refresh_progress
+from consumers.runners.refresh_pool import RefreshWorkers
 from consumers.runners.replay import (
     InputError,
+    ReplayItem,
     events_from,
     is_lambda_event,
     print_progress,
     replay,
 )
+from consumers.runners.replay_intake import IntakeProcess, decoded_batches
 from schemas.batch import BatchCounts
 from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
@@ -28,6 +44,20 @@ REPLAY_BATCH_SIZE = 500
 # A backfill commits (and learns) once per batch, so bigger batches are faster: every commit writes the
 # model pages the batch touched, at 1M interactions nearly all of them. Lambda's largest batch (10,000).
 BACKFILL_BATCH_SIZE = LAMBDA_KINESIS_MAX_BATCH_RECORDS
+# --workers: below these sizes, starting a process (~0.5 s of imports) costs more than it saves.
+INTAKE_PROCESS_MIN_BYTES = 2 * 1024 * 1024  # a JSON-lines file this large is decoded in its own process
+REFRESH_WORKERS_MIN_USERS = 1_000  # a final refresh of this many users has its lists computed by workers
+# Each refresh worker adds ~50 MB at 1M interactions: with 2, the replay peaked at 254 MB (all processes),
+# within its 300 MB budget (docs/recommender.md); more is a choice (--workers), not a default.
+MAX_DEFAULT_WORKERS = 2
+# A refresh worker's page cache: the main process keeps its own (LocalStore.CACHE_KIB).
+REFRESH_WORKER_CACHE_KIB = 16 * 1024
+
+
+def default_workers() -> int:
+    """One per core, none on a one-core machine (where a second process only takes turns), at most 2."""
+    cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, MAX_DEFAULT_WORKERS)
 
 
 def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
@@ -40,7 +70,9 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         "(which refresh mode ran) and refresh_failed. A Segment archive replays as a backfill by default: "
         "every batch is tracked, and each distinct user is refreshed once at the end (recommendations "
         "computed, sinks written). A saved Lambda event keeps Lambda's semantics: users are refreshed in "
-        "every batch they appear in.",
+        "every batch they appear in. On a large input, a second process reads and decodes JSON lines one "
+        "batch ahead of the main one, and worker processes compute the final refresh's lists (--workers); "
+        "per-record accounting, dead letters and the summary are the same with or without them.",
     )
     replay.add_argument("path", type=Path, metavar="PATH")
     replay.add_argument("--state", metavar="DIR", help=STATE_HELP)
@@ -58,6 +90,16 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         default="auto",
         help="end: refresh each user once after the last batch (backfill); batch: refresh the users of "
         "every batch, as Lambda does; auto (default): end for JSON lines, batch for a Lambda event",
+    )
+    replay.add_argument(
+        "--workers",
+        type=non_negative,
+        default=None,
+        metavar="N",
+        help="processes besides the main one: with N >= 1, JSON lines over "
+        f"{INTAKE_PROCESS_MIN_BYTES // (1024 * 1024)} MiB are read and decoded in one, and a final refresh "
+        f"of at least {REFRESH_WORKERS_MIN_USERS:,} users has its lists computed by N; 0 runs everything "
+        "in this process (default: the CPU count, at most 2; 0 on one core)",
     )
     replay.set_defaults(handler=_replay)
 
@@ -77,7 +119,8 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    return replay_command(local_settings(args.state), args.path, args.batch_size, args.refresh)
+    workers = default_workers() if args.workers is None else args.workers
+    return replay_command(local_settings(args.state), args.path, args.batch_size, args.refresh, workers)
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
@@ -85,26 +128,47 @@ def local_engagement(settings: Settings) -> EngagementSettings:
     return EngagementSettings.local_from_env(settings=settings)
 
 
-def replay_command(settings: Settings, path: Path, batch_size: int | None, refresh: str = "auto") -> int:
+def replay_command(
+    settings: Settings, path: Path, batch_size: int | None, refresh: str = "auto", workers: int = 0
+) -> int:
     """``refresh``: "end" (backfill), "batch" (Lambda's semantics) or "auto" (end unless a Lambda event).
 
-    ``batch_size`` None: 500 records per batch as Lambda's default, or 10,000 for a backfill.
+    ``batch_size`` None: 500 records per batch as Lambda's default, or 10,000 for a backfill. ``workers``:
+    processes besides this one (``--workers``; 0: none).
     """
     pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
     refresh_failures: dict[str, int] = {}
     if wiring.local is not None:
         pipeline.batch_scope = wiring.local.tracker.batch
     try:
-        if refresh == "auto":
-            refresh = "batch" if is_lambda_event(path) else "end"
-        if batch_size is None:
-            batch_size = BACKFILL_BATCH_SIZE if refresh == "end" else REPLAY_BATCH_SIZE
-        events = events_from(path, batch_size)
-        if refresh == "end":
-            result = backfill(events, pipeline, print_progress(), print_refresh_progress())
-            counts, refresh_failures = result.counts, result.refresh_failures
-        else:
-            counts = replay(events, pipeline, progress=print_progress())
+        with ExitStack() as stack:
+            lambda_event = is_lambda_event(path)
+            if refresh == "auto":
+                refresh = "batch" if lambda_event else "end"
+            if batch_size is None:
+                batch_size = BACKFILL_BATCH_SIZE if refresh == "end" else REPLAY_BATCH_SIZE
+            # A Lambda event goes through the handler as Lambda would call it; JSON lines are decoded
+            # straight into the batches its Lambda events would give (no base64 round trip), in a process
+            # of their own when there are enough of them.
+            events: Iterable[ReplayItem]
+            if lambda_event:
+                events = events_from(path, batch_size)
+            elif workers and path.stat().st_size >= INTAKE_PROCESS_MIN_BYTES:
+                events = stack.enter_context(IntakeProcess(path, batch_size, pipeline.event_map))
+            else:
+                events = decoded_batches(path, batch_size, pipeline.event_map)
+            if refresh == "end":
+                helpers = RefreshWorkers(
+                    partial(
+                        local_recommender, settings.state_dir, pipeline.event_map, REFRESH_WORKER_CACHE_KIB
+                    ),
+                    workers,
+                    REFRESH_WORKERS_MIN_USERS,
+                )
+                result = backfill(events, pipeline, print_progress(), print_refresh_progress(), helpers)
+                counts, refresh_failures = result.counts, result.refresh_failures
+            else:
+                counts = replay(events, pipeline, progress=print_progress())
     except InputError as exc:
         sys.stderr.write(f"pue replay: {exc}\n")
         return 2

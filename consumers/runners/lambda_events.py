@@ -27,11 +27,13 @@ def partition_key_of(payload: bytes) -> str:
         message = json.loads(payload)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack (issue 14)
         return "unparseable"
-    if isinstance(message, dict):
-        key = message.get("userId") or message.get("anonymousId")
-        if key is not None:
-            return str(key)[:256]
-    return "unknown"
+    return partition_key_of_message(message) if isinstance(message, dict) else "unknown"
+
+
+def partition_key_of_message(message: dict[str, Any]) -> str:
+    """``partition_key_of`` for a payload already parsed to a JSON object."""
+    key = message.get("userId") or message.get("anonymousId")
+    return "unknown" if key is None else str(key)[:256]
 
 
 def kpl_aggregate(payloads: Sequence[bytes], partition_keys: Sequence[str]) -> bytes:

@@ -2,48 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
 from consumers.runners.lambda_events import (
-    DEFAULT_SHARD,
-    DEFAULT_STREAM_ARN,
     lambda_events,
-    sequence_number,
 )
 from consumers.runners.replay_input import (
     InputError,
-    OversizeLine,
+    UnreadLine,
     lambda_event_in,
-    read_lines,
+    line_chunks,
 )
-from consumers.stream.decode import RecordRef
+from consumers.runners.replay_intake import DecodedBatch
+from consumers.stream.accounting import Entry, count, send_dead_letters
 from consumers.stream.lambda_batch import handle_event
-from consumers.stream.pipeline import Pipeline
+from consumers.stream.pipeline import BatchResult, Pipeline
 from schemas.batch import BatchCounts
-from schemas.limits import KINESIS_RECORD_MAX_BYTES, LAMBDA_KINESIS_MAX_BATCH_RECORDS
+from schemas.limits import KINESIS_RECORD_MAX_BYTES
+from schemas.outcome import Poison
 
-__all__ = ["InputError", "events_from", "print_progress", "replay"]
+__all__ = ["DecodedBatch", "InputError", "UnreadLine", "events_from", "print_progress", "replay"]
 
-# Read this many messages at a time from a JSON-lines file, so memory stays flat on any input size; as
-# many as Lambda's largest batch, so a backfill's batches (cli/local_commands.py) are not cut shorter.
-_READ_CHUNK: Final = LAMBDA_KINESIS_MAX_BATCH_RECORDS
+log = logging.getLogger("pue.replay")
+
 LINE_TOO_LONG: Final = f"line over the Kinesis record limit ({KINESIS_RECORD_MAX_BYTES:,} bytes)"
 
 
-@dataclass(frozen=True, slots=True)
-class UnreadLine:
-    """A line too long to put in a Kinesis record, where it would have been in the stream."""
-
-    line: OversizeLine
-    ref: RecordRef
-
-
-ReplayItem = dict[str, Any] | UnreadLine
+# A Lambda event, a batch the intake process decoded already, or a line too long to replay.
+ReplayItem = dict[str, Any] | DecodedBatch | UnreadLine
 
 
 def events_from(path: Path, batch_size: int) -> Iterator[ReplayItem]:
@@ -58,22 +49,11 @@ def events_from(path: Path, batch_size: int) -> Iterator[ReplayItem]:
             yield {"Records": records[start : start + batch_size]}
         return
     # Lines that are not JSON still go through: the handler dead-letters them with the reason.
-    sequence = 0  # the last sequence number used: lambda_events numbers from first_sequence + 1
-    pending: list[bytes] = []
-    for line in read_lines(path):
-        if isinstance(line, OversizeLine) or len(pending) == _READ_CHUNK:
-            yield from lambda_events(pending, batch_size=batch_size, first_sequence=sequence)
-            sequence += len(pending)
-            pending = []
-        if isinstance(line, OversizeLine):
-            sequence += 1
-            yield UnreadLine(
-                line, RecordRef(DEFAULT_SHARD, sequence_number(sequence), None, None, DEFAULT_STREAM_ARN)
-            )
+    for chunk in line_chunks(path):
+        if isinstance(chunk, UnreadLine):
+            yield chunk
         else:
-            pending.append(line)
-    if pending:
-        yield from lambda_events(pending, batch_size=batch_size, first_sequence=sequence)
+            yield from lambda_events(chunk.lines, batch_size=batch_size, first_sequence=chunk.after)
 
 
 def is_lambda_event(path: Path) -> bool:
@@ -94,13 +74,26 @@ def replay(
         if isinstance(event, UnreadLine):
             total.add(_dead_letter_oversize(event, pipeline))
             continue
-        _, result = handle_event(event, pipeline)
+        result = (
+            _handle_decoded(event, pipeline)
+            if isinstance(event, DecodedBatch)
+            else handle_event(event, pipeline)[1]
+        )
         if result is None:
             raise RuntimeError("the pipeline failed on a batch; see the log for the cause")
         total.add(result.counts)
         if progress:
             progress(total, time.perf_counter() - started)
     return total
+
+
+def _handle_decoded(batch: DecodedBatch, pipeline: Pipeline) -> BatchResult | None:
+    # As handle_event answers for a Lambda event: a bug fails the batch (None), it does not crash here.
+    try:
+        return pipeline.handle_entries(batch.entries)
+    except Exception:
+        log.exception("pipeline failed on a decoded batch")
+        return None
 
 
 def print_progress(stream: IO[str] | None = None) -> Callable[[BatchCounts, float], None]:
@@ -121,4 +114,10 @@ def _dead_letter_oversize(unread: UnreadLine, pipeline: Pipeline) -> BatchCounts
     line = unread.line
     detail = f"{LINE_TOO_LONG}: line {line.number}, {line.size:,} bytes, sha256 {line.sha256}, first "
     detail += f"{len(line.prefix):,} bytes kept"
-    return pipeline.dead_letter_unread(unread.ref, line.prefix, detail, LINE_TOO_LONG)
+    # Counted as a one-record batch (failed if the letter could not be written).
+    entries = [Entry(unread.ref, line.prefix, Poison(detail), rejection_key=LINE_TOO_LONG)]
+    send_dead_letters(entries, pipeline.dead_letters)
+    counts = BatchCounts()
+    count(entries, counts)
+    pipeline.observe(counts)
+    return counts

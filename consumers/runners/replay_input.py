@@ -22,12 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
+from consumers.runners.lambda_events import DEFAULT_SHARD, DEFAULT_STREAM_ARN, sequence_number
+from consumers.stream.decode import RecordRef
 from schemas.limits import (
     KINESIS_RECORD_MAX_BYTES,
     LAMBDA_KINESIS_MAX_BATCH_RECORDS,
     LAMBDA_PAYLOAD_MAX_BYTES,
 )
 
+# Read this many messages at a time from a JSON-lines file, so memory stays flat on any input size; as
+# many as Lambda's largest batch, so a backfill's batches (cli/local_commands.py) are not cut shorter.
+READ_CHUNK: Final = LAMBDA_KINESIS_MAX_BATCH_RECORDS
 OVERSIZE_PREFIX_BYTES: Final = 4096  # what a letter keeps of a line too long to replay: enough to know it
 _READ_CHUNK_BYTES: Final = 64 * 1024
 # A Lambda event holds at most 10,000 records of 2 objects each (the record, its "kinesis"): ten times that
@@ -52,6 +57,44 @@ class OversizeLine:
     size: int
     sha256: str
     prefix: bytes  # the first OVERSIZE_PREFIX_BYTES
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadLine:
+    """A line too long to put in a Kinesis record, where it would have been in the stream."""
+
+    line: OversizeLine
+    ref: RecordRef
+
+
+@dataclass(frozen=True, slots=True)
+class LineChunk:
+    """Up to ``READ_CHUNK`` lines in a row; the first is Kinesis record ``after + 1`` of the replay."""
+
+    lines: list[bytes]
+    after: int
+
+
+def line_chunks(path: Path) -> Iterator[LineChunk | UnreadLine]:
+    """The non-blank lines of JSON-lines file ``path``, ``READ_CHUNK`` at a time, numbered as the Kinesis
+    records of one shard in a row; an ``UnreadLine`` (numbered too) ends a chunk where a line is too long."""
+    sequence = 0  # the last sequence number used
+    pending: list[bytes] = []
+    for line in read_lines(path):
+        if isinstance(line, OversizeLine) or len(pending) == READ_CHUNK:
+            if pending:
+                yield LineChunk(pending, sequence)
+            sequence += len(pending)
+            pending = []
+        if isinstance(line, OversizeLine):
+            sequence += 1
+            yield UnreadLine(
+                line, RecordRef(DEFAULT_SHARD, sequence_number(sequence), None, None, DEFAULT_STREAM_ARN)
+            )
+        else:
+            pending.append(line)
+    if pending:
+        yield LineChunk(pending, sequence)
 
 
 def open_input(path: Path) -> IO[bytes]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from consumers.stream.decode import RecordRef
+from consumers.stream.grouping import UserOutcome
 from destinations.ports import DeadLetterSink, RecommendationSink
 from schemas.batch import BatchCounts, count_reason, count_sample
 from schemas.dead_letter import DeadLetter
@@ -22,6 +23,7 @@ from schemas.outcome import Filtered, Normalized, Poison, Tracked
 from schemas.recommendation import Recommendation
 
 log = logging.getLogger("pue.pipeline")
+TRACKER_REJECTED = "rejected by event tracker"
 
 
 @dataclass(slots=True)
@@ -149,3 +151,19 @@ def deliver(sink: RecommendationSink, recommendations: list[Recommendation]) -> 
     except Exception as exc:
         log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
         return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}
+
+
+def settle_user(outcome: UserOutcome, entries: list[Entry], counts: BatchCounts) -> None:
+    """Fold one user's outcome into the batch: counts, tracker rejections (dead letters), failures."""
+    counts.interactions += outcome.tracked
+    counts.refresh_rejected += outcome.refresh_rejected
+    for indices, error in outcome.rejected:
+        for index in indices:
+            # The letter keeps the service's words; the count's key stays a fixed vocabulary.
+            entries[index].rejection = f"{TRACKER_REJECTED}: {reason_of(error)}"
+            entries[index].rejection_key = f"{TRACKER_REJECTED} [{error.code or 'no code'}]"
+    if outcome.failure is not None:
+        outcome.recommendation = None
+        for index in outcome.work.entries:
+            entries[index].failure = outcome.failure
+            entries[index].deployment_fault = outcome.deployment_fault

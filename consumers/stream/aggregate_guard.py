@@ -27,8 +27,9 @@ TOO_MANY_BAD_SUB_RECORDS: Final = f"KPL aggregate with over {MAX_BAD_SUB_RECORDS
 log = logging.getLogger("pue.pipeline")
 
 
-def collapse_bad_sub_records(record: Mapping[str, Any], entries: list[Entry]) -> list[Entry]:
-    """``entries`` (one record's), or the good ones plus one letter for the whole aggregate."""
+def collapse_bad_sub_records(record: Mapping[str, Any] | bytes, entries: list[Entry]) -> list[Entry]:
+    """``entries`` (one record's), or the good ones plus one letter for the whole aggregate. ``record``:
+    the Lambda Kinesis record, or its data already out of base64."""
     dead = [entry for entry in entries if entry.ref.sub_sequence_number is not None and dead_reason(entry)]
     if len(dead) <= MAX_BAD_SUB_RECORDS:
         return entries
@@ -54,7 +55,9 @@ def _dead_sub_record(entry: Entry) -> bool:
     return entry.ref.sub_sequence_number is not None and dead_reason(entry) is not None
 
 
-def _payload(record: Mapping[str, Any]) -> bytes:
+def _payload(record: Mapping[str, Any] | bytes) -> bytes:
+    if isinstance(record, bytes):
+        return record
     # decode_record opened it already, so this cannot fail; re-reading it spares every record a copy.
     try:
         return base64.b64decode(record["kinesis"]["data"], validate=True)

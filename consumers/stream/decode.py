@@ -21,7 +21,7 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeGuard
 
 from aws_kinesis_agg import DIGEST_SIZE, MAGIC
 
@@ -63,17 +63,23 @@ class Undecodable:
 def decode_record(record: Mapping[str, Any]) -> list[Decoded | Undecodable]:
     """Every user record carried by one Lambda Kinesis record, decoded or not, in order."""
     ref = _record_ref(record)
-    kinesis = record.get("kinesis") if isinstance(record, Mapping) else None
-    if not isinstance(kinesis, Mapping) or "data" not in kinesis:
+    kinesis = record.get("kinesis") if _is_mapping(record) else None
+    if not _is_mapping(kinesis) or "data" not in kinesis:
         return [Undecodable(ref, _record_bytes(record), "record without kinesis.data")]
     data = kinesis["data"]
-    if not isinstance(data, str | bytes):
+    if type(data) is not str and not isinstance(data, str | bytes):
         return [Undecodable(ref, _record_bytes(record), "kinesis.data is not a string")]
     try:
         payload = base64.b64decode(data, validate=True)
     except ValueError:  # binascii.Error, or a str with non-ASCII characters
         text = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
         return [Undecodable(ref, text, "invalid base64")]
+    return decode_payload(ref, payload)
+
+
+def decode_payload(ref: RecordRef, payload: bytes) -> list[Decoded | Undecodable]:
+    """Every user record in one Kinesis record's data (after base64): a KPL aggregate's sub-records, or the
+    one message. ``pue replay`` reads JSON lines straight into this, without the base64 round trip."""
     if payload.startswith(_MAGIC):
         return _deaggregate(ref, payload)
     return [_parse(ref, payload)]
@@ -91,11 +97,16 @@ def _record_bytes(record: Any) -> bytes:
         return f"<a {type(record).__name__} nested too deeply to keep>".encode()
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # type() first: Lambda's records are dicts, and isinstance against an ABC costs several times more.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _record_ref(record: Any) -> RecordRef:
-    if not isinstance(record, Mapping):
+    if not _is_mapping(record):
         record = {}
     kinesis = record.get("kinesis")
-    if not isinstance(kinesis, Mapping):
+    if not _is_mapping(kinesis):
         kinesis = {}
     event_id = record.get("eventID")
     shard_id, colon, _ = event_id.partition(":") if isinstance(event_id, str) else ("", "", "")
@@ -103,11 +114,11 @@ def _record_ref(record: Any) -> RecordRef:
     partition_key = kinesis.get("partitionKey")
     arn = record.get("eventSourceARN")
     return RecordRef(
-        shard_id=shard_id if colon and shard_id else UNKNOWN,
-        sequence_number=sequence if isinstance(sequence, str) and sequence else UNKNOWN,
-        sub_sequence_number=None,
-        partition_key=partition_key if isinstance(partition_key, str) else None,
-        event_source_arn=arn if isinstance(arn, str) else None,
+        shard_id if colon and shard_id else UNKNOWN,
+        sequence if isinstance(sequence, str) and sequence else UNKNOWN,
+        None,
+        partition_key if isinstance(partition_key, str) else None,
+        arn if isinstance(arn, str) else None,
     )
 
 

@@ -58,7 +58,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
@@ -91,6 +91,12 @@ class EventRule:
     event_value: str | None = None
     purchase: bool = False
     item_required: bool = True
+    # ``event_value`` split at its dots once, not for every message (normalize's hot path).
+    event_value_parts: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = None if self.event_value is None else split_path(self.event_value)
+        object.__setattr__(self, "event_value_parts", parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +111,34 @@ class EventMap:
     track_types: frozenset[str] = frozenset()
     # (Segment property name, Personalize camelCase key), derived from property_whitelist.
     property_keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    # The paths above split at their dots once, not for every message (normalize's hot path).
+    item_id_parts: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
+    products_parts: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
+    product_item_id_parts: tuple[tuple[str, ...], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # A read-only view of a private copy: a shared map cannot be changed under a running pipeline.
         object.__setattr__(self, "events", MappingProxyType(dict(self.events)))
         keys = tuple((name, camel_case(name)) for name in self.property_whitelist)
         object.__setattr__(self, "property_keys", keys)
+        object.__setattr__(self, "item_id_parts", tuple(map(split_path, self.item_id_paths)))
+        products = None if self.products_path is None else split_path(self.products_path)
+        object.__setattr__(self, "products_parts", products)
+        object.__setattr__(self, "product_item_id_parts", tuple(map(split_path, self.product_item_id_paths)))
+
+    def __reduce__(self) -> tuple[type[EventMap], tuple[Any, ...]]:
+        # Pickled for ``pue replay``'s intake process (spawned): the MappingProxyType view is no pickle.
+        return (
+            EventMap,
+            (
+                dict(self.events),
+                self.item_id_paths,
+                self.products_path,
+                self.product_item_id_paths,
+                self.property_whitelist,
+                self.track_types,
+            ),
+        )
 
     @property
     def purchase_event_types(self) -> frozenset[str]:
@@ -181,11 +209,21 @@ class EventMap:
 
 def value_at(obj: Any, path: str) -> Any:
     """The value at a dotted ``path`` in nested mappings; None when a step is missing or not a mapping."""
-    for part in path.split("."):
-        if not isinstance(obj, Mapping):
+    return value_at_parts(obj, path.split("."))
+
+
+def value_at_parts(obj: Any, parts: Sequence[str]) -> Any:
+    """``value_at`` for a path already split at its dots."""
+    for part in parts:
+        # type() first: a JSON object is a dict, and isinstance against an ABC costs several times more.
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(part)
     return obj
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def camel_case(name: str) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from schemas.errors import PermanentError
 from schemas.interaction import EventBatch, Interaction
 from schemas.limits import PUT_EVENTS_MAX_EVENTS
+from schemas.recommendation import Recommendation
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +49,39 @@ class UserWork:
     last_entry: int = -1
 
 
+@dataclass(slots=True)
+class UserOutcome:
+    """What became of one ``UserWork``: events tracked, the refreshed list, or why not."""
+
+    work: UserWork
+    recommendation: Recommendation | None = None
+    tracked: int = 0
+    failure: str | None = None
+    deployment_fault: bool = False  # the failure is a ConfigError: the operator must act
+    refresh_rejected: bool = False
+    rejected: list[tuple[frozenset[int], PermanentError]] = field(default_factory=list)
+
+
 def group_by_user(tracked: Iterable[tuple[int, Interaction]]) -> list[UserWork]:
     """``tracked`` is (entry index, interaction) in arrival order; returns work per user, first seen first.
 
     Repeated event ids are dropped: the first occurrence carries the event for both records.
     """
     sessions: dict[tuple[str | None, str], list[tuple[int, Interaction]]] = {}
-    seen: dict[str, str] = {}  # event id -> key of the work that tracks it
-    repeats: list[tuple[str, int]] = []
+    seen: dict[str, tuple[str | None, str]] = {}  # event id -> (user, session) that tracks it
+    repeats: list[tuple[tuple[str | None, str], int]] = []
     for entry, interaction in tracked:
         # A message delivered twice in one batch (Segment or producer retries) is tracked once; the
         # repeat's record still belongs to the user, so it shares the user's fate (retry or done).
-        if interaction.event_id in seen:
-            repeats.append((seen[interaction.event_id], entry))
+        event_id = interaction.event_id
+        if event_id in seen:
+            repeats.append((seen[event_id], entry))
             continue
-        seen[interaction.event_id] = _key(interaction.user_id, interaction.session_id)
-        sessions.setdefault((interaction.user_id, interaction.session_id), []).append((entry, interaction))
+        session = seen[event_id] = (interaction.user_id, interaction.session_id)
+        items = sessions.get(session)
+        if items is None:
+            items = sessions[session] = []
+        items.append((entry, interaction))
 
     works: dict[str, UserWork] = {}
     for (user_id, session_id), items in sessions.items():
@@ -75,8 +94,8 @@ def group_by_user(tracked: Iterable[tuple[int, Interaction]]) -> list[UserWork]:
         work.entries.update(e for e, _ in items)
         if items[-1][0] >= work.last_entry:
             work.last_entry, work.last_event_id = items[-1][0], items[-1][1].event_id
-    for key, entry in repeats:
-        works[key].entries.add(entry)
+    for (user_id, session_id), entry in repeats:
+        works[_key(user_id, session_id)].entries.add(entry)
     return list(works.values())
 
 

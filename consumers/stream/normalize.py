@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, NoReturn
 
-from consumers.stream.event_map import EventMap, EventRule, value_at
+from consumers.stream.event_map import EventMap, EventRule, value_at_parts
 from consumers.stream.timestamps import bounded_event_time, first_timestamp
 from schemas.interaction import Interaction
 from schemas.limits import (
@@ -70,7 +70,9 @@ def normalize(message: Mapping[str, Any], event_map: EventMap, now: datetime | N
 
 
 def _normalize(message: Any, event_map: EventMap, now: datetime) -> Tracked:
-    if not isinstance(message, Mapping):
+    # type() before isinstance throughout: a JSON object is a dict, a JSON string a str, and isinstance
+    # against an ABC or a union costs several times more, for every field of every record.
+    if type(message) is not dict and not isinstance(message, Mapping):
         _poison("not a Segment message: not an object")
     rule = _rule(message, event_map)
     message_id = _id(message.get("messageId"), "messageId", "eventId")
@@ -90,29 +92,34 @@ def _normalize(message: Any, event_map: EventMap, now: datetime) -> Tracked:
     bounded = bounded_event_time(event_time, message, now)
     sent_at = bounded.at
     properties = message.get("properties")
-    if not isinstance(properties, Mapping):
+    if type(properties) is not dict and not isinstance(properties, Mapping):
         properties = {}
-    # Fields every interaction of the message shares. Each interaction is built directly rather than with
-    # dataclasses.replace, which re-reads the dataclass's fields on every call: that alone was a tenth of the
-    # CPU of decode + normalize + group (figure 3 of tests/benchmarks, docs/performance.md).
-    shared: dict[str, Any] = {
-        "event_type": rule.event_type,
-        "session_id": session_id,
-        "sent_at": sent_at,
-        "user_id": user_id,
-        "event_value": _event_value(message, rule.event_value),
-        "recommendation_id": _recommendation_id(properties),
-        "impression": _impression(properties),
-    }
+    # Fields every interaction of the message shares. Each interaction is built directly (positional
+    # arguments, in Interaction's field order) rather than with dataclasses.replace, which re-reads the
+    # dataclass's fields on every call: that alone was a tenth of the CPU of decode + normalize + group
+    # (figure 3 of tests/benchmarks, docs/performance.md).
+    event_type = rule.event_type
+    event_value = _event_value(message, rule.event_value_parts)
+    recommendation_id = _recommendation_id(properties)
+    impression = _impression(properties)
+    keys = event_map.property_keys
     return Tracked(
         tuple(
-            Interaction(
-                event_id=event_id,
-                item_id=item_id,
-                properties=_properties(properties, product, event_map),
-                **shared,
-            )
-            for event_id, item_id, product in _items(message, message_id, rule, event_map)
+            [
+                Interaction(
+                    event_id,
+                    event_type,
+                    session_id,
+                    sent_at,
+                    user_id,
+                    item_id,
+                    event_value,
+                    _properties(properties, product, keys) if keys else None,
+                    recommendation_id,
+                    impression,
+                )
+                for event_id, item_id, product in _items(message, message_id, rule, event_map)
+            ]
         ),
         time_clamped=bounded.clamped,
     )
@@ -148,7 +155,7 @@ def _id(value: Any, source: str, target: str) -> str | None:
     Personalize one (limits are Personalize's)."""
     if value is None:
         return None
-    if isinstance(value, str):
+    if type(value) is str or isinstance(value, str):
         return _checked(value, target, PERSONALIZE_ID_MAX_LENGTH)
     if isinstance(value, bool):  # a bool is an int to Python, never an id to anyone
         _poison(f"{source} is not a string or number")
@@ -178,16 +185,19 @@ def _checked(text: str, field: str, limit: int) -> str:
 
 
 def _is_item_id(value: Any) -> bool:
+    if type(value) is str:
+        return value != ""
     if isinstance(value, bool) or value == "":
         return False
     return isinstance(value, str | int) or (isinstance(value, float) and math.isfinite(value))
 
 
-def _item_id(obj: Any, paths: tuple[str, ...], field: str = "itemId") -> str | None:
-    """The first usable id at ``paths``. Values of the wrong type count as absent (a product without a usable
-    id is skipped), but an id that is there and too long is poison: another path would name another item."""
+def _item_id(obj: Any, paths: tuple[tuple[str, ...], ...], field: str = "itemId") -> str | None:
+    """The first usable id at ``paths`` (split at their dots). Values of the wrong type count as absent (a
+    product without a usable id is skipped), but an id that is there and too long is poison: another path
+    would name another item."""
     for path in paths:
-        value = value_at(obj, path)
+        value = value_at_parts(obj, path)
         if _is_item_id(value):
             return _id(value, field, field)
     return None
@@ -198,27 +208,31 @@ _Item = tuple[str, str | None, Mapping[str, Any] | None]
 
 def _items(message: Mapping[str, Any], message_id: str, rule: EventRule, event_map: EventMap) -> list[_Item]:
     """(eventId, itemId, product) for each interaction: one per product with an id, else one."""
-    products = value_at(message, event_map.products_path) if event_map.products_path else None
+    parts = event_map.products_parts
+    products = value_at_parts(message, parts) if parts else None
     if isinstance(products, list):
         found: list[_Item] = []
         for index, product in enumerate(products):
-            if isinstance(product, Mapping):
-                item_id = _item_id(product, event_map.product_item_id_paths)
+            if type(product) is dict or isinstance(product, Mapping):
+                item_id = _item_id(product, event_map.product_item_id_parts)
                 if item_id is not None:
                     # Index in the original list: the same message always derives the same event ids.
                     event_id = _checked(f"{message_id}#{index}", "eventId", PERSONALIZE_ID_MAX_LENGTH)
                     found.append((event_id, item_id, product))
         if found:
             return found
-    item_id = _item_id(message, event_map.item_id_paths)
+    item_id = _item_id(message, event_map.item_id_parts)
     if item_id is None and rule.item_required:
         _filtered("product event without item id" if isinstance(products, list) else "event without item id")
     return [(message_id, item_id, None)]
 
 
-def _event_value(message: Mapping[str, Any], path: str | None) -> float | None:
-    """A finite number at ``path`` (numeric strings too), else None: a bad value is dropped, not poison."""
-    value = value_at(message, path) if path else None
+def _event_value(message: Mapping[str, Any], path: tuple[str, ...] | None) -> float | None:
+    """A finite number at ``path`` (split at its dots; numeric strings too), else None: a bad value is
+    dropped, not poison."""
+    if not path:
+        return None
+    value = value_at_parts(message, path)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     if isinstance(value, str) and len(value) > _MAX_NUMERIC_TEXT:
@@ -239,11 +253,12 @@ def _is_forwardable(value: Any) -> bool:
 
 
 def _properties(
-    properties: Mapping[str, Any], product: Mapping[str, Any] | None, event_map: EventMap
+    properties: Mapping[str, Any], product: Mapping[str, Any] | None, keys: tuple[tuple[str, str], ...]
 ) -> str | None:
-    """Whitelisted properties as Personalize's compact JSON; a product's own value wins over the message's."""
+    """Whitelisted properties (``EventMap.property_keys``) as Personalize's compact JSON; a product's own
+    value wins over the message's."""
     picked: dict[str, Any] = {}
-    for name, key in event_map.property_keys:
+    for name, key in keys:
         for source in (properties, product or {}):
             value = source.get(name)
             if _is_forwardable(value):
@@ -271,5 +286,5 @@ def _impression(properties: Mapping[str, Any]) -> tuple[str, ...]:
         return ()
     if len(value) > IMPRESSION_MAX_ITEMS:
         _poison(f"impression has more than {IMPRESSION_MAX_ITEMS} items")
-    ids = (_item_id({"id": v}, ("id",), "impression item") for v in value)
+    ids = (_item_id({"id": v}, (("id",),), "impression item") for v in value)
     return tuple(i for i in ids if i is not None)

@@ -3,6 +3,9 @@
 Every record (after KPL deaggregation) ends in exactly one bucket: processed, filtered, dead-lettered or
 failed. Failed records are reported to Lambda, which redelivers from the lowest failed sequence number;
 every step is idempotent, so redelivery is harmless.
+
+Decode + normalize is ``consumers.stream.intake``; refreshes apart from tracking (a local replay's batch,
+a backfill's final refresh) are ``consumers.stream.deferred_refresh``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,12 +27,12 @@ from consumers.stream.accounting import (
     failed_sequence_numbers,
     reason_of,
     send_dead_letters,
+    settle_user,
 )
-from consumers.stream.aggregate_guard import collapse_bad_sub_records
-from consumers.stream.decode import Decoded, RecordRef, decode_record
+from consumers.stream.deferred_refresh import track_in_scope
 from consumers.stream.event_map import EventMap
-from consumers.stream.grouping import Chunk, UserWork, group_by_user
-from consumers.stream.normalize import normalize
+from consumers.stream.grouping import Chunk, UserOutcome, UserWork, group_by_user
+from consumers.stream.intake import decode_all, normalize_message
 from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.stream.refresh_gate import RefreshGate
@@ -44,28 +47,16 @@ from destinations.ports import (
 )
 from schemas.batch import BatchCounts
 from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
-from schemas.outcome import Filtered, Normalized, Poison, Tracked
+from schemas.outcome import Filtered, Poison, Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 log = logging.getLogger("pue.pipeline")
-TRACKER_REJECTED = "rejected by event tracker"
 
 
 @dataclass(slots=True)
 class BatchResult:
     counts: BatchCounts
     failed_sequence_numbers: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _UserOutcome:
-    work: UserWork
-    recommendation: Recommendation | None = None
-    tracked: int = 0
-    failure: str | None = None
-    deployment_fault: bool = False  # the failure is a ConfigError: the operator must act
-    refresh_rejected: bool = False
-    rejected: list[tuple[frozenset[int], PermanentError]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +104,13 @@ class Pipeline:
         self._counts_observer = counts_observer
         self.ledger = ledger
         self.metrics = metrics  # EMF members on the batch line (None: the line alone)
-        self._gate = RefreshGate(ledger, refresh.min_interval_seconds)
+        self.gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self.clock = clock  # the refresh interval's time (tests inject one)
-        self._exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
+        self.exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
+        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
         self._sink_pool = sink_pool  # not the per-user pool: sinks wait on it from per-user threads
         # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
-        # (user id -> last event id, the refresh key); ``refresh_users`` refreshes them later, once each.
+        # (user id -> last event id, the refresh key), each refreshed once later (deferred_refresh).
         self.deferred_users: dict[str, str] | None = None
         # When set (a local replay), a batch's users are tracked one after another inside this scope (one
         # store transaction per batch, a savepoint per PutEvents call) instead of on the pool: one SQLite
@@ -127,13 +118,17 @@ class Pipeline:
         self.batch_scope: Callable[[], AbstractContextManager[object]] | None = None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
         if self._sink_pool is not None:
             self._sink_pool.shutdown(wait=True)
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> BatchResult:
         started = time.perf_counter()
-        entries = self._decode_all(records, datetime.now(UTC))
+        return self.handle_entries(decode_all(records, self.event_map, datetime.now(UTC)), started)
+
+    def handle_entries(self, entries: list[Entry], started: float | None = None) -> BatchResult:
+        """``handle`` for records decoded already (``consumers.stream.intake``, e.g. in another process)."""
+        started = time.perf_counter() if started is None else started
         works = group_by_user(
             (index, interaction)
             for index, entry in enumerate(entries)
@@ -143,37 +138,37 @@ class Pipeline:
         now = self.clock()
         deferred = self.deferred_users
         users = [w.user_id for w in works if w.user_id is not None]
-        recent = self._gate.recently_refreshed(users, now) if deferred is None else set(users)
-        bought = self._exclusions.prepare(
+        recent = self.gate.recently_refreshed(users, now) if deferred is None else set(users)
+        bought = self.exclusions.prepare(
             accounting.tracked_interactions(entries), [u for u in users if u not in recent]
         )
         if self.batch_scope is not None:
-            outcomes = self._track_in_scope(works, recent, bought)
+            outcomes = track_in_scope(self, self.batch_scope, works, recent, bought)
         else:
             outcomes = list(
-                self._pool.map(
-                    lambda work: self._track_and_recommend(work, work.user_id not in recent, bought), works
+                self.pool.map(
+                    lambda work: self.track_and_recommend(work, work.user_id not in recent, bought), works
                 )
             )
         counts = BatchCounts()
         for outcome in outcomes:
-            self._settle_user(outcome, entries, counts)
+            settle_user(outcome, entries, counts)
             if deferred is not None and outcome.work.user_id is not None and outcome.tracked:
                 deferred[outcome.work.user_id] = outcome.work.last_event_id
         published = [o for o in outcomes if o.recommendation]
         refreshed = publish(
-            self._pool,
+            self.pool,
             self.sinks,
             [o.recommendation for o in published if o.recommendation is not None],
             {o.work.user_id: o.work.entries for o in published if o.work.user_id is not None},
             entries,
             counts,
         )
-        self._gate.note(refreshed, now)
+        self.gate.note(refreshed, now)
         send_dead_letters(entries, self.dead_letters)
         counts.users_refreshed = len(refreshed)
         count(entries, counts)
-        self._observe(counts)
+        self.observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
         accounting.log_deployment_faults(entries)
         log_batch(counts, time.perf_counter() - started, self.metrics)
@@ -186,7 +181,7 @@ class Pipeline:
         but not tracked (filtered) or has no user to refresh, ``RetryableError`` when a service failed
         (the caller may retry: event ids and sink message ids are deterministic).
         """
-        outcome = self._normalize_message(message, datetime.now(UTC))
+        outcome = normalize_message(message, self.event_map, datetime.now(UTC))
         if isinstance(outcome, Poison):
             raise PoisonRecord(outcome.reason)
         if isinstance(outcome, Filtered):
@@ -194,7 +189,7 @@ class Pipeline:
             counts = BatchCounts(
                 records=1, filtered=1, filter_reasons={outcome.reason: 1}, unmapped_events=sample
             )
-            self._observe(counts)
+            self.observe(counts)
             raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
         works = group_by_user(enumerate(outcome.interactions))
         user = works[0]
@@ -202,7 +197,7 @@ class Pipeline:
             raise PermanentError("an anonymous event has no user to recommend for: set userId")
         for chunk in user.chunks:
             self.tracker.put_events(chunk.batch)
-        bought = self._exclusions.prepare(outcome.interactions, [user.user_id])
+        bought = self.exclusions.prepare(outcome.interactions, [user.user_id])
         bought.raise_for(user.user_id)
         recommendation = self._recommend(user.user_id, user.last_event_id, bought, num_results)
         for sink in self.sinks:
@@ -211,63 +206,14 @@ class Pipeline:
                 raise error
         tracked = len(outcome.interactions)
         clamped = int(outcome.time_clamped)
-        self._observe(
+        self.observe(
             BatchCounts(
                 records=1, processed=1, interactions=tracked, users_refreshed=1, timestamps_clamped=clamped
             )
         )
         return recommendation
 
-    def refresh_users(self, users: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
-        """Refresh these users now (GetRecommendations, every sink): (refreshed users, failure by user).
-
-        For a backfill's deferred refreshes; the users' records were already accounted when tracked.
-        """
-        bought = self._exclusions.prepare((), list(users))
-        outcomes = list(self._pool.map(lambda user: self._refresh_one(user, bought), users.items()))
-        failures = {o.work.user_id: o.failure for o in outcomes if o.failure and o.work.user_id}
-        ok = [o.recommendation for o in outcomes if o.recommendation is not None]
-        counts = BatchCounts()
-        refreshed = publish(self._pool, self.sinks, ok, {}, [], counts)
-        for recommendation in ok:
-            if recommendation.user_id not in refreshed:
-                failures[recommendation.user_id] = "a sink failed (see the log)"
-        self._gate.note(refreshed, self.clock())
-        counts.users_refreshed = len(refreshed)
-        self._observe(counts)
-        return refreshed, failures
-
-    def _track_in_scope(
-        self, works: Sequence[UserWork], recent: set[str], bought: BatchPurchases
-    ) -> list[_UserOutcome]:
-        with self.batch_scope() if self.batch_scope is not None else nullcontext():
-            outcomes = [self._track_and_recommend(work, False, bought) for work in works]
-        # Refresh once the batch is learned and committed, so each list sees the whole batch.
-        for outcome in outcomes:
-            user_id = outcome.work.user_id
-            if outcome.failure is None and user_id is not None and user_id not in recent:
-                done = self._refresh_one((user_id, outcome.work.last_event_id), bought)
-                outcome.recommendation, outcome.failure = done.recommendation, done.failure
-                outcome.deployment_fault = done.deployment_fault
-                outcome.refresh_rejected = done.refresh_rejected
-        return outcomes
-
-    def _refresh_one(self, user: tuple[str, str], bought: BatchPurchases) -> _UserOutcome:
-        work = UserWork(key=f"u:{user[0]}", user_id=user[0], last_event_id=user[1])
-        return self._track_and_recommend(work, True, bought)
-
-    def dead_letter_unread(self, ref: RecordRef, raw: bytes, reason: str, counted_as: str) -> BatchCounts:
-        """Dead-letter a record its reader could not hand over whole (``pue replay``: a line over Kinesis's
-        record limit), with what was kept of it; counted as a one-record batch (failed if the letter could
-        not be written), under the fixed reason ``counted_as``."""
-        entries = [Entry(ref, raw, Poison(reason), rejection_key=counted_as)]
-        send_dead_letters(entries, self.dead_letters)
-        counts = BatchCounts()
-        count(entries, counts)
-        self._observe(counts)
-        return counts
-
-    def _observe(self, counts: BatchCounts) -> None:
+    def observe(self, counts: BatchCounts) -> None:
         # The counts are observability: failing to keep them must not fail (and redeliver) the batch.
         if self._counts_observer is None:
             return
@@ -278,38 +224,22 @@ class Pipeline:
         except Exception:
             log.exception("counts observer failed unexpectedly")
 
-    def _normalize_message(self, message: Mapping[str, Any], now: datetime) -> Normalized:
-        try:
-            return normalize(message, self.event_map, now)
-        except Exception as exc:  # a bug must not block the shard: keep the bytes, say why
-            log.exception("normalize failed unexpectedly")
-            return Poison(f"internal error while normalizing: {type(exc).__name__}")
-
-    # decode + normalize, one record at a time: one bad record never fails the batch
-
-    def _decode_all(self, records: Sequence[Mapping[str, Any]], now: datetime) -> list[Entry]:
-        entries: list[Entry] = []
-        for record in records:
-            decoded = decode_record(record)
-            mine = [
-                Entry(item.ref, item.raw, self._normalize_message(item.message, now))
-                if isinstance(item, Decoded)
-                else Entry(item.ref, item.raw, Poison(item.reason))
-                for item in decoded
-            ]
-            entries.extend(collapse_bad_sub_records(record, mine) if len(mine) > 1 else mine)
-        return entries
-
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
-    def _track_and_recommend(self, work: UserWork, refresh: bool, bought: BatchPurchases) -> _UserOutcome:
-        outcome = _UserOutcome(work=work)
+    def track_and_recommend(
+        self, work: UserWork, refresh: bool, bought: BatchPurchases, recommender: Recommender | None = None
+    ) -> UserOutcome:
+        """``recommender``: where the list comes from instead of ``self.recommender`` (lists computed
+        elsewhere already: ``consumers.runners.refresh_pool``)."""
+        outcome = UserOutcome(work=work)
         try:
             for chunk in work.chunks:
                 outcome.tracked += self._put_chunk(chunk, outcome)
             bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
-                outcome.recommendation = self._recommend(work.user_id, work.last_event_id, bought)
+                outcome.recommendation = self._recommend(
+                    work.user_id, work.last_event_id, bought, recommender=recommender
+                )
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
         except ConfigError as exc:
@@ -325,7 +255,7 @@ class Pipeline:
             outcome.failure = f"internal error: {type(exc).__name__}"
         return outcome
 
-    def _put_chunk(self, chunk: Chunk, outcome: _UserOutcome) -> int:
+    def _put_chunk(self, chunk: Chunk, outcome: UserOutcome) -> int:
         try:
             self.tracker.put_events(chunk.batch)
             return len(chunk.batch.interactions)
@@ -341,35 +271,30 @@ class Pipeline:
 
     def recommend(self, user_id: str, refresh_key: str) -> Recommendation:
         """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
-        bought = self._exclusions.prepare((), [user_id])
+        bought = self.exclusions.prepare((), [user_id])
         bought.raise_for(user_id)
         return self._recommend(user_id, refresh_key, bought)
 
-    def _recommend(
-        self, user_id: str, refresh_key: str, bought: BatchPurchases, num_results: int | None = None
-    ) -> Recommendation:
-        request = RecommendationRequest(
+    def refresh_request(self, user_id: str, num_results: int | None = None) -> RecommendationRequest:
+        """The GetRecommendations request of a refresh of ``user_id``."""
+        return RecommendationRequest(
             user_id=user_id,
             num_results=num_results or self.refresh.num_results,
             filter_arn=self.refresh.filter_arn,
             filter_values=self.refresh.filter_values,
         )
-        recommendation = self.recommender.get_recommendations(request)
-        excluded = self._exclusions.excluded(user_id, bought)
+
+    def _recommend(
+        self,
+        user_id: str,
+        refresh_key: str,
+        bought: BatchPurchases,
+        num_results: int | None = None,
+        recommender: Recommender | None = None,
+    ) -> Recommendation:
+        request = self.refresh_request(user_id, num_results)
+        recommendation = (recommender or self.recommender).get_recommendations(request)
+        excluded = self.exclusions.excluded(user_id, bought)
         if excluded:
             recommendation = recommendation.without(excluded)
         return Recommendation(user_id, recommendation.recommendation_id, recommendation.items, refresh_key)
-
-    def _settle_user(self, outcome: _UserOutcome, entries: list[Entry], counts: BatchCounts) -> None:
-        counts.interactions += outcome.tracked
-        counts.refresh_rejected += outcome.refresh_rejected
-        for indices, error in outcome.rejected:
-            for index in indices:
-                # The letter keeps the service's words; the count's key stays a fixed vocabulary.
-                entries[index].rejection = f"{TRACKER_REJECTED}: {reason_of(error)}"
-                entries[index].rejection_key = f"{TRACKER_REJECTED} [{error.code or 'no code'}]"
-        if outcome.failure is not None:
-            outcome.recommendation = None
-            for index in outcome.work.entries:
-                entries[index].failure = outcome.failure
-                entries[index].deployment_fault = outcome.deployment_fault

@@ -215,3 +215,37 @@ def test_lookup_follows_dotted_paths_and_gives_none_for_anything_else() -> None:
     assert value_at(message, "event.name") is None
     assert value_at(message, "properties.products.0") is None
     assert value_at([message], "properties") is None
+
+
+@pytest.mark.parametrize("name", ["default", "ecommerce-domain", "custom"])
+def test_an_event_map_pickles_whole_for_a_spawned_process(name: str) -> None:
+    import pickle
+
+    if name == "default":
+        event_map = EventMap.default()
+    elif name == "custom":
+        event_map = EventMap.from_json(
+            {
+                "events": {"page": {"event_type": "Page Viewed", "item_required": False}},
+                "item_id_paths": ["properties.sku"],
+                "products_path": None,
+                "property_whitelist": ["discount_code"],
+                "track_types": ["page"],
+            }
+        )
+    else:
+        event_map = EventMap.preset(name)
+    copy = pickle.loads(pickle.dumps(event_map))  # noqa: S301 - our own bytes
+    assert copy == event_map
+    # The derived fields (compare=False) come back too, and the copy is as read-only as the original.
+    assert (copy.item_id_parts, copy.products_parts, copy.product_item_id_parts, copy.property_keys) == (
+        event_map.item_id_parts,
+        event_map.products_parts,
+        event_map.product_item_id_parts,
+        event_map.property_keys,
+    )
+    assert [r.event_value_parts for r in copy.events.values()] == [
+        r.event_value_parts for r in event_map.events.values()
+    ]
+    with pytest.raises(TypeError):
+        copy.events["x"] = copy.events[next(iter(copy.events))]
