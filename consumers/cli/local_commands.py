@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from consumers.cli.arguments import (
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.runners.backfill import backfill, print_refresh_progress
+from consumers.runners.commit_groups import in_commit_groups
 from consumers.runners.refresh_pool import RefreshWorkers
 from consumers.runners.replay import (
     InputError,
@@ -37,6 +38,7 @@ from consumers.runners.replay import (
 )
 from consumers.runners.replay_intake import IntakeProcess, decoded_batches
 from schemas.batch import BatchCounts
+from schemas.errors import RetryableError
 from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
 
@@ -44,6 +46,9 @@ REPLAY_BATCH_SIZE = 500
 # A backfill commits (and learns) once per batch, so bigger batches are faster: every commit writes the
 # model pages the batch touched, at 1M interactions nearly all of them. Lambda's largest batch (10,000).
 BACKFILL_BATCH_SIZE = LAMBDA_KINESIS_MAX_BATCH_RECORDS
+# A backfill into the local store commits once per this many records' batches, not once per batch: each
+# commit rewrites the model pages it dirtied (runners/commit_groups.py; docs/recommender.md).
+BACKFILL_COMMIT_RECORDS = 100_000
 # --workers: below these sizes, starting a process (~0.5 s of imports) costs more than it saves.
 INTAKE_PROCESS_MIN_BYTES = 2 * 1024 * 1024  # a JSON-lines file this large is decoded in its own process
 REFRESH_WORKERS_MIN_USERS = 1_000  # a final refresh of this many users has its lists computed by workers
@@ -157,6 +162,10 @@ def replay_command(
                 events = stack.enter_context(IntakeProcess(path, batch_size, pipeline.event_map))
             else:
                 events = decoded_batches(path, batch_size, pipeline.event_map)
+            if refresh == "end" and wiring.local is not None:
+                per_group = max(1, BACKFILL_COMMIT_RECORDS // batch_size)
+                grouped = in_commit_groups(events, wiring.local.store.commit_group, per_group)
+                events = stack.enter_context(closing(grouped))
             if refresh == "end":
                 helpers = RefreshWorkers(
                     partial(
@@ -172,6 +181,10 @@ def replay_command(
     except InputError as exc:
         sys.stderr.write(f"pue replay: {exc}\n")
         return 2
+    except RetryableError as exc:
+        # e.g. the store gave up a commit group (a full disk): the message says what was lost and what to do
+        sys.stderr.write(f"pue replay: {exc}\n")
+        return EXIT_FAILED
     finally:
         pipeline.close()
     sys.stderr.write("\n")

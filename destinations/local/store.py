@@ -4,9 +4,9 @@ Interactions, Personas traits, Pinpoint-style endpoint attributes, dead letters,
 recommender's model tables all live in the same file, so one ``pue`` state dir is one backup unit.
 
 Concurrency: the pipeline calls adapters from a thread pool, and the HTTP API may read the same file from
-another process. One connection (``check_same_thread=False``) is guarded by a re-entrant lock; WAL lets
-other processes read while we write, and ``busy_timeout`` makes writers wait for each other instead of
-failing. A lock that is still held after the timeout surfaces as ``RetryableError``.
+another process. One connection is guarded by a re-entrant lock (``destinations.local.transactions``);
+WAL lets other processes read while we write, and ``busy_timeout`` makes writers wait for each other
+instead of failing. A lock that is still held after the timeout surfaces as ``RetryableError``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import astuple
 from pathlib import Path
 from typing import Final
@@ -24,8 +23,9 @@ from typing import Final
 from destinations.local import interaction_rows, store_migration
 from destinations.local.interaction_rows import IN_CHUNK as _IN_CHUNK
 from destinations.local.schema import STORE_SCHEMA
+from destinations.local.transactions import Transactions
 from schemas.dead_letter import DeadLetter
-from schemas.errors import PermanentError, RetryableError
+from schemas.errors import PermanentError
 from schemas.interaction import Interaction
 
 STORE_FILE_NAME: Final = "pue.sqlite3"
@@ -34,10 +34,6 @@ BUSY_TIMEOUT_SECONDS: Final = 5.0
 CACHE_KIB: Final = 64 * 1024
 # Interned names (types, users, items, sessions) kept in memory to skip their lookup: ~100 bytes each.
 NAME_CACHE_LIMIT: Final = 100_000
-# Failures a later attempt can get past: another writer, a full disk, an I/O hiccup.
-_TRANSIENT_CODES: Final = frozenset(
-    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL}
-)
 
 
 class LocalStore:
@@ -46,13 +42,14 @@ class LocalStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.RLock()
-        self._depth = 0
         self._names = interaction_rows.InternedNames(limit=NAME_CACHE_LIMIT)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nesting and rollback are explicit.
         self._conn = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
         )
+        # forget: ids a rolled-back insert interned are reused by the next one.
+        self._transactions = Transactions(self._conn, forget=self._names.forget)
+        self._lock = self._transactions.lock
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the tail.
@@ -100,51 +97,14 @@ class LocalStore:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """One atomic unit of work. A nested call in the same thread is a savepoint of the outer transaction.
+        """One atomic unit of work; nested in the same thread, a savepoint of the outer one
+        (``destinations.local.transactions``). ``write=False``: a consistent snapshot for several reads."""
+        with self._transactions.unit(write=write) as conn:
+            yield conn
 
-        ``write=False`` gives a consistent snapshot for several reads without taking the write lock.
-        """
-        with self._lock:
-            if self._depth:
-                # Nested: a savepoint, so a failed inner unit (one PutEvents chunk of a batch-wide
-                # transaction) is undone alone and the outer one can still commit the rest.
-                # Only the first level of nesting needs one; deeper calls join it.
-                self._depth += 1
-                savepoint = write and self._depth == 2
-                if savepoint:
-                    self._conn.execute("SAVEPOINT nested")
-                try:
-                    yield self._conn
-                except BaseException:
-                    if savepoint:
-                        self._conn.execute("ROLLBACK TO nested")
-                        self._names.forget()  # may hold ids interned by what was undone
-                    raise
-                finally:
-                    if savepoint:
-                        self._conn.execute("RELEASE nested")
-                    self._depth -= 1
-                return
-            self._depth = 1
-            try:
-                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                self._rollback()
-                if exc.sqlite_errorcode & 0xFF in _TRANSIENT_CODES:
-                    raise RetryableError(f"local store unavailable: {exc}", service="local-store") from exc
-                raise
-            except BaseException:
-                self._rollback()
-                raise
-            finally:
-                self._depth = 0
-
-    def _rollback(self) -> None:
-        self._names.forget()  # may hold ids interned by what is undone (a rolled-back id is reused)
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+    def commit_group(self) -> AbstractContextManager[None]:
+        """Transactions inside commit together when it ends (a backfill): ``Transactions.group``."""
+        return self._transactions.group()
 
     # interactions
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import sqlite3
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,12 +15,15 @@ from typing import Any
 import pytest
 
 from consumers.bootstrap.stream import build_pipeline
-from consumers.cli import main
+from consumers.cli import local_commands, main
 from consumers.cli.local_commands import BACKFILL_BATCH_SIZE
 from consumers.config.settings import Settings
+from consumers.runners import replay_input
 from consumers.runners.backfill import backfill
 from consumers.runners.lambda_events import lambda_events
 from consumers.runners.replay import events_from, replay
+from destinations.local.store import LocalStore
+from destinations.local.transactions import GroupLost
 from schemas.delivery import DeliveryReport
 from schemas.errors import RetryableError
 from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
@@ -167,3 +173,87 @@ def test_a_backfill_reads_an_archive_in_lambdas_largest_batches(tmp_path: Path) 
     ]
     assert BACKFILL_BATCH_SIZE == LAMBDA_KINESIS_MAX_BATCH_RECORDS
     assert sizes == [10_000, 2_345]
+
+
+def store_rows(state: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row a replay leaves that does not hold a fresh random id (recommendation ids)."""
+    tables = (
+        "interactions",
+        "interaction_names",
+        "dead_letters",
+        "model_items",
+        "model_history",
+        "model_pairs",
+    )
+    with closing(sqlite3.connect(state / "pue.sqlite3")) as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}  # noqa: S608
+
+
+def archive_lines(count: int) -> str:
+    lines = []
+    for n in range(count):
+        message = {**messages()[n % 12], "messageId": f"a{n}", "userId": f"u{n % 7}"}
+        message["properties"] = {"product_id": f"p{(n * 5) % 11}"}
+        lines.append(json.dumps(message) + "\n")
+    return "".join(lines) + "not json\n"
+
+
+def test_commit_groups_leave_the_store_a_commit_per_batch_leaves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "archive.jsonl"
+    source.write_text(archive_lines(300), encoding="utf-8")
+    summaries = []
+    for name, commit_records in (("per-batch", 1), ("one-group", 10**9), ("groups-of-3", 30)):
+        monkeypatch.setattr(local_commands, "BACKFILL_COMMIT_RECORDS", commit_records)
+        args = [
+            "replay",
+            str(source),
+            "--state",
+            str(tmp_path / name),
+            "--batch-size",
+            "10",
+            "--workers",
+            "0",
+        ]
+        assert main(args) == 0
+        summaries.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    assert summaries[0] == summaries[1] == summaries[2]
+    assert summaries[0]["processed"] == 300 and summaries[0]["dead_lettered"] == 1
+    per_batch = store_rows(tmp_path / "per-batch")
+    assert len(per_batch["interactions"]) == 300 and per_batch["model_pairs"]
+    assert store_rows(tmp_path / "one-group") == per_batch
+    assert store_rows(tmp_path / "groups-of-3") == per_batch
+
+
+def test_a_truncated_archive_keeps_the_batches_read_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The input fails inside an open commit group: the group's finished batches are committed."""
+    whole = gzip.compress(archive_lines(3_000).encode())
+    source = tmp_path / "truncated.jsonl.gz"
+    source.write_bytes(whole[: len(whole) // 2])
+    monkeypatch.setattr(local_commands, "BACKFILL_COMMIT_RECORDS", 10**9)
+    monkeypatch.setattr(replay_input, "READ_CHUNK", 100)  # lines read (and batched) before the break
+    state = tmp_path / "state"
+    code = main(["replay", str(source), "--state", str(state), "--batch-size", "100", "--workers", "0"])
+    assert code == 2 and "cannot decompress" in capsys.readouterr().err
+    kept = len(store_rows(state)["interactions"])
+    assert kept > 0 and kept % 100 == 0  # whole batches, each tracked before the file broke off
+
+
+def test_a_lost_commit_group_fails_the_replay_loudly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    @contextmanager
+    def lost(store: LocalStore) -> Iterator[None]:
+        yield
+        raise GroupLost("the local store rolled back a commit group (disk full): replay the input again")
+
+    monkeypatch.setattr(LocalStore, "commit_group", lost)
+    source = tmp_path / "archive.jsonl"
+    source.write_text(archive_lines(30), encoding="utf-8")
+    code = main(["replay", str(source), "--state", str(tmp_path / "state"), "--workers", "0"])
+    captured = capsys.readouterr()
+    assert code == 1 and "pue replay: the local store rolled back" in captured.err
+    assert captured.out == ""  # no summary claims records that were not kept
