@@ -59,6 +59,8 @@ def backfill(
             pool = stack.enter_context(RecommendationPool(workers))
             lists = pool.lists([[_request(pipeline, user) for user in chunk] for chunk in chunks])
         done = 0
+        if refresh_progress and ordered:
+            refresh_progress(0, len(ordered))
         for chunk in chunks:
             prefetched = None if lists is None else PrefetchedRecommender(next(lists), pipeline.recommender)
             refreshed, failures = refresh_users(pipeline, {user: users[user] for user in chunk}, prefetched)
@@ -78,9 +80,14 @@ def _request(pipeline: Pipeline, user: str) -> RecommendationRequest:
 
 
 def print_refresh_progress(stream: IO[str] | None = None) -> Callable[[int, int], None]:
+    """A progress line for the final refresh; its rate counts from the call with ``done`` 0 (the refresh's
+    start, not the replay's)."""
     started = time.perf_counter()
 
     def show(done: int, total: int) -> None:
+        nonlocal started
+        if done == 0:
+            started = time.perf_counter()
         out = stream or sys.stderr
         if not out.isatty():
             return

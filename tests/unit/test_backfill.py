@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import sqlite3
 from collections import Counter
@@ -18,6 +19,7 @@ from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import local_commands, main
 from consumers.cli.local_commands import BACKFILL_BATCH_SIZE
 from consumers.config.settings import Settings
+from consumers.runners import backfill as backfill_module
 from consumers.runners import replay_input
 from consumers.runners.backfill import backfill
 from consumers.runners.lambda_events import lambda_events
@@ -257,3 +259,17 @@ def test_a_lost_commit_group_fails_the_replay_loudly(
     captured = capsys.readouterr()
     assert code == 1 and "pue replay: the local store rolled back" in captured.err
     assert captured.out == ""  # no summary claims records that were not kept
+
+
+def test_the_refresh_rate_counts_from_the_refresh_not_the_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    clock = iter([0.0, 100.0, 100.0, 101.0])  # made at the replay's start; the refresh starts 100 s later
+    monkeypatch.setattr("consumers.runners.backfill.time.perf_counter", lambda: next(clock))
+    out = Terminal()
+    show = backfill_module.print_refresh_progress(out)
+    show(0, 1000)
+    show(500, 1000)
+    assert out.getvalue().split("\r")[-1] == "  refreshed      500 of 1000 users      500 users/s"
