@@ -8,18 +8,23 @@ after the last batch (``refresh_users``): the users' records were accounted when
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from consumers.stream.accounting import reason_of
 from consumers.stream.grouping import UserOutcome, UserWork
 from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.stream.refresh_gate import RefreshGate
 from destinations.ports import RecommendationSink, Recommender
 from schemas.batch import BatchCounts
+from schemas.errors import ConfigError, PueError
+
+log = logging.getLogger("pue.pipeline")
 
 
 class RefreshHost(Protocol):
@@ -55,9 +60,17 @@ def track_in_scope(
     bought: BatchPurchases,
 ) -> list[UserOutcome]:
     """Track every user of the batch inside ``scope`` (one store transaction), then refresh those not in
-    ``recent``, once the batch is learned and committed."""
-    with scope():
-        outcomes = [host.track_and_recommend(work, False, bought) for work in works]
+    ``recent``, once the batch is learned and committed.
+
+    What the scope does when it ends (the local tracker stores and learns the batch's events then) may
+    fail: then nothing of the batch was kept, and every user's records are reported for retry.
+    """
+    try:
+        with scope():
+            outcomes = [host.track_and_recommend(work, False, bought) for work in works]
+    except Exception as exc:  # noqa: BLE001 - classified below; the batch is retried, never lost
+        reason, deployment_fault = _failure_of(exc)
+        return [UserOutcome(work, failure=reason, deployment_fault=deployment_fault) for work in works]
     for outcome in outcomes:
         user_id = outcome.work.user_id
         if outcome.failure is None and user_id is not None and user_id not in recent:
@@ -97,3 +110,15 @@ def refresh_users(
     counts.users_refreshed = len(refreshed)
     host.observe(counts)
     return refreshed, failures
+
+
+def _failure_of(exc: Exception) -> tuple[str, bool]:
+    """(reason, the operator must act) for a batch whose tracking scope failed as a whole."""
+    if isinstance(exc, ConfigError):
+        return reason_of(exc), True
+    if isinstance(exc, PueError):
+        # Retryable, or permanent: storing valid records cannot be the records' fault; retry, loudly.
+        log.warning("a batch's tracking failed as a whole", extra={"fields": {"reason": reason_of(exc)}})
+        return reason_of(exc), False
+    log.exception("a batch's tracking failed unexpectedly")
+    return f"internal error: {type(exc).__name__}", False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from destinations.local.recommender import LocalRecommender
@@ -17,8 +17,10 @@ class LocalEventTracker:
 
     Storing the events and updating the model happen in one transaction, so a crash in between cannot
     leave events the model never learned from (a redelivery would find them "not new" and skip them).
-    Inside ``batch()`` that transaction is the whole batch: the model learns the batch's new events once,
-    at the end, so their pair increments are summed and written together.
+    Inside ``batch()`` that transaction is the whole batch, and calls only collect their events: at the
+    batch's end the new ones are found, stored and learned at once (a few statements for the whole batch
+    instead of a savepoint, a lookup and an insert per call), so a call cannot fail half-way and what
+    fails at the end fails the whole batch, which its caller reports for retry.
     """
 
     def __init__(self, store: LocalStore, recommender: LocalRecommender | None = None) -> None:
@@ -33,26 +35,27 @@ class LocalEventTracker:
         # the caller (ValueError, raised before anything is stored), not bad input to dead-letter.
         if not 1 <= count <= PUT_EVENTS_MAX_EVENTS:
             raise ValueError(f"PutEvents takes 1..{PUT_EVENTS_MAX_EVENTS} events, got {count}")
-        with self._store.transaction():
-            new = self._store.add_interactions(batch.interactions)
-            if not new or self._recommender is None:
-                return
-            if self._pending is not None and self._batch_thread == threading.get_ident():
-                self._pending.extend(new)
-            else:
-                self._recommender.learn(new)
+        if self._pending is not None and self._batch_thread == threading.get_ident():
+            self._pending.extend(batch.interactions)  # stored and learned when the batch ends
+            return
+        self._store_and_learn(batch.interactions)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """One transaction around many ``put_events`` calls (this thread's); learning happens at the end.
-
-        Each call inside stays atomic on its own (a savepoint): a failed call leaves nothing behind.
-        """
+        """One transaction around many ``put_events`` calls (this thread's): their events are stored and
+        learned when it ends, in call order, each event once. Other threads' calls are not deferred."""
         with self._store.transaction():
             self._pending, self._batch_thread = [], threading.get_ident()
             try:
                 yield
-                if self._pending and self._recommender is not None:
-                    self._recommender.learn(self._pending)
+                pending = self._pending
             finally:
                 self._pending, self._batch_thread = None, None
+            if pending:
+                self._store_and_learn(pending)
+
+    def _store_and_learn(self, interactions: Sequence[Interaction]) -> None:
+        with self._store.transaction():
+            new = self._store.add_interactions(interactions)
+            if new and self._recommender is not None:
+                self._recommender.learn(new)

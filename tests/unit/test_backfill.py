@@ -273,3 +273,26 @@ def test_the_refresh_rate_counts_from_the_refresh_not_the_replay(monkeypatch: py
     show(0, 1000)
     show(500, 1000)
     assert out.getvalue().split("\r")[-1] == "  refreshed      500 of 1000 users      500 users/s"
+
+
+def test_a_batch_whose_storing_fails_at_its_end_is_reported_for_retry_not_lost(tmp_path: Path) -> None:
+    """The local tracker stores and learns a batch when its scope ends: a failure there (a full disk) keeps
+    nothing of the batch, so every valid record is failed (retried); the bad line is still dead-lettered."""
+    pipeline, wiring = build_pipeline(Settings(backend="local", state_dir=tmp_path))
+    assert wiring.local is not None
+    tracker = wiring.local.tracker
+
+    @contextmanager
+    def failing_scope() -> Iterator[None]:
+        with tracker.batch():
+            yield
+            raise RetryableError("database or disk is full", service="local-store")
+
+    pipeline.sinks = (RecordingSink(),)
+    pipeline.batch_scope = failing_scope
+    try:
+        counts = replay(iter(events(batch_size=100)), pipeline)
+    finally:
+        pipeline.close()
+    assert (counts.records, counts.failed, counts.processed, counts.dead_lettered) == (13, 12, 0, 1)
+    assert wiring.local.store.interaction_count() == 0
