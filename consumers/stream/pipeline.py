@@ -113,8 +113,8 @@ class Pipeline:
         # (user id -> last event id, the refresh key), each refreshed once later (deferred_refresh).
         self.deferred_users: dict[str, str] | None = None
         # When set (a local replay), a batch's users are tracked one after another inside this scope (one
-        # store transaction per batch, a savepoint per PutEvents call) instead of on the pool: one SQLite
-        # file serialises writers anyway, and one commit per batch writes each touched page once.
+        # store transaction per batch: the local tracker stores and learns the batch's events when it
+        # ends) instead of on the pool: one SQLite file serialises writers anyway.
         self.batch_scope: Callable[[], AbstractContextManager[object]] | None = None
 
     def close(self) -> None:

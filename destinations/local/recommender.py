@@ -44,7 +44,7 @@ DEFAULT_PURCHASE_EVENT_TYPES: Final = frozenset({"Order Completed"})
 HISTORY_WINDOW: Final = 20  # a new item pairs with this many recent distinct items: bounds learn cost
 ANCHORS: Final = 50  # recent distinct items that vote when ranking: bounds ranking cost
 RECENCY_DECAY: Final = 0.95  # the k-th most recent anchor weighs 0.95**k (the 50th: ~0.08)
-NEIGHBOURS: Final = 200  # strongest neighbours kept per item: bounds the model's size and a query's reads
+NEIGHBOURS: Final = 100  # strongest neighbours kept per item: bounds the model's size and a query's reads
 SEEN_LIMIT: Final = 1000  # most recent distinct items read per user, to rank seen items last
 # A vote for item i is divided by (distinct actors of i) ** POPULARITY_DAMPING: 0.5 is a cosine, 0 raw
 # co-occurrence counts; in between, popular items are not pushed down as hard as by a cosine.

@@ -43,7 +43,14 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 PUE_CONFIGS: Final = {
     "pue": ModelParameters(),
     "pue before": ModelParameters(
-        window=10, anchors=20, decay=0.85, damping=0.5, popularity_weight=0.0, anchor_damping=0.5, lift=0.0
+        window=10,
+        anchors=20,
+        decay=0.85,
+        damping=0.5,
+        popularity_weight=0.0,
+        anchor_damping=0.5,
+        lift=0.0,
+        neighbours=200,
     ),
 }
 EASE_GRID: Final = (100.0, 500.0)
@@ -141,7 +148,7 @@ def _config(params: ModelParameters) -> str:
     return (
         f"window {params.window}, anchors {params.anchors}, decay {params.decay}, "
         f"damping {params.damping}, anchor damping {params.anchor_damping}, lift {params.lift}, "
-        f"popularity weight {params.popularity_weight}"
+        f"popularity weight {params.popularity_weight}, neighbours {params.neighbours}"
     )
 
 
