@@ -74,7 +74,9 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed, refresh "
         "(which refresh mode ran) and refresh_failed. A Segment archive replays as a backfill by default: "
         "every batch is tracked, and each distinct user is refreshed once at the end (recommendations "
-        "computed, sinks written). A saved Lambda event keeps Lambda's semantics: users are refreshed in "
+        "computed, sinks written); the store commits once per 100,000 records' batches (a batch that fails "
+        "is undone alone; after a crash, replay again: it is idempotent). A saved Lambda event keeps "
+        "Lambda's semantics: users are refreshed in "
         "every batch they appear in. On a large input, a second process reads and decodes JSON lines one "
         "batch ahead of the main one, and worker processes compute the final refresh's lists (--workers); "
         "per-record accounting, dead letters and the summary are the same with or without them.",
@@ -87,7 +89,7 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="N",
         help="Kinesis records per Lambda batch (default 500; 10,000 for a backfill: "
-        "one store transaction per batch)",
+        "the unit that is stored, learned and undone together)",
     )
     replay.add_argument(
         "--refresh",
