@@ -55,7 +55,7 @@ ANCHOR_DAMPING: Final = 0.6  # an anchor's votes are divided by its distinct act
 LIFT: Final = 1.25
 LIFT_FLOOR: Final = 0.1  # ... but a pair never counts for less than this share of its co-occurrences
 POPULARITY_WEIGHT: Final = 0.15  # + this * the item's decayed popularity / the hottest item's, per vote / top
-CANDIDATES: Final = 200  # best-voted items re-ranked with popularity (beyond the blocked ones)
+CANDIDATES: Final = 50  # best-voted items re-ranked with popularity (beyond the blocked ones)
 
 _TIERS: Final = 3
 _MIN_RELEVANCE: Final = 1e-6  # keeps every score above 0 and the tiers' bands apart
