@@ -5,10 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from schemas.delivery import DeliveryReport
 from schemas.errors import RetryableError
 from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
+from tests.support.replay_store import store_rows
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -175,20 +175,6 @@ def test_a_backfill_reads_an_archive_in_lambdas_largest_batches(tmp_path: Path) 
     ]
     assert BACKFILL_BATCH_SIZE == LAMBDA_KINESIS_MAX_BATCH_RECORDS
     assert sizes == [10_000, 2_345]
-
-
-def store_rows(state: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row a replay leaves that does not hold a fresh random id (recommendation ids)."""
-    tables = (
-        "interactions",
-        "interaction_names",
-        "dead_letters",
-        "model_items",
-        "model_history",
-        "model_pairs",
-    )
-    with closing(sqlite3.connect(state / "pue.sqlite3")) as conn:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}  # noqa: S608
 
 
 def archive_lines(count: int) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,17 +14,9 @@ from consumers.runners.replay_intake import IntakeProcess
 from consumers.stream.event_map import EventMap
 from schemas.errors import RetryableError
 from schemas.recommendation import Recommendation, RecommendationRequest, ScoredItem
+from tests.support.replay_store import store_rows
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-# Tables whose rows do not depend on a list's random recommendation id (traits carry it).
-COMPARED = (
-    "interactions",
-    "endpoint_attributes",
-    "dead_letters",
-    "model_items",
-    "model_pairs",
-    "model_history",
-)
 
 
 def archive(path: Path, users: int = 60) -> Path:
@@ -44,14 +35,6 @@ def archive(path: Path, users: int = 60) -> Path:
     lines[100:100] = ["not json", '{"type": "identify", "userId": "u1", "messageId": "i1"}', lines[5]]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def rows(state: Path) -> dict[str, list[tuple[object, ...]]]:
-    with sqlite3.connect(state / "pue.sqlite3") as conn:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()  # noqa: S608
-            for table in COMPARED
-        }
 
 
 def run(source: Path, state: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, object]:
@@ -89,8 +72,8 @@ def test_workers_change_nothing_but_the_speed(
     assert started == [2] and intakes == [50]
     assert helped == alone
     assert alone["dead_lettered"] == 1 and alone["filtered"] == 1 and alone["users_refreshed"] == 60
-    assert rows(tmp_path / "helped") == rows(tmp_path / "alone")
-    assert len(rows(tmp_path / "alone")["endpoint_attributes"]) == 60  # every user's list, once
+    assert store_rows(tmp_path / "helped") == store_rows(tmp_path / "alone")
+    assert len(store_rows(tmp_path / "alone")["endpoint_attributes"]) == 60  # every user's list, once
 
 
 class FailsFor:
