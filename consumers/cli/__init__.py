@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     args = parser().parse_args(argv)
     from consumers.config.logs import configure_logging
+    from consumers.config.printable import printable
     from schemas.errors import ConfigError
 
     configure_logging("INFO" if args.verbose else "WARNING")
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except ConfigError as exc:
-        sys.stderr.write(f"pue: {exc}\n")
+        sys.stderr.write(printable(f"pue: {exc}") + "\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("pue: interrupted\n")

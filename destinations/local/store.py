@@ -20,7 +20,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Final
 
-from destinations.local import interaction_rows, store_migration
+from destinations.local import interaction_rows, owner_only, store_migration
 from destinations.local.interaction_rows import IN_CHUNK as _IN_CHUNK
 from destinations.local.schema import STORE_SCHEMA
 from destinations.local.transactions import Transactions
@@ -40,7 +40,7 @@ class LocalStore:
     """Thread-safe access to the SQLite file. Sibling adapters use ``transaction()`` for their own tables."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only.private_database(path)  # before SQLite creates it world-readable (issue 23)
         self.path = path
         self._names = interaction_rows.InternedNames(limit=NAME_CACHE_LIMIT)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nesting and rollback are explicit.
