@@ -16,11 +16,13 @@ from consumers.web.cache import VersionedCache
 from consumers.web.cors import Cors
 from consumers.web.insights import LocalInsights
 from consumers.web.openapi import document_bytes
+from consumers.web.rate_limit import RateLimits
 from consumers.web.routes import Api
 from consumers.web.service import (
     CacheKey,
     Defaults,
     RecommendationService,
+    cached_size,
 )
 from destinations.local import LocalStore
 from destinations.ports import (
@@ -52,7 +54,12 @@ def build_api(
     if wiring.local is not None:
         catalog = wiring.local.store
         if api_settings.cache_entries:
-            cache = VersionedCache(_data_version(wiring.local.store), api_settings.cache_entries)
+            cache = VersionedCache(
+                _data_version(wiring.local.store),
+                api_settings.cache_entries,
+                max_bytes=api_settings.cache_bytes,
+                size_of=cached_size,
+            )
     service = RecommendationService(
         pipeline=pipeline,
         recommender=wiring.recommender,
@@ -80,6 +87,7 @@ def build_api(
         document_bytes(),
         on_close=close,
         insights=LocalInsights(wiring.local) if wiring.local is not None else None,
+        limits=RateLimits(api_settings.rate_limit, api_settings.events_rate_limit),
     )
 
 

@@ -34,7 +34,9 @@ class Harness:
         self.purchases = FakePurchases({"buyer": frozenset({"i1"})})
         self.version = 0
         self.cache: VersionedCache[Any, Any] | None = (
-            VersionedCache(lambda: self.version, max_entries=100) if cache else None
+            VersionedCache(lambda: self.version, max_entries=100, max_bytes=1 << 20, size_of=lambda k, v: 1)
+            if cache
+            else None
         )
         self.pipeline = Pipeline(
             tracker=self.tracker,
