@@ -33,8 +33,8 @@ def read_items_csv(path: Path) -> dict[str, dict[str, object]]:
                     items[item_id] = {name: value for name, value in row.items() if name and value}
         except csv.Error as exc:
             raise PermanentError(
-                f"{path.name}, line {reader.line_num + 1}: not a CSV row pue reads ({exc}; a field is at most "
-                f"{csv.field_size_limit():,} characters). Fix or drop that row and load again",
+                f"{path.name}, line {reader.line_num + 1}: not a CSV row pue reads ({exc}; a field is at "
+                f"most {csv.field_size_limit():,} characters). Fix or drop that row and load again",
                 service="local-catalog",
             ) from None
     return items

@@ -162,6 +162,14 @@ class LocalStore:
                 is not None
             )
 
+    def user_interaction_count(self, user_id: str) -> int:
+        """How many interactions ``user_id`` has: an index count, without reading the rows."""
+        with self.transaction(write=False) as conn:
+            key = self._names.ids(conn, [user_id], create=False).get(user_id)
+            if key is None:
+                return 0
+            return int(conn.execute("SELECT COUNT(*) FROM interactions WHERE user = ?", (key,)).fetchone()[0])
+
     def interaction_count(self) -> int:
         with self.transaction(write=False) as conn:
             return int(conn.execute("SELECT COUNT(*) FROM interactions").fetchone()[0])

@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from consumers.web.cache import VersionedCache
+from consumers.web.insights import RECENT_INTERACTIONS
 from consumers.web.service import CacheKey, cached_size
+from destinations.local import LocalBackend, LocalStore
+from schemas.interaction import EventBatch, Interaction
 from schemas.limits import MAX_PRODUCTS_PER_EVENT
 from schemas.recommendation import Recommendation, ScoredItem
 from tests.functional.api_harness import API_KEY, OTHER_KEY, TRANSPORTS, Client, client_for, seed, with_key
@@ -125,3 +129,45 @@ def test_the_recommendation_cache_stays_within_its_byte_budget_whatever_the_list
     assert cache.bytes <= budget
     assert 0 < len(cache) < 200
     assert held <= 1.25 * budget  # the estimate is close to what CPython really holds
+
+
+def test_a_heavy_users_profile_reads_only_the_recent_interactions(
+    state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = "heavy-user"
+    start = datetime(2026, 11, 3, tzinfo=UTC)
+    backend = LocalBackend.open(state)
+    try:
+        for batch in range(300):  # 3,000 interactions
+            interactions = tuple(
+                Interaction(
+                    f"h-{batch}-{k}",
+                    "Product Viewed",
+                    user,
+                    start + timedelta(seconds=10 * batch + k),
+                    user,
+                    f"I{k}",
+                )
+                for k in range(10)
+            )
+            backend.tracker.put_events(EventBatch(user, user, interactions))
+    finally:
+        backend.close()
+    limits: list[int | None] = []
+    real = LocalStore.interactions_for
+
+    def recording(
+        self: LocalStore, user_id: str, limit: int | None = None, **kwargs: bool
+    ) -> list[Interaction]:
+        limits.append(limit)  # the raw call: how many rows the route asked the store for
+        return real(self, user_id, limit, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "interactions_for", recording)
+    with client_for("pue-serve") as client:
+        reply = client.request("GET", f"/users/{user}", headers=with_key())
+    assert reply.status == 200
+    profile = reply.json()
+    assert profile["interactionCount"] == 3000
+    assert len(profile["interactions"]) == RECENT_INTERACTIONS
+    assert profile["interactions"][0]["eventId"] == "h-299-9"  # newest first
+    assert limits == [RECENT_INTERACTIONS]
