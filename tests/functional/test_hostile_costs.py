@@ -20,20 +20,15 @@ from destinations.local import LocalBackend, LocalStore
 from schemas.interaction import EventBatch, Interaction
 from schemas.limits import MAX_PRODUCTS_PER_EVENT
 from schemas.recommendation import Recommendation, ScoredItem
-from tests.functional.api_harness import API_KEY, OTHER_KEY, TRANSPORTS, Client, client_for, seed, with_key
+from tests.functional.api_harness import API_KEY, OTHER_KEY, TRANSPORTS, Client, client_for, with_key
+from tests.functional.test_hostile_server_api import state  # noqa: F401  (the fixture)
 
 JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    seed(state)
-    for name in ("PUE_API_KEY_SECRET_ARN", "SEGMENT_WRITE_KEY", "PINPOINT_APPLICATION_ID", "PUE_EVENT_MAP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PUE_BACKEND", "local")
-    monkeypatch.setenv("PUE_STATE_DIR", str(state))
-    monkeypatch.setenv("PUE_API_KEY", f"{API_KEY},{OTHER_KEY}")
+def two_keys(state: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: F811
+    monkeypatch.setenv("PUE_API_KEY", f"{API_KEY},{OTHER_KEY}")  # limits are per key
     return state
 
 
@@ -43,7 +38,11 @@ def _client(request: pytest.FixtureRequest) -> Iterator[Client]:
 
 
 @pytest.fixture(params=TRANSPORTS)
-def limited(request: pytest.FixtureRequest, state: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+def limited(
+    request: pytest.FixtureRequest,
+    two_keys: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Client]:
     # Slow refills (one token a minute) so that no token comes back while the test runs.
     monkeypatch.setenv("PUE_RATE_LIMIT", "0.016/5")
     monkeypatch.setenv("PUE_EVENTS_RATE_LIMIT", "0.016/2")
@@ -51,7 +50,7 @@ def limited(request: pytest.FixtureRequest, state: Path, monkeypatch: pytest.Mon
 
 
 @pytest.fixture(params=TRANSPORTS)
-def client(request: pytest.FixtureRequest, state: Path) -> Iterator[Client]:
+def client(request: pytest.FixtureRequest, two_keys: Path) -> Iterator[Client]:
     yield from _client(request)
 
 
@@ -132,7 +131,8 @@ def test_the_recommendation_cache_stays_within_its_byte_budget_whatever_the_list
 
 
 def test_a_heavy_users_profile_reads_only_the_recent_interactions(
-    state: Path, monkeypatch: pytest.MonkeyPatch
+    state: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     user = "heavy-user"
     start = datetime(2026, 11, 3, tzinfo=UTC)

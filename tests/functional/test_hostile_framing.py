@@ -23,7 +23,7 @@ import pytest
 from consumers.web.http_server import ApiServer
 from consumers.web.routes import Api
 from tests.benchmarks.hostile_clients import probe
-from tests.functional.api_harness import API_KEY, running_server
+from tests.functional.api_harness import API_KEY, exchange, running_server
 from tests.functional.test_hostile_server import api  # noqa: F401  (the fixture)
 
 WORKERS = 4  # running_server's threads
@@ -47,17 +47,9 @@ def _key() -> str:
     return f"x-api-key: {API_KEY}"
 
 
-def _answer(server: ApiServer, data: bytes, *, wait: float = 3.0) -> tuple[bytes, bool]:
+def _answer(server: ApiServer, data: bytes) -> tuple[bytes, bool]:
     """What the server answers on a fresh connection, and whether it closed the connection."""
-    with socket.create_connection((server.host, server.port), timeout=wait) as sock:
-        sock.sendall(data)
-        received = b""
-        try:
-            while chunk := sock.recv(65536):
-                received += chunk
-        except TimeoutError:
-            return received, False
-        return received, True
+    return exchange(server.host, server.port, data, wait=3.0)
 
 
 def _statuses(answer: bytes) -> list[int]:

@@ -10,38 +10,21 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from destinations.local import LocalBackend
 from schemas.dead_letter import DeadLetter
-from tests.functional.api_harness import API_KEY, TRANSPORTS, Client, client_for, seed, with_key
+from tests.functional.api_harness import Client, seed, with_key
+from tests.functional.test_hostile_server_api import client, state  # noqa: F401  (the fixtures)
 
 JSON = {"content-type": "application/json"}
 
 
-@pytest.fixture
-def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    seed(state)
-    for name in ("PUE_API_KEY_SECRET_ARN", "SEGMENT_WRITE_KEY", "PINPOINT_APPLICATION_ID", "PUE_EVENT_MAP"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PUE_BACKEND", "local")
-    monkeypatch.setenv("PUE_STATE_DIR", str(state))
-    monkeypatch.setenv("PUE_API_KEY", API_KEY)
-    return state
-
-
-@pytest.fixture(params=TRANSPORTS)
-def client(request: pytest.FixtureRequest, state: Path) -> Iterator[Client]:
-    with client_for(request.param) as client:
-        yield client
-
-
 def test_an_event_name_with_a_lone_surrogate_keeps_the_counts_and_logs_no_traceback(
-    client: Client, caplog: pytest.LogCaptureFixture
+    client: Client,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     before = client.request("GET", "/stats", headers=with_key()).json()
     body = json.dumps({"type": "track", "event": "E \ud800", "userId": "u-surrogate", "messageId": "m-s"})
@@ -55,7 +38,7 @@ def test_an_event_name_with_a_lone_surrogate_keeps_the_counts_and_logs_no_traceb
 
 
 @pytest.mark.parametrize("name", ["<script>alert(1)</script>", "colour", "filterValues"])
-def test_an_unknown_parameter_name_is_not_echoed(client: Client, name: str) -> None:
+def test_an_unknown_parameter_name_is_not_echoed(client: Client, name: str) -> None:  # noqa: F811
     reply = client.request("GET", "/recommendations", query=f"userId=a-1&{name}=1", headers=with_key())
     assert reply.status == 400 and reply.error_code == "bad_request"
     assert name.encode() not in reply.body or name == "filterValues"  # the allowed prefix is named
@@ -70,17 +53,17 @@ def _mode(path: Path) -> int:
 def test_every_file_the_local_backend_creates_is_owner_only(tmp_path: Path) -> None:
     old_umask = os.umask(0o022)  # the common default, which gave 755 / 644 before
     try:
-        state = tmp_path / "fresh"
-        seed(state)  # interactions, items
-        backend = LocalBackend.open(state)
+        fresh = tmp_path / "fresh"
+        seed(fresh)  # interactions, items
+        backend = LocalBackend.open(fresh)
         try:
             letter = DeadLetter(
                 raw=b'{"secret": "raw bytes"}', reason="not json", shard_id="s", sequence_number="1"
             )
             backend.dead_letters.send([letter])
-            created = sorted(state.iterdir())
+            created = sorted(fresh.iterdir())
             assert {p.name for p in created} >= {"pue.sqlite3", "pue.sqlite3-wal", "pue.sqlite3-shm"}
-            assert _mode(state) == 0o700
+            assert _mode(fresh) == 0o700
             for path in created:
                 assert _mode(path) == 0o600, path.name
         finally:
@@ -90,12 +73,12 @@ def test_every_file_the_local_backend_creates_is_owner_only(tmp_path: Path) -> N
 
 
 def test_a_store_left_world_readable_is_narrowed_when_opened(tmp_path: Path) -> None:
-    state = tmp_path / "old"
-    state.mkdir()
-    database = state / "pue.sqlite3"
+    old = tmp_path / "old"
+    old.mkdir()
+    database = old / "pue.sqlite3"
     database.touch(mode=0o644)
     os.chmod(database, 0o644)
-    LocalBackend.open(state).close()
+    LocalBackend.open(old).close()
     assert _mode(database) == 0o600
 
 
