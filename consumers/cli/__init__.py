@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except ConfigError as exc:
-        sys.stderr.write(printable(f"pue: {exc}") + "\n")
+        sys.stderr.write(printable(f"pue: {exc}", keep="\n") + "\n")  # one problem a line
         return EXIT_USAGE
     except KeyboardInterrupt:
         sys.stderr.write("pue: interrupted\n")

@@ -20,8 +20,9 @@ def _escape(char: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
-def printable(text: str) -> str:
-    """``text`` with every non-printable character escaped; unchanged (the same object) when all are."""
+def printable(text: str, *, keep: str = "") -> str:
+    """``text`` with every non-printable character escaped, but those in ``keep`` (``"\\n"`` for a message
+    of several lines pue wrote itself); unchanged (the same object) when all are printable."""
     if text.isprintable():
         return text
-    return "".join(char if char.isprintable() else _escape(char) for char in text)
+    return "".join(char if char.isprintable() or char in keep else _escape(char) for char in text)
