@@ -2,7 +2,8 @@
 
 A user with events inside the interval is tracked at once and owed one refresh, due when the interval since
 its last refresh ends (``RefreshLedger.owe``). A sweep takes the due ones from the ledger, refreshes each
-(GetRecommendations minus purchased, then every sink) and records the refresh, which settles the debt.
+(GetRecommendations minus purchased, then every sink) and records the refresh, which settles the debt:
+only the mark it read, so a mark a batch made while the sweep ran survives (``RefreshLedger.settle``).
 It runs on AWS as a scheduled Lambda (``consumers.refresh_sweep_handler``, every minute), locally inside
 ``pue consume`` and as ``pue refresh-due``. Why a ledger sweep rather than delayed messages: docs/scaling.md.
 
@@ -91,12 +92,12 @@ def sweep_owed_refreshes(
             break
         for user_id, error in _publish(sink, recommendations).items():
             errors.setdefault(user_id, error)
-    settled: list[str] = []
+    settled: list[OwedRefresh] = []
     for item in owed:
         failure = errors.get(item.user_id)
         if failure is None:
             result.refreshed += 1
-            settled.append(item.user_id)
+            settled.append(item)
         elif failure.retryable or isinstance(failure, ConfigError):
             result.failed += 1
             reason = reason_of(failure)
@@ -105,9 +106,11 @@ def sweep_owed_refreshes(
             # Retrying cannot help: settle it so the sweep does not ask again every minute.
             log.warning("owed refresh rejected", extra={"fields": {"reason": reason_of(failure)}})
             result.rejected += 1
-            settled.append(item.user_id)
+            settled.append(item)
     if settled:
-        ledger.record(settled, now)
+        # Conditional: a user marked owed again while this sweep computed (after a refresh in a batch)
+        # keeps the new mark, and a refresh recorded after ``now`` keeps its time.
+        ledger.settle(settled, now)
     fields = {**result.summary(), "failure_reasons": result.failure_reasons}
     log.info("owed refreshes swept", extra={"fields": fields})
     return result
