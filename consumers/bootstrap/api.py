@@ -55,9 +55,7 @@ def build_api(
             cache = VersionedCache(_data_version(wiring.local.store), api_settings.cache_entries)
     service = RecommendationService(
         pipeline=pipeline,
-        recommender=wiring.recommender,
         related=_related(settings, api_settings, wiring, clients),
-        purchases=wiring.purchases,
         catalog=catalog,
         defaults=Defaults(
             num_results=settings.num_results,

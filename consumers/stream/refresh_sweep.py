@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from consumers.stream.accounting import reason_of
+from consumers.stream.filled_list import Filled
 from destinations.ports import RecommendationSink
 from schemas.errors import ConfigError, PueError, RetryableError
 from schemas.recommendation import Recommendation
@@ -46,6 +47,7 @@ class SweepResult:
     refreshed: int = 0  # written to every sink and recorded
     rejected: int = 0  # can never succeed (a user id the recommender refuses...): settled, logged
     failed: int = 0  # retryable or deployment faults: still owed, retried by the next sweep
+    short: int = 0  # refreshed with fewer items than asked: purchases past the numResults cap
     failure_reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SweepResult) -> None:
@@ -53,6 +55,7 @@ class SweepResult:
         self.refreshed += other.refreshed
         self.rejected += other.rejected
         self.failed += other.failed
+        self.short += other.short
         for reason, n in other.failure_reasons.items():
             self.failure_reasons[reason] = self.failure_reasons.get(reason, 0) + n
 
@@ -62,6 +65,7 @@ class SweepResult:
             "refreshed": self.refreshed,
             "rejected": self.rejected,
             "failed": self.failed,
+            "short": self.short,
         }
 
 
@@ -83,7 +87,8 @@ def sweep_owed_refreshes(
         return result
     with ThreadPoolExecutor(max_workers=min(SWEEP_WORKERS, len(owed))) as pool:
         outcomes = list(pool.map(lambda o: _recommend(pipeline, o), owed))
-    recommendations = [r for r in outcomes if isinstance(r, Recommendation)]
+    recommendations = [r.recommendation for r in outcomes if isinstance(r, Filled)]
+    short = {r.recommendation.user_id for r in outcomes if isinstance(r, Filled) and r.short}
     errors: dict[str, PueError] = {
         o.user_id: r for o, r in zip(owed, outcomes, strict=True) if isinstance(r, PueError)
     }
@@ -97,6 +102,7 @@ def sweep_owed_refreshes(
         failure = errors.get(item.user_id)
         if failure is None:
             result.refreshed += 1
+            result.short += item.user_id in short
             settled.append(item)
         elif failure.retryable or isinstance(failure, ConfigError):
             result.failed += 1
@@ -151,7 +157,7 @@ def periodic_sweeper(
     return tick
 
 
-def _recommend(pipeline: Pipeline, owed: OwedRefresh) -> Recommendation | PueError:
+def _recommend(pipeline: Pipeline, owed: OwedRefresh) -> Filled | PueError:
     try:
         return pipeline.recommend(owed.user_id, owed.refresh_key)
     except PueError as exc:

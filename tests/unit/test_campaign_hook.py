@@ -178,7 +178,8 @@ def test_values_keep_to_pinpoints_limits(hook_factory: Callable[..., CampaignHoo
             items = (ScoredItem(long_id), ScoredItem("p1"), *(ScoredItem(f"q{n}") for n in range(60)))
             return Recommendation(str(request.user_id), "rid", items)
 
-    answer = hook_factory(Many(), catalog=DictCatalog(catalog)).enrich(sample_event())
+    # 62 asked and answered: more than Pinpoint takes per attribute.
+    answer = hook_factory(Many(), catalog=DictCatalog(catalog), num_results=62).enrich(sample_event())
     attributes = answer["EndpointId-3456"]["Attributes"]
     assert attributes[RECOMMENDED_PRODUCTS] == [
         "p1",
