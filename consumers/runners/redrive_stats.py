@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import Final
 
 from schemas.batch import BatchCounts
+
+log = logging.getLogger("pue.redrive")
+# A letter is parked once it failed this many times for good (its attempt count): left on the queue and
+# never rewritten again, unless a later run is given a higher --max-attempts.
+DEFAULT_MAX_ATTEMPTS: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +21,11 @@ class RedriveOptions:
     wait_seconds: int = 2  # long polling: an empty answer then means an empty queue, not a missed sample
     visibility_timeout: int = 300  # seconds a taken message stays hidden; a kept one reappears after it
     page_size: int = 500  # stream records per pipeline batch for a discarded batch
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # a letter with this attempt count is parked, not redriven
+    # What the stack wrote, the only places a message may send the redrive to read (issue 23): S3 letters
+    # under this bucket's dead-letter prefix (PUE_DEAD_LETTER_BUCKET), discarded batches of this stream.
+    dead_letter_bucket: str | None = None
+    stream_arn: str | None = None
 
 
 @dataclass(slots=True)
@@ -23,6 +35,9 @@ class RedriveStats:
     kept: int = 0  # a record failed for retry: left on the queue
     skipped: int = 0  # not redrivable as is: left on the queue, reasons below
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    refused: int = 0  # names what pue would never write (another bucket or stream, oversized): left, reasons
+    refuse_reasons: dict[str, int] = field(default_factory=dict)
+    parked: int = 0  # letters at --max-attempts: left on the queue, not rewritten
     dead_letters: int = 0  # messages holding one record
     discarded_batches: int = 0  # messages naming a stream range
     stream_records: int = 0  # records read back from the stream for them
@@ -33,6 +48,11 @@ class RedriveStats:
         self.skipped += 1
         self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
 
+    def refuse(self, reason: str) -> None:
+        self.refused += 1
+        self.refuse_reasons[reason] = self.refuse_reasons.get(reason, 0) + 1
+        log.warning("message refused, left on the queue", extra={"fields": {"reason": reason}})
+
     def summary(self, dry_run: bool) -> dict[str, object]:
         summary: dict[str, object] = {
             "dry_run": dry_run,
@@ -40,10 +60,13 @@ class RedriveStats:
             "deleted": self.deleted,
             "kept": self.kept,
             "skipped": self.skipped,
+            "refused": self.refused,
+            "parked": self.parked,
             "dead_letters": self.dead_letters,
             "discarded_batches": self.discarded_batches,
             "stream_records": self.stream_records,
             "skip_reasons": self.skip_reasons,
+            "refuse_reasons": self.refuse_reasons,
         }
         if dry_run:
             summary["would"] = self.would
