@@ -104,7 +104,7 @@ def test_messages_in_hand_stay_hidden_while_a_long_discarded_batch_runs(aws: dic
 
     sqs = Recording(aws["sqs"])
     clients = {**aws, "sqs": sqs}
-    pipeline = make_pipeline(aws, FakeTracker(fault=slow_page), None)  # type: ignore[arg-type]
+    pipeline = make_pipeline(aws, FakeTracker(fault=slow_page), None)
     options = RedriveOptions(
         wait_seconds=0, page_size=1, visibility_timeout=300, dead_letter_bucket=BUCKET, stream_arn=STREAM_ARN
     )
