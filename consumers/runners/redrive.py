@@ -21,8 +21,6 @@ hand are kept hidden while a long discarded batch runs (``consumers.runners.redr
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,19 +42,16 @@ from consumers.runners.redrive_messages import (
     Unredrivable,
     parse_message,
 )
-from consumers.runners.redrive_stats import RedriveOptions, RedriveStats
+from consumers.runners.redrive_s3 import whole_letter
+from consumers.runners.redrive_stats import RedriveOptions, RedriveStats, classify
 from consumers.runners.redrive_visibility import VisibilityHeartbeat
 from consumers.runners.stream_range import read_range
-from consumers.stream.decode import Decoded, decode_record
 from consumers.stream.lambda_batch import handle_event
-from consumers.stream.normalize import normalize
 from consumers.stream.pipeline import Pipeline
 from destinations.aws.errors import translated
-from destinations.aws.s3_dead_letter_payloads import payload_key, read_payload
 from schemas.dead_letter import DeadLetter
 from schemas.errors import PueError
-from schemas.limits import DEAD_LETTER_RECORD_MAX_BYTES, SQS_BATCH_MAX_ENTRIES
-from schemas.outcome import Filtered, Poison
+from schemas.limits import SQS_BATCH_MAX_ENTRIES
 
 log = logging.getLogger("pue.redrive")
 SERVICE: Final = "sqs"
@@ -211,28 +206,14 @@ class Redriver:
             self._to_release.append(str(message["ReceiptHandle"]))
 
     def _whole(self, parsed: LetterMessage) -> DeadLetter | None:
-        """The letter with its record; for one in S3, read only from where pue's own sink put it."""
-        if parsed.location is None:
-            return parsed.letter
-        bucket = self.options.dead_letter_bucket
-        if bucket is None:
-            self.stats.refuse("dead letter in S3, but no dead-letter bucket is configured")
-            return None
-        if parsed.location != f"s3://{bucket}/{payload_key(parsed.letter)}":
-            self.stats.refuse("dead letter in S3 outside the dead-letter bucket's own keys")
-            return None
-        try:
-            raw = read_payload(self._client("s3"), parsed.location, DEAD_LETTER_RECORD_MAX_BYTES)
-        except PueError as exc:
-            if exc.code == "TooLarge":
-                self.stats.refuse(f"record in S3 over {DEAD_LETTER_RECORD_MAX_BYTES} bytes")
-            else:
-                self.stats.skip(f"record not readable in S3: {exc.code or exc.message}")
-            return None
-        if hashlib.sha256(raw).hexdigest() != parsed.sha256:
-            self.stats.refuse("record in S3 does not match its SHA-256")
-            return None
-        return dataclasses.replace(parsed.letter, raw=raw)
+        whole = whole_letter(parsed, self.options.dead_letter_bucket, lambda: self._client("s3"))
+        if isinstance(whole, Refused):
+            self.stats.refuse(whole.reason)
+        elif isinstance(whole, Unredrivable):
+            self.stats.skip(whole.reason)
+        else:
+            return whole
+        return None
 
     def _redrive_letters(self, letters: list[tuple[Mapping[str, Any], DeadLetter]]) -> None:
         records: list[dict[str, Any]] = []
@@ -253,7 +234,7 @@ class Redriver:
             by_stand_in[stand_in] = message
             originals[f"{letter.shard_id}:{stand_in}"] = letter
         if self.options.dry_run:
-            self._classify(records)
+            classify(records, self.pipeline.event_map, self.stats.would)
             return
         self._letters.expect(originals)
         failed = self._run({"Records": records})
@@ -289,7 +270,7 @@ class Redriver:
                 self._seen.update(f"{batch.shard_id}:{record['SequenceNumber']}" for record in page)
                 event = from_get_records(page, shard_id=batch.shard_id, stream_arn=batch.stream_arn)
                 if self.options.dry_run:
-                    self._classify(event["Records"])
+                    classify(event["Records"], self.pipeline.event_map, self.stats.would)
                 else:
                     failed |= bool(self._run(event))
                 self._heartbeat.beat()
@@ -309,19 +290,3 @@ class Redriver:
         if result is not None:
             self.stats.counts.add(result.counts)
         return {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
-
-    def _classify(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Dry run: decode and normalize only (no service is called), and count what would happen."""
-        for record in records:
-            for item in decode_record(record):
-                outcome = (
-                    normalize(item.message, self.pipeline.event_map) if isinstance(item, Decoded) else None
-                )
-                kind = (
-                    "dead_lettered"
-                    if outcome is None or isinstance(outcome, Poison)
-                    else "filtered"
-                    if isinstance(outcome, Filtered)
-                    else "processed"
-                )
-                self.stats.would[kind] = self.stats.would.get(kind, 0) + 1

@@ -1,12 +1,18 @@
-"""What ``pue redrive`` is asked to do and what it did: its options, its counts and its JSON summary."""
+"""What ``pue redrive`` is asked to do and what it did: its options, its counts, its JSON summary, and a dry
+run's classification of records."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
+from consumers.stream.decode import Decoded, decode_record
+from consumers.stream.event_map import EventMap
+from consumers.stream.normalize import normalize
 from schemas.batch import BatchCounts
+from schemas.outcome import Filtered, Poison
 
 log = logging.getLogger("pue.redrive")
 # A letter is parked once it failed this many times for good (its attempt count): left on the queue and
@@ -74,3 +80,18 @@ class RedriveStats:
             summary.update(self.counts.summary())
             summary["failure_reasons"] = self.counts.failure_reasons
         return summary
+
+
+def classify(records: Sequence[Mapping[str, Any]], event_map: EventMap, would: dict[str, int]) -> None:
+    """Dry run: decode and normalize only (no service is called), and count in ``would`` what would happen."""
+    for record in records:
+        for item in decode_record(record):
+            outcome = normalize(item.message, event_map) if isinstance(item, Decoded) else None
+            kind = (
+                "dead_lettered"
+                if outcome is None or isinstance(outcome, Poison)
+                else "filtered"
+                if isinstance(outcome, Filtered)
+                else "processed"
+            )
+            would[kind] = would.get(kind, 0) + 1
