@@ -101,66 +101,51 @@ class DynamoRefreshLedger:
         if mark is not None:
             condition += f" AND {DUE_AT} = :mark"
             values[":mark"] = {"N": mark}
+        update = f"SET {REFRESHED_AT} = :at, {EXPIRES_AT} = :expires REMOVE {DUE_AT}, {DUE_SHARD}"
+        if not self._update_if(user_id, update, condition, values) and mark is not None:
+            # A sweep's refresh whose mark changed meanwhile still happened: move ``refreshed_at`` forward
+            # to it (never back), keeping the new mark and its expiry.
+            self._update_if(
+                user_id,
+                f"SET {REFRESHED_AT} = :at",
+                f"attribute_exists({REFRESHED_AT}) AND {REFRESHED_AT} < :at",
+                {":at": values[":at"]},
+            )
+
+    def _update_if(self, user_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """One conditional UpdateItem of the user's row; False when the condition did not hold."""
         try:
             with translated(SERVICE):
                 self._client.update_item(
                     TableName=self._table,
                     Key={KEY: {"S": user_id}},
-                    UpdateExpression=(
-                        f"SET {REFRESHED_AT} = :at, {EXPIRES_AT} = :expires REMOVE {DUE_AT}, {DUE_SHARD}"
-                    ),
+                    UpdateExpression=update,
                     ConditionExpression=condition,
                     ExpressionAttributeValues=values,
                 )
         except PueError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
-            if mark is not None:
-                self._advance(user_id, at)
-
-    def _advance(self, user_id: str, at: datetime) -> None:
-        """A sweep's refresh whose mark changed meanwhile still happened: move ``refreshed_at`` forward to
-        it (never back), keeping the new mark and its expiry."""
-        try:
-            with translated(SERVICE):
-                self._client.update_item(
-                    TableName=self._table,
-                    Key={KEY: {"S": user_id}},
-                    UpdateExpression=f"SET {REFRESHED_AT} = :at",
-                    ConditionExpression=f"attribute_exists({REFRESHED_AT}) AND {REFRESHED_AT} < :at",
-                    ExpressionAttributeValues={":at": {"N": repr(at.timestamp())}},
-                )
-        except PueError as exc:
-            if exc.code != "ConditionalCheckFailedException":
-                raise
+            return False
+        return True
 
     def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
         for user_id in dict.fromkeys(user_ids):
             if user_id in self._owed_when_read:
                 continue
-            try:
-                with translated(SERVICE):
-                    self._client.update_item(
-                        TableName=self._table,
-                        Key={KEY: {"S": user_id}},
-                        # Computed from the row itself, so a skip needs no read of the refresh time.
-                        UpdateExpression=(
-                            f"SET {DUE_AT} = {REFRESHED_AT} + :interval, {DUE_SHARD} = :shard, "
-                            f"{EXPIRES_AT} = {REFRESHED_AT} + :keep"
-                        ),
-                        # Already owed: keep the first mark (one refresh for many skips).
-                        ConditionExpression=(
-                            f"attribute_exists({REFRESHED_AT}) AND attribute_not_exists({DUE_AT})"
-                        ),
-                        ExpressionAttributeValues={
-                            ":interval": {"N": repr(interval.total_seconds())},
-                            ":shard": {"S": str(zlib.crc32(user_id.encode()) % DUE_SHARDS)},
-                            ":keep": {"N": str(int(interval.total_seconds()) + OWED_KEEP_SECONDS)},
-                        },
-                    )
-            except PueError as exc:
-                if exc.code != "ConditionalCheckFailedException":
-                    raise
+            self._update_if(
+                user_id,
+                # Computed from the row itself, so a skip needs no read of the refresh time.
+                f"SET {DUE_AT} = {REFRESHED_AT} + :interval, {DUE_SHARD} = :shard, "
+                f"{EXPIRES_AT} = {REFRESHED_AT} + :keep",
+                # Already owed: keep the first mark (one refresh for many skips).
+                f"attribute_exists({REFRESHED_AT}) AND attribute_not_exists({DUE_AT})",
+                {
+                    ":interval": {"N": repr(interval.total_seconds())},
+                    ":shard": {"S": str(zlib.crc32(user_id.encode()) % DUE_SHARDS)},
+                    ":keep": {"N": str(int(interval.total_seconds()) + OWED_KEEP_SECONDS)},
+                },
+            )
 
     def due(self, now: datetime, limit: int) -> list[OwedRefresh]:
         owed: list[OwedRefresh] = []

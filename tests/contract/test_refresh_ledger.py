@@ -25,27 +25,32 @@ T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 def dynamodb_table() -> Iterator[Any]:
     """moto's DynamoDB with the ledger table as deploy/template.yaml declares it."""
     with moto_client("dynamodb") as client:
-        client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "user_id", "AttributeType": "S"},
-                {"AttributeName": DUE_SHARD, "AttributeType": "S"},
-                {"AttributeName": DUE_AT, "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": DUE_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": DUE_SHARD, "KeyType": "HASH"},
-                        {"AttributeName": DUE_AT, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-        )
+        create_ledger_table(client)
         yield client
+
+
+def create_ledger_table(client: Any, name: str = TABLE) -> None:
+    """The refresh ledger's table as deploy/template.yaml declares it (the owed-refreshes index too)."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "user_id", "AttributeType": "S"},
+            {"AttributeName": DUE_SHARD, "AttributeType": "S"},
+            {"AttributeName": DUE_AT, "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": DUE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": DUE_SHARD, "KeyType": "HASH"},
+                    {"AttributeName": DUE_AT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
 
 
 @pytest.fixture(params=["local", "dynamodb"])

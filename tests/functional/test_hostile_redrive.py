@@ -13,7 +13,6 @@ import hashlib
 import json
 import tracemalloc
 import zlib
-from collections.abc import Callable
 from typing import Any, Final
 
 from consumers.runners.redrive import Redriver
@@ -36,46 +35,12 @@ from tests.integration.test_redrive import (
     send,
     stream_with,
 )
+from tests.support.recording_client import Recording
 
 __all__ = ["aws"]  # the fixture, shared with tests/integration/test_redrive.py
 
 BOMB_BYTES: Final = 199_000_000  # the issue's letter: ~257 KB in the message, 199 MB inflated
 MEMORY_LIMIT: Final = 32 * 1024 * 1024  # Python allocations during a run: far below one inflated bomb
-
-
-class Recording:
-    """A boto3 client whose calls are kept (operation name, parameters); ``read`` counts body bytes read."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.read = 0
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._client, name)
-
-        def call(**params: Any) -> Any:
-            self.calls.append((name, params))
-            answer = method(**params)
-            if name == "get_object":
-                answer["Body"] = CountingBody(answer["Body"], self)
-            return answer
-
-        return call
-
-
-class CountingBody:
-    def __init__(self, body: Any, owner: Recording) -> None:
-        self._body = body
-        self._owner = owner
-
-    def read(self, amount: int | None = None) -> bytes:
-        data: bytes = self._body.read(amount)
-        self._owner.read += len(data)
-        return data
-
-    def close(self) -> None:
-        self._body.close()
 
 
 def run(

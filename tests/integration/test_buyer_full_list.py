@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -32,16 +31,16 @@ from consumers.stream.pipeline import Pipeline
 from consumers.stream.refresh_sweep import sweep_owed_refreshes
 from consumers.web.contract import ApiRequest
 from destinations.aws.purchase_ledger import DynamoPurchaseLedger
-from destinations.aws.refresh_ledger import DUE_AT, DUE_INDEX, DUE_SHARD
 from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 from schemas.traits import RECOMMENDED_PRODUCTS
+from tests.contract.test_refresh_ledger import create_ledger_table
 from tests.factories import kinesis_event, segment_track
 from tests.support.http_receiver import HttpReceiver
+from tests.unit.test_refresh_owed import Clock
 
 CAMPAIGN = "arn:aws:personalize:us-east-1:123456789012:campaign/user-personalization"
 CATALOGUE = tuple(f"p{n:03d}" for n in range(1000))
 KEY = "buyer-test-key-0123456789abcdef"
-T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 INTERVAL = 60
 
 
@@ -117,26 +116,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
         )
-        dynamodb.create_table(
-            TableName="refreshes",
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "user_id", "AttributeType": "S"},
-                {"AttributeName": DUE_SHARD, "AttributeType": "S"},
-                {"AttributeName": DUE_AT, "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": DUE_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": DUE_SHARD, "KeyType": "HASH"},
-                        {"AttributeName": DUE_AT, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-        )
+        create_ledger_table(dynamodb, "refreshes")
         settings = Settings(
             backend="aws",
             tracking_id="tracking-1",
@@ -150,17 +130,6 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             segment_api_host=receiver.url,
         )
         yield Stack(settings, clients, personalize, receiver)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, seconds: float) -> None:
-        self.now = T0 + timedelta(seconds=seconds)
 
 
 def pipeline(stack: Stack, clock: Clock) -> Pipeline:

@@ -4,7 +4,6 @@ kept hidden (ChangeMessageVisibility) while a long discarded batch runs. On moto
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from consumers.runners.redrive import Redriver
@@ -26,6 +25,7 @@ from tests.integration.test_redrive import (
     send,
     stream_with,
 )
+from tests.support.recording_client import Recording
 
 __all__ = ["aws"]  # the fixture, shared with test_redrive
 
@@ -77,23 +77,6 @@ def test_an_s3_letter_whose_bytes_do_not_match_its_sha256_is_refused_and_kept(aw
     assert queue_depth(aws) == (0, 1)  # left on the queue, hidden until its visibility timeout
 
 
-class Recording:
-    """The SQS client as the redrive gets it, with the calls it makes kept (name, parameters)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self._client, name)
-
-        def call(**params: Any) -> Any:
-            self.calls.append((name, params))
-            return method(**params)
-
-        return call
-
-
 def test_messages_in_hand_stay_hidden_while_a_long_discarded_batch_runs(aws: dict[str, Any]) -> None:
     sequences = stream_with(aws, [event(f"u{n}", n) for n in range(4)])
     send(aws, discarded(aws, sequences[0], sequences[3]), message_body(letter(event("alice", 9), 9)))
@@ -112,7 +95,7 @@ def test_messages_in_hand_stay_hidden_while_a_long_discarded_batch_runs(aws: dic
         stats = Redriver(clients.__getitem__, aws["queue"], pipeline, options, clock=lambda: now[0]).run()
     finally:
         pipeline.close()
-    extensions = [p for name, p in sqs.calls if name == "change_message_visibility_batch"]
+    extensions = sqs.named("change_message_visibility_batch")
     # Four pages of 100 s: extended once half the timeout (150 s) has passed since the last time, so after
     # the second and the fourth page; both messages in hand each time (the letter waits for the batch),
     # each to a full 300 s again.
