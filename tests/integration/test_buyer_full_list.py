@@ -206,3 +206,17 @@ def test_the_ask_is_capped_at_500_and_a_list_the_cap_cannot_fill_is_short_and_co
     assert result is not None and result.counts.users_refreshed == 3 and result.counts.lists_short == 2
     short = [r for r in caplog.records if r.getMessage().startswith("recommendation list short")]
     assert sorted(r.fields["kept"] for r in short) == [0, 2]  # type: ignore[attr-defined]
+
+
+def test_post_events_answers_the_full_list_without_the_purchase_it_tracks(stack: Stack) -> None:
+    api = build_api(stack.settings, ApiSettings(api_keys=(KEY,)), clients=stack.clients)
+    headers = {"x-api-key": KEY, "content-type": "application/json"}
+    body = json.dumps(order("buyer", 1, "p000", "p001")).encode()
+    try:
+        response = api.handle(ApiRequest("POST", "/events", (("numResults", "3"),), headers, body))
+    finally:
+        api.close()
+    assert response.status == 200
+    assert [item["itemId"] for item in json.loads(response.body)["items"]] == ["p002", "p003", "p004"]
+    assert stack.personalize.num_results == [5]
+    assert stack.traits("buyer") == [["p002", "p003", "p004"]]
