@@ -51,6 +51,13 @@ SQS_MESSAGE_MAX_BYTES: Final = 256 * 1024  # per message and per batch: 256 KiB
 # https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
 KINESIS_RECORD_MAX_BYTES: Final = 1024 * 1024
 
+# pue redrive reads at most what pue itself writes (issue 23: a message must not decide how much is read).
+# A dead letter holds one Kinesis record (a KPL sub-record is smaller): its bytes, plain, gunzipped or in S3,
+# are never more than KINESIS_RECORD_MAX_BYTES. A message body: pue's dead-letter sink keeps each under SQS's
+# limit, and Lambda's on-failure records are a few KB.
+DEAD_LETTER_RECORD_MAX_BYTES: Final = KINESIS_RECORD_MAX_BYTES
+REDRIVE_MESSAGE_MAX_BYTES: Final = SQS_MESSAGE_MAX_BYTES
+
 # Amazon Kinesis Data Streams GetRecords (pue consume)
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
 KINESIS_GET_RECORDS_MAX_RECORDS: Final = 10_000  # Limit: 1..10,000 records per call

@@ -62,9 +62,7 @@ def build_api(
             )
     service = RecommendationService(
         pipeline=pipeline,
-        recommender=wiring.recommender,
         related=_related(settings, api_settings, wiring, clients),
-        purchases=wiring.purchases,
         catalog=catalog,
         defaults=Defaults(
             num_results=settings.num_results,

@@ -1,7 +1,7 @@
 """What the API does, apart from HTTP: recommendations for a query, and one event tracked with a refresh.
 
-Backend-agnostic: it talks to the ports the bootstrap wired (``Recommender``, ``PurchaseHistory``) and to
-the pipeline, so a user's list is computed exactly as the stream computes it (minus purchased items).
+Backend-agnostic: a user's list comes from the pipeline (``Pipeline.answer``), so it is computed exactly as
+the stream computes it (minus purchased items, filled to numResults); related items from their recommender.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from consumers.stream.pipeline import Pipeline
 from consumers.web.cache import VersionedCache
 from consumers.web.contract import ApiError, bad_request
 from consumers.web.validation import RecommendationQuery
-from destinations.ports import ItemCatalog, PurchaseHistory, Recommender
+from destinations.ports import ItemCatalog, Recommender
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 CacheKey = tuple[str | None, str | None, int, str | None, tuple[tuple[str, str], ...]]
@@ -58,17 +58,13 @@ class RecommendationService:
         self,
         *,
         pipeline: Pipeline,
-        recommender: Recommender,
         related: Recommender | None,
-        purchases: PurchaseHistory | None,
         catalog: ItemCatalog | None,
         defaults: Defaults,
         cache: VersionedCache[CacheKey, Recommendation] | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self._recommender = recommender
         self._related = related
-        self._purchases = purchases
         self._catalog = catalog
         self._defaults = defaults
         self._cache = cache
@@ -134,7 +130,6 @@ class RecommendationService:
         if request.user_id is None:
             assert self._related is not None  # noqa: S101 - checked by recommend()
             return self._related.get_recommendations(request)
-        recommendation = self._recommender.get_recommendations(request)
-        if self._purchases is not None:
-            recommendation = recommendation.without(self._purchases.purchased_items(request.user_id))
-        return recommendation
+        # The pipeline's own exclusions (the purchase ledger and the Profile API), asking past them so the
+        # list keeps numResults items (consumers.stream.filled_list), as the stream's lists do.
+        return self.pipeline.answer(request)
