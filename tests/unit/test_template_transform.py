@@ -65,6 +65,9 @@ EVERYTHING = {
     "SegmentWriteKeySecretArn": ARN.format(service="secretsmanager", resource="secret:pue/write-key-AbCdEf"),
     "SegmentProfileTokenSecretArn": ARN.format(service="secretsmanager", resource="secret:pue/token-AbCdEf"),
     "AlarmTopicArn": ARN.format(service="sns", resource="pue-alarms"),
+    "AlarmEmail": "oncall@example.com",
+    "SegmentExternalId": "wks_0a1b2c3d",
+    "StreamRetentionHours": "72",
     "RefreshMinIntervalSeconds": "300",
     "CatalogTableName": "pue-items",
     "CustomerProfilesDomain": "pue-domain",
@@ -260,6 +263,7 @@ MOTO_UNMODELED = {
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::SNS::Subscription",
 }
 
 
