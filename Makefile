@@ -77,8 +77,13 @@ test: chromium lint typecheck unit rehearse
 # The deployed stack rehearsed offline (deploy/README.md, "The rehearsal"): SAM CLI packages a bundle built
 # for this machine's CPU, and each function runs from the packaged zip, on emulators, with its template
 # environment and role.
-rehearse: install sam-venv
+REHEARSAL_BUNDLE := .aws-sam/rehearsal/.aws-sam/bundle
+rehearse: install sam-venv $(REHEARSAL_BUNDLE).stamp
 	$(BIN)/python -m tests.rehearsal
+
+$(REHEARSAL_BUNDLE).stamp: $(STAMP) $(BUNDLE_INPUTS)
+	$(BIN)/python deploy/bundle.py build --arch host --out $(REHEARSAL_BUNDLE) $(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
+	@touch $@
 
 # The browser test's chromium: installed with apt when missing and apt is usable (root, or sudo without a
 # password), as for wrk below; otherwise stops with the one command to run (tests/support/ensure_chromium.sh).

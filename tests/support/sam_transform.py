@@ -13,8 +13,10 @@ sees it after ``sam deploy``'s packaging step: ``packaged()`` runs that step, SA
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -105,6 +107,7 @@ def unpackaged_code(template: Mapping[str, Any]) -> dict[str, Any]:
 def packaged(template: Path, parameter_sets: Mapping[str, Mapping[str, str]]) -> SamPackage:
     """SAM CLI's packaging step run on ``template`` where it lies (CodeUris resolve against its folder)."""
     out = Path(tempfile.mkdtemp(prefix="pue-sam-package-"))
+    atexit.register(shutil.rmtree, out, True)  # the zips: a rehearsal's is ~20 MB
     (out / "sets.json").write_text(json.dumps(parameter_sets), encoding="utf-8")
     if not SAM_PYTHON.exists():
         raise AssertionError(f"{SAM_PYTHON} is missing: run `make sam-venv` (make test does)")
