@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rehearse: {timings}; total {time.monotonic() - started:.1f} s")
     for problem in report.problems:
         print(f"rehearse: FAIL {problem}", file=sys.stderr)
-    print(f"rehearse: {'FAILED' if report.problems else 'passed'}, {len(report.problems)} problem(s)")
+    # The plain closing line CI reads: each expectation, variable read, call, alarm metric and the wiring.
+    print(f"rehearse: {report.checked - len(report.problems)} passed, {len(report.problems)} failed")
     return 1 if report.problems else 0
 
 

@@ -217,8 +217,3 @@ def alarm_problems(stack: Stack, emitted: set[tuple[str, str, frozenset[tuple[st
             f"{alarm} watches {namespace} {metric} ({shown}), which nothing in the rehearsal emitted"
         )
     return problems
-
-
-def pointer_problems(checked: Mapping[str, bool]) -> list[str]:
-    return [f"wiring: {what} points at nothing" for what, ok in checked.items() if not ok]
-

@@ -37,6 +37,7 @@ class Report:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    checked: int = 0  # expectations, variables read, calls, alarm metrics, wiring: each passes or fails
 
 
 class Rehearsal:
@@ -225,6 +226,10 @@ class Rehearsal:
 
     # ---- checks ------------------------------------------------------------------------------------
     def check(self) -> list[str]:
+        """Every recorded read, call and alarm metric checked; the problems (one per item that fails)."""
+        self.report.checked += sum(len(reads) for reads in self.env_reads.values())
+        self.report.checked += sum(len(needs) for needs in self.needs.values())
+        self.report.checked += len(checks.watched_metrics(self.stack))
         problems = []
         for name, reads in sorted(self.env_reads.items()):
             problems += checks.environment_problems(name, self.functions[name]["template_env"], reads)
@@ -255,11 +260,15 @@ def rehearse(template: Path, python: str) -> Report:
         try:
             rehearsal.bring_up(template_path)
         except (Broken, Unresolvable) as error:
+            report.checked += 1
             report.problems.append(str(error))
             return report
         report.seconds["package, transform, create"] = time.monotonic() - mark
         mark = time.monotonic()
-        report.problems += Scenario(rehearsal).play()
+        report.checked += 1  # the wiring: packaged, every reference resolved, every code and handler found
+        scenario = Scenario(rehearsal)
+        report.problems += scenario.play()
+        report.checked += scenario.checked
         report.seconds["scenario"] = time.monotonic() - mark
         report.problems += rehearsal.check()
         report.notes.append("functions run: " + ", ".join(sorted(rehearsal.containers)))

@@ -30,8 +30,10 @@ class Scenario:
     def __init__(self, rehearsal: Rehearsal) -> None:
         self.r = rehearsal
         self.problems: list[str] = []
+        self.checked = 0
 
     def expect(self, holds: bool, what: str) -> None:
+        self.checked += 1
         if not holds:
             self.problems.append(f"outcome: {what}")
 

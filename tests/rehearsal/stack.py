@@ -153,4 +153,3 @@ class Stack:
                 out += str(self._ref(name))
             start = end + 1
         return str(out + text[start:])
-
