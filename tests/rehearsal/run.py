@@ -19,6 +19,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.rehearsal import checks
 from tests.rehearsal.lambda_host import Invocation, LambdaContainer
+from tests.rehearsal.profiles import CustomerProfilesStandIn
 from tests.rehearsal.scenario import Scenario
 from tests.rehearsal.sources import KinesisMapping
 from tests.rehearsal.stack import Stack, Unresolvable
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".aws-sam" / "rehearsal"
 # The AWS services the functions reach on moto, by the name botocore gives AWS_ENDPOINT_URL_<NAME>.
 MOTO_SERVICES = ("KINESIS", "SQS", "S3", "DYNAMODB", "SECRETS_MANAGER", "CLOUDWATCH")
-STAND_IN_SERVICES = ("PERSONALIZE_EVENTS", "PERSONALIZE_RUNTIME", "CUSTOMER_PROFILES")
+STAND_IN_SERVICES = ("PERSONALIZE_EVENTS", "PERSONALIZE_RUNTIME")
+PROFILES_DOMAIN = "pue-rehearsal"
 
 
 @dataclass
@@ -72,11 +74,13 @@ class Rehearsal:
         host, port = self.moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
         self.fake = CloudFake().start()
+        self.profiles = CustomerProfilesStandIn(PROFILES_DOMAIN).start()
 
     def stop(self) -> None:
         for container in self.containers.values():
             container.stop()
         self.fake.stop()
+        self.profiles.stop()
         self.moto.stop()
 
     def client(self, service: str) -> Any:
@@ -102,6 +106,8 @@ class Rehearsal:
             "SegmentSpaceId": SPACE_ID,
             "SegmentProfileTokenSecretArn": token["ARN"],
             "RefreshMinIntervalSeconds": "60",
+            "CustomerProfilesDomain": PROFILES_DOMAIN,
+            "CustomerProfilesCreate": "true",
             "BatchSize": "10",
             "MaximumRetryAttempts": "1",
             "MaximumBatchingWindowInSeconds": "0",
@@ -168,6 +174,7 @@ class Rehearsal:
         }
         env |= {f"AWS_ENDPOINT_URL_{s}": self.moto_url for s in MOTO_SERVICES}
         env |= {f"AWS_ENDPOINT_URL_{s}": self.fake.url for s in STAND_IN_SERVICES}
+        env["AWS_ENDPOINT_URL_CUSTOMER_PROFILES"] = self.profiles.url
         env |= {"SEGMENT_API_HOST": self.fake.url, "SEGMENT_PROFILE_API_HOST": self.fake.url}
         return env
 

@@ -79,6 +79,8 @@ class Scenario:
             self.expect(
                 "recommended_products" in traits.get(user, {}), f"a recommended_products trait for {user}"
             )
+            attributes = self.r.profiles.attributes_of(user)
+            self.expect(len(attributes) > 1, f"a Customer Profiles profile with recommendations for {user}")
         bought = self.item(self.r.stack.physical["PurchaseLedgerTable"], BUYER)
         self.expect(
             bool(bought.get("items", {}).get("SS")), f"the purchase ledger holds {BUYER}'s order: {bought}"
