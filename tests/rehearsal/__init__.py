@@ -5,7 +5,8 @@
    SAM transform (aws-sam-translator) turns the packaged template into what CloudFormation creates.
 2. The resources come up on moto in server mode (ThreadedMotoServer on 127.0.0.1: Kinesis, SQS, S3, DynamoDB,
    Secrets Manager), Personalize and Segment on the loopback stand-in (tests/support/cloud_fake.py), Customer
-   Profiles on tests/rehearsal/profiles.py; both record every raw request. Intrinsics resolve against what was created (tests/rehearsal/stack.py).
+   Profiles on tests/rehearsal/profiles.py; both record every raw request. Intrinsics resolve against what
+   was created (tests/rehearsal/stack.py).
 3. Each function runs from its packaged zip, unzipped, in python3.12 (tests/rehearsal/bootstrap.py), with the
    template's variables, what Lambda sets, and endpoint URLs pointing at the emulators: the one thing the
    harness adds, because the functions would otherwise call AWS and Segment themselves.
