@@ -48,6 +48,7 @@ RESOURCE_PARAMETERS = (
     "ApplicationId",
     "StreamARN",
     "StreamName",
+    "ImportJobRequest",
 )
 
 env_reads: set[str] = set()

@@ -73,11 +73,43 @@ DEFAULTS_ON_PURPOSE = {
 }
 
 
-def environment_problems(function: str, template_env: Mapping[str, str], reads: Iterable[str]) -> list[str]:
+# The legacy Pinpoint functions parse the same settings as the pipeline (Settings, EngagementSettings), so
+# they read the pipeline's sinks and ledgers too, which their code never builds (consumers/bootstrap/hooks.py
+# wires a recommender, the Profile API purchases and the catalog only): left unset on them on purpose.
+PIPELINE_ONLY = frozenset(
+    {
+        "PINPOINT_APPLICATION_ID",
+        "PERSONALIZE_FILTER_ARN",
+        "PERSONALIZE_FILTER_VALUES",
+        "PUE_CATALOG_TABLE",
+        "PUE_CUSTOMER_PROFILES_CREATE",
+        "PUE_CUSTOMER_PROFILES_DOMAIN",
+        "PUE_CUSTOMER_PROFILES_KEY",
+        "PUE_DEAD_LETTER_BUCKET",
+        "PUE_MESSAGE_CHANNEL",
+        "PUE_MESSAGE_LEDGER_TABLE",
+        "PUE_MESSAGE_QUIET_PERIOD_SECONDS",
+        "PUE_MESSAGE_TEMPLATE",
+        "PUE_PURCHASE_LEDGER_TABLE",
+        "PUE_REFRESH_LEDGER_TABLE",
+        "PUE_REFRESH_MIN_INTERVAL_SECONDS",
+        "SEGMENT_PROFILE_TOKEN",
+        "SEGMENT_SPACE_ID",
+        "SEGMENT_WRITE_KEY",
+    }
+)
+LEGACY_HANDLERS = ("consumers.campaign_hook.handler", "consumers.segment_import.handler")
+
+
+def environment_problems(
+    function: str, template_env: Mapping[str, str], reads: Iterable[str], handler: str = ""
+) -> list[str]:
     secret_filled = {
         name.removesuffix("_SECRET_ARN") for name in template_env if name.endswith("_SECRET_ARN")
     }
     allowed = set(template_env) | LAMBDA_SETS | secret_filled | set(DEFAULTS_ON_PURPOSE)
+    if handler in LEGACY_HANDLERS:
+        allowed |= PIPELINE_ONLY
     return [
         f"{function}: the code reads {name}, which its template entry does not set"
         for name in sorted(set(reads) - allowed)
@@ -116,7 +148,10 @@ def requested(call: Mapping[str, Any], stack: Stack) -> list[tuple[str, str]]:
     if service == "customer-profiles":
         return [(action, arn("profile", f"domains/{params['DomainName']}"))]
     if service == "pinpoint":
-        return [(action, arn("mobiletargeting", f"apps/{params['ApplicationId']}"))]
+        needs = [(action, arn("mobiletargeting", f"apps/{params['ApplicationId']}"))]
+        if "RoleArn" in params.get("ImportJobRequest", {}):  # IAM checks iam:PassRole on the caller
+            needs.append(("iam:PassRole", params["ImportJobRequest"]["RoleArn"]))
+        return needs
     return [(action, "*")]  # personalize-events PutEvents has no resource type
 
 

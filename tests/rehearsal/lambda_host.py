@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Mapping
@@ -63,7 +64,11 @@ class LambdaContainer:
             self._process.stdin.flush()
         except BrokenPipeError:
             pass
-        line = self._read_line()
+        try:
+            line = self._read_line()
+        except TimeoutError as error:  # Lambda's "Task timed out": the container is gone
+            self.init_error = f"{error}; its last lines: {self.logs[-12:]}"
+            return Invocation(error=self.init_error)
         answer: dict[str, Any] = (
             json.loads(line) if line else {"init_error": f"{self.name} exited: {self._process.poll()}"}
         )
@@ -80,6 +85,8 @@ class LambdaContainer:
         reader.start()
         reader.join(INVOKE_TIMEOUT_SECONDS)
         if not box:
+            # Interrupt first: the traceback it prints (into ``logs``) says where the function was stuck.
+            self._process.send_signal(signal.SIGINT)
             self.stop()
             raise TimeoutError(f"{self.name}: no answer within {INVOKE_TIMEOUT_SECONDS} s")
         return box[0]

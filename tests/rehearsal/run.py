@@ -19,11 +19,12 @@ from moto.server import ThreadedMotoServer
 
 from tests.rehearsal import checks
 from tests.rehearsal.lambda_host import Invocation, LambdaContainer
+from tests.rehearsal.pinpoint import PinpointImportStandIn
 from tests.rehearsal.profiles import CustomerProfilesStandIn
 from tests.rehearsal.scenario import Scenario
 from tests.rehearsal.sources import KinesisMapping
 from tests.rehearsal.stack import Stack, Unresolvable
-from tests.support.cloud_fake import CAMPAIGN_ARN, SPACE_ID, TRACKING_ID, CloudFake
+from tests.support.cloud_fake import APPLICATION_ID, CAMPAIGN_ARN, SPACE_ID, TRACKING_ID, CloudFake
 from tests.support.sam_transform import ACCOUNT, REGION, packaged, transformed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,12 +76,14 @@ class Rehearsal:
         self.moto_url = f"http://{host}:{port}"
         self.fake = CloudFake().start()
         self.profiles = CustomerProfilesStandIn(PROFILES_DOMAIN).start()
+        self.pinpoint_import = PinpointImportStandIn(APPLICATION_ID).start()
 
     def stop(self) -> None:
         for container in self.containers.values():
             container.stop()
         self.fake.stop()
         self.profiles.stop()
+        self.pinpoint_import.stop()
         self.moto.stop()
 
     def client(self, service: str) -> Any:
@@ -108,6 +111,10 @@ class Rehearsal:
             "RefreshMinIntervalSeconds": "60",
             "CustomerProfilesDomain": PROFILES_DOMAIN,
             "CustomerProfilesCreate": "true",
+            # The legacy path too, so every function of the template runs (the S3-triggered segment import,
+            # the campaign hook) and the stream's Pinpoint endpoint sink is on.
+            "PinpointLegacy": "true",
+            "PinpointApplicationId": APPLICATION_ID,
             "BatchSize": "10",
             "MaximumRetryAttempts": "1",
             "MaximumBatchingWindowInSeconds": "0",
@@ -175,6 +182,9 @@ class Rehearsal:
         env |= {f"AWS_ENDPOINT_URL_{s}": self.moto_url for s in MOTO_SERVICES}
         env |= {f"AWS_ENDPOINT_URL_{s}": self.fake.url for s in STAND_IN_SERVICES}
         env["AWS_ENDPOINT_URL_CUSTOMER_PROFILES"] = self.profiles.url
+        # Pinpoint: endpoints on the stand-in the stream's sink is measured against; import jobs on their own.
+        importing = name == "SegmentImportFunction"
+        env["AWS_ENDPOINT_URL_PINPOINT"] = self.pinpoint_import.url if importing else self.fake.url
         env |= {"SEGMENT_API_HOST": self.fake.url, "SEGMENT_PROFILE_API_HOST": self.fake.url}
         return env
 
@@ -239,7 +249,10 @@ class Rehearsal:
         self.report.checked += len(checks.watched_metrics(self.stack))
         problems = []
         for name, reads in sorted(self.env_reads.items()):
-            problems += checks.environment_problems(name, self.functions[name]["template_env"], reads)
+            function = self.functions[name]
+            problems += checks.environment_problems(
+                name, function["template_env"], reads, function["handler"]
+            )
         for name, needs in sorted(self.needs.items()):
             problems += checks.permission_problems(name, self.functions[name]["role"], needs, self.stack)
         logs = [line for container in self.containers.values() for line in container.logs]
@@ -274,8 +287,11 @@ def rehearse(template: Path, python: str) -> Report:
         mark = time.monotonic()
         report.checked += 1  # the wiring: packaged, every reference resolved, every code and handler found
         scenario = Scenario(rehearsal)
-        report.problems += scenario.play()
-        report.checked += scenario.checked
+        try:
+            report.problems += scenario.play()
+        except Unresolvable as error:
+            report.problems += [*scenario.problems, f"wiring: {error}"]
+        report.checked += scenario.checked + 1
         report.seconds["scenario"] = time.monotonic() - mark
         report.problems += rehearsal.check()
         report.notes.append("functions run: " + ", ".join(sorted(rehearsal.containers)))

@@ -56,6 +56,8 @@ class Scenario:
         self.discarded_batch()
         self.owed_refresh_and_sweep()
         self.api()
+        self.batch_segment_output()
+        self.campaign_hook()
         for name, need in ((self.consumer, self.mapping.platform_calls),):
             for who, action, resource in need:
                 self.r.need(name, who, action, resource)
@@ -140,6 +142,89 @@ class Scenario:
         self.expect(status == 200, f"GET /recommendations answers 200, got {status} {answer.error or ''}")
         denied = self.r.invoke(function, http_api_event("GET", "/recommendations", f"userId={BUYER}", {}))
         self.expect((denied.response or {}).get("statusCode") == 401, "no x-api-key: 401")
+
+    def batch_segment_output(self) -> None:
+        # Personalize writes a batch segment job's output to the bucket; S3 invokes what its notification
+        # names when the key passes the notification's filter (asynchronously: Lambda's retries, then the
+        # on-failure destination of the function's EventInvokeConfig).
+        stack = self.r.stack
+        bucket_name = next(
+            n for n, r in stack.resources.items() if "NotificationConfiguration" in r["Properties"]
+        )
+        bucket = stack.physical[bucket_name]
+        notification = stack.value(stack.resources[bucket_name]["Properties"]["NotificationConfiguration"])
+        (config,) = notification["LambdaConfigurations"]
+        rules = {rule["Name"]: rule["Value"] for rule in config["Filter"]["S3Key"]["Rules"]}
+        key = f"{rules.get('prefix', '')}rehearsal-job.json.out"
+        self.expect(
+            key.endswith(rules.get("suffix", "")), f"the output key {key} passes the notification filter"
+        )
+        lines = [{"input": {"itemId": "item-1"}, "output": {"usersList": [BUYER, VIEWER]}}]
+        body = "\n".join(json.dumps(line) for line in lines).encode("utf-8")
+        self.r.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        function = next(
+            (f for f in self.r.functions if stack.attributes[f]["Arn"] == config["Function"]), None
+        )
+        self.expect(function is not None, f"the notification's function {config['Function']} is in the stack")
+        if function is None:
+            return
+        event = json.loads(
+            (SAMPLES / "engagement" / "s3_object_created_event.json").read_text(encoding="utf-8")
+        )
+        record = event["Records"][0]["s3"]
+        record["bucket"] |= {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+        record["object"] |= {"key": key, "size": len(body)}
+        answer = self.invoke_async(function, event)
+        self.expect(answer.error is None, f"the segment import runs: {answer.error}")
+        jobs = list(self.r.pinpoint_import.jobs.values())
+        self.expect(len(jobs) == 1, f"one Pinpoint import job for the one query, got {len(jobs)}")
+        for job in jobs:
+            location = job["S3Url"].removeprefix(f"s3://{bucket}/")
+            csv = self.r.client("s3").get_object(Bucket=bucket, Key=location)["Body"].read().decode()
+            self.expect(f"{BUYER}-ep" in csv, f"the import file names the buyer's endpoint: {csv[:200]}")
+
+    def invoke_async(self, function: str, event: dict[str, Any]) -> Any:
+        """Lambda's asynchronous invocation: MaximumRetryAttempts more tries, then the on-failure
+        destination."""
+        configs = [
+            self.r.stack.value(r["Properties"])
+            for r in self.r.stack.resources.values()
+            if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+        ]
+        config = next(c for c in configs if c["FunctionName"] == self.r.stack.physical[function])
+        for _ in range(1 + int(config.get("MaximumRetryAttempts", 2))):
+            answer = self.r.invoke(function, event)
+            if answer.error is None:
+                return answer
+        destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+        self.r.need(function, "Lambda's asynchronous invocation", "sqs:SendMessage", destination)
+        return answer
+
+    def campaign_hook(self) -> None:
+        stack = self.r.stack
+        hook = "CampaignHookFunction"
+        permissions = [
+            stack.value(r["Properties"])
+            for r in stack.resources.values()
+            if r["Type"] == "AWS::Lambda::Permission"
+            and "pinpoint" in json.dumps(stack.value(r["Properties"]))
+        ]
+        self.expect(
+            [p["FunctionName"] for p in permissions] == [stack.attributes[hook]["Arn"]],
+            f"Pinpoint may invoke the campaign hook: {permissions}",
+        )
+        event = json.loads((SAMPLES / "engagement" / "campaign_hook_event.json").read_text(encoding="utf-8"))
+        event["ApplicationId"] = self.r.stack.parameters["PinpointApplicationId"]
+        endpoint_id, endpoint = next(iter(event["Endpoints"].items()))
+        endpoint["User"]["UserId"] = BUYER
+        event["Endpoints"] = {endpoint_id: endpoint}
+        answer = self.r.invoke(hook, event)
+        self.expect(answer.error is None, f"the campaign hook runs: {answer.error}")
+        attributes = ((answer.response or {}).get(endpoint_id) or {}).get("Attributes", {})
+        self.expect(
+            len(attributes) > len(endpoint.get("Attributes", {})),
+            f"the hook adds recommendations: {attributes}",
+        )
 
     # ---- reading the emulators ---------------------------------------------------------------------
     def item(self, table: str, user: str) -> dict[str, Any]:

@@ -92,6 +92,8 @@ class Stack:
         elif kind == "AWS::Logs::LogGroup":
             group = self.value(properties["LogGroupName"])
             self._set(name, group, Arn=arn("logs", f"log-group:{group}:*"))
+        elif kind == "AWS::Events::Rule":
+            self._set(name, physical, Arn=arn("events", f"rule/{physical}"))
         elif kind == "AWS::SNS::Topic":
             self._set(name, arn("sns", physical), TopicName=physical)
         else:
