@@ -12,29 +12,19 @@ import threading
 from typing import Any
 from urllib.parse import unquote
 
-from tests.support.http_receiver import HttpReceiver, RecordedRequest, Reply
+from tests.rehearsal.stand_in import LoopbackStandIn
+from tests.support.http_receiver import RecordedRequest, Reply
 
 
-class PinpointImportStandIn:
+class PinpointImportStandIn(LoopbackStandIn):
     def __init__(self, application_id: str) -> None:
-        self.receiver = HttpReceiver(Reply(404, {"Message": "not served by the stand-in"}))
+        super().__init__()
         self.jobs: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         base = f"/v1/apps/{application_id}"
         self.receiver.route(f"{base}/users/*", self._endpoints)
         self.receiver.route(f"{base}/jobs/import*", self._jobs)
-
-    @property
-    def url(self) -> str:
-        return self.receiver.url
-
-    def start(self) -> PinpointImportStandIn:
-        self.receiver.start()
-        return self
-
-    def stop(self) -> None:
-        self.receiver.stop()
 
     def _endpoints(self, request: RecordedRequest) -> Reply:
         user = unquote(request.path.rsplit("/", 1)[1])

@@ -11,13 +11,14 @@ import itertools
 import threading
 from typing import Any
 
-from tests.support.http_receiver import HttpReceiver, RecordedRequest, Reply
+from tests.rehearsal.stand_in import LoopbackStandIn
+from tests.support.http_receiver import RecordedRequest, Reply
 
 
-class CustomerProfilesStandIn:
+class CustomerProfilesStandIn(LoopbackStandIn):
     def __init__(self, domain: str) -> None:
         self.domain = domain
-        self.receiver = HttpReceiver(Reply(404, {"Message": "not served by the stand-in"}))
+        super().__init__()
         self.profiles: dict[
             str, dict[str, Any]
         ] = {}  # profile id -> {"keys": {name: [values]}, "Attributes"}
@@ -27,17 +28,6 @@ class CustomerProfilesStandIn:
         self.receiver.route(f"{base}/search", self._search)
         self.receiver.route(f"{base}/keys", self._add_key)
         self.receiver.route(base, self._create_or_update)
-
-    @property
-    def url(self) -> str:
-        return self.receiver.url
-
-    def start(self) -> CustomerProfilesStandIn:
-        self.receiver.start()
-        return self
-
-    def stop(self) -> None:
-        self.receiver.stop()
 
     def attributes_of(self, account: str) -> dict[str, str]:
         """The attributes of the profile whose account number is ``account`` (empty when there is none)."""
