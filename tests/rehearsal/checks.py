@@ -66,6 +66,10 @@ DEFAULTS_ON_PURPOSE = {
     "PUE_CATALOG_RANKS": "the catalog's default ranks",
     "PUE_CAMPAIGN_HOOK_TIMEOUT_SECONDS": ONLY_USER.format("campaign hook"),
     "PUE_MESSAGE_LOCAL_BODY": "the local backend's message body; unused with PUE_BACKEND=aws",
+    # Issue 23 (on main): per-key token buckets of the API. On Lambda each container keeps its own bucket, so
+    # the stack-wide limit is the HTTP API's throttling (RecommendationsHttpApi DefaultRouteSettings).
+    "PUE_RATE_LIMIT": "the API's default per-key rate, per container (docs/api.md)",
+    "PUE_EVENTS_RATE_LIMIT": "the API's default per-key POST /events rate, per container (docs/api.md)",
     "PUE_SEGMENT_IMPORT_BUCKET": ONLY_USER.format("segment import"),
     "PUE_SEGMENT_IMPORT_PREFIX": ONLY_USER.format("segment import"),
     "PUE_SEGMENT_IMPORT_ROLE_ARN": ONLY_USER.format("segment import"),
