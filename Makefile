@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 RUNTIME_LOCK := deploy/requirements.lock
 
-.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale eval wrk stress clean deploy bundle lock
+.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale eval wrk stress clean deploy deploy-ci bundle lock sam-venv rehearse
 
 install: $(STAMP)
 
@@ -30,8 +30,31 @@ lock: install
 
 # The artifact `make deploy` ships, built offline from the wheelhouse, with bytecode compiled by the
 # template's runtime (python3.12: found on PATH or under pyenv; else PYTHON_RUNTIME=/path/to/python3.12).
-bundle: install
-	$(BIN)/python deploy/bundle.py build --out .aws-sam/bundle $(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
+# Built into .aws-sam/bundle (the template's Globals CodeUri), and only when something it is made of changed
+# since the last build: pue's packages, the lock, the builder, the template (its Runtime and Architectures).
+BUNDLE := .aws-sam/bundle
+BUNDLE_STAMP := .aws-sam/bundle.stamp
+BUNDLE_INPUTS := $(shell find consumers destinations schemas -type f ! -path '*/__pycache__/*' ! -name '*.pyc') \
+	$(RUNTIME_LOCK) deploy/bundle.py deploy/template.yaml
+bundle: $(BUNDLE_STAMP)
+
+$(BUNDLE_STAMP): $(STAMP) $(BUNDLE_INPUTS)
+	$(BIN)/python deploy/bundle.py build --out $(BUNDLE) $(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
+	@touch $@
+
+# SAM CLI, for the offline packaging check (tests/support/sam_package.py) and `make deploy`'s `sam`, in a venv
+# of its own: aws-sam-cli pins boto3, cfn-lint and aws-sam-translator to versions the project's venv does not
+# use. Pinned in tests/support/requirements-sam.txt; installed again only when that file changes.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+SAM_REQUIREMENTS := tests/support/requirements-sam.txt
+sam-venv: $(SAM_STAMP)
+
+$(SAM_STAMP): $(SAM_REQUIREMENTS)
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r $(SAM_REQUIREMENTS)
+	@touch $@
 
 run: install
 	$(BIN)/pue run
@@ -45,11 +68,22 @@ typecheck: install
 	$(BIN)/mypy
 
 # The full reliability runs (@pytest.mark.stress) are left to `make stress`; smaller runs stay in here.
-unit: install chromium
+unit: install chromium sam-venv
 	$(BIN)/pytest -n auto -m "not stress"
 
 # chromium first: a machine that cannot get it learns so at once, not after the lint and type checks.
-test: chromium lint typecheck unit
+test: chromium lint typecheck unit rehearse
+
+# The deployed stack rehearsed offline (deploy/README.md, "The rehearsal"): SAM CLI packages a bundle built
+# for this machine's CPU, and each function runs from the packaged zip, on emulators, with its template
+# environment and role.
+REHEARSAL_BUNDLE := .aws-sam/rehearsal/.aws-sam/bundle
+rehearse: install sam-venv $(REHEARSAL_BUNDLE).stamp
+	$(BIN)/python -m tests.rehearsal
+
+$(REHEARSAL_BUNDLE).stamp: $(STAMP) $(BUNDLE_INPUTS)
+	$(BIN)/python deploy/bundle.py build --arch host --out $(REHEARSAL_BUNDLE) $(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
+	@touch $@
 
 # The browser test's chromium: installed with apt when missing and apt is usable (root, or sudo without a
 # password), as for wrk below; otherwise stops with the one command to run (tests/support/ensure_chromium.sh).
@@ -90,11 +124,23 @@ wrk:
 stress: install
 	$(BIN)/pytest -m stress tests/functional
 
-# AWS: `make bundle`, then `sam deploy --guided`, which zips .aws-sam/bundle as it is (the template's
-# CodeUri) and deploys. No `sam build`: the bundle is the build. See deploy/README.md.
-deploy: bundle
-	@command -v sam >/dev/null 2>&1 || { echo "make deploy: the AWS SAM CLI ('sam') is not installed; see https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html" >&2; exit 1; }
-	sam deploy --guided --template-file deploy/template.yaml --config-file $(CURDIR)/deploy/samconfig.toml
+# AWS (deploy/README.md). `make deploy`: the bundle (rebuilt only when out of date), then `sam deploy --guided`,
+# which zips .aws-sam/bundle as it is (the template's Globals CodeUri), asks for the parameters, can save them
+# in deploy/samconfig.toml, and deploys. No `sam build`: the bundle is the build.
+# `make deploy-ci`: no questions and no rebuild: deploys the .aws-sam/bundle already there (the one CI built),
+# with the parameters saved in deploy/samconfig.toml (SAM_CONFIG_ENV, default "default") and PARAMETERS, e.g.
+#   make deploy-ci PARAMETERS="TrackingId=... CampaignArn=arn:aws:personalize:..."
+SAM ?= $(CURDIR)/$(SAM_VENV)/bin/sam
+SAM_CONFIG_ENV ?= default
+SAM_DEPLOY := --template-file deploy/template.yaml --config-file $(CURDIR)/deploy/samconfig.toml \
+	--config-env $(SAM_CONFIG_ENV)
+deploy: bundle sam-venv
+	$(SAM) deploy --guided $(SAM_DEPLOY)
+
+deploy-ci: sam-venv
+	@test -f $(BUNDLE)/consumers/kinesis.py || { echo "make deploy-ci: no bundle at $(BUNDLE): run make bundle (CI's build step) first" >&2; exit 1; }
+	$(SAM) deploy $(SAM_DEPLOY) --no-confirm-changeset --no-fail-on-empty-changeset \
+		$(if $(PARAMETERS),--parameter-overrides $(PARAMETERS))
 
 clean:
-	rm -rf $(VENV) .pue .mypy_cache .ruff_cache .hypothesis bench-results test-artifacts .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) .pue .mypy_cache .ruff_cache .hypothesis bench-results test-artifacts .aws-sam

@@ -2,7 +2,7 @@
 
     python deploy/bundle.py lock                         regenerate deploy/requirements.lock (`make lock`)
     python deploy/bundle.py wheels [--arch ARCH]        fill the wheelhouse from PyPI (`make install` runs it)
-    python deploy/bundle.py build --out DIR [--arch ARCH] [--python PATH]   the bundle, no network
+    python deploy/bundle.py build [--out DIR] [--arch ARCH] [--python PATH]   the bundle, no network
 
 ``build``: pue's three packages, then every package of ``deploy/requirements.lock`` installed from the local
 wheelhouse (``--no-index``, hashes required) as wheels for the template's runtime and architecture, then
@@ -25,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
 LOCK = ROOT / "deploy" / "requirements.lock"
+# Where `make bundle` builds: the template's Globals CodeUri (../.aws-sam/bundle, relative to deploy/) names
+# this folder, and tests/unit/test_template_transform.py packages the template against it.
+BUNDLE_DIR = ROOT / ".aws-sam" / "bundle"
 WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
 PACKAGES = ("consumers", "destinations", "schemas")
 # Lambda's limit on a function's unzipped code, layers included.
@@ -171,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     wheels.add_argument("--arch", action="append", help="template (default), host, or aarch64/x86_64")
     built = commands.add_parser("build", help="build the bundle from the wheelhouse, offline")
-    built.add_argument("--out", type=Path, required=True, help="the bundle folder (replaced)")
+    built.add_argument(
+        "--out", type=Path, default=BUNDLE_DIR, help="the bundle folder, replaced (default: %(default)s)"
+    )
     built.add_argument("--arch", default="template", help="template (default), host, or aarch64/x86_64")
     built.add_argument("--python", help="the runtime's interpreter (default: found on PATH or under pyenv)")
     args = parser.parse_args(argv)

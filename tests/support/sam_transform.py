@@ -5,13 +5,23 @@ generated resources (the S3 notification on a bucket, event source mappings, per
 deployment faults hide that cfn-lint on the SAM source cannot see. aws-sam-translator is the library behind
 that transform and behind ``sam``; it asks IAM for AWS managed policy ARNs only when a function names one in
 ``Policies``, so the loader here answers from a fixed table and never reaches the network.
+
+The template given must already be packaged (every function's code an S3 object), as CloudFormation only ever
+sees it after ``sam deploy``'s packaging step: ``packaged()`` runs that step, SAM CLI's own code
+(tests/support/sam_package.py in .venv-sam), and nothing here rewrites a CodeUri.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
+import json
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from graphlib import TopologicalSorter
+from pathlib import Path
 from typing import Any
 
 from cfnlint.decode import decode_str  # type: ignore[import-untyped]
@@ -25,6 +35,9 @@ from samtranslator.utils.py27hash_fix import (  # type: ignore[import-untyped]
     undo_mark_unicode_str_in_template,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"  # make sam-venv
+PACKAGER = ROOT / "tests" / "support" / "sam_package.py"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 STACK_UUID = "0f6a8c40-0000-11ef-8000-0a1b2c3d4e5f"
@@ -60,14 +73,16 @@ def parse(text: str) -> dict[str, Any]:
 def transformed(
     source: Mapping[str, Any], parameters: Mapping[str, str], loader: OfflinePolicyLoader | None = None
 ) -> dict[str, Any]:
-    """The CloudFormation template the SAM transform makes of ``source`` for these parameter values.
+    """The CloudFormation template the SAM transform makes of the packaged ``source`` for these values.
 
     What ``samtranslator.translator.transform.transform`` does, with a boto3 session given its region: the
     translator otherwise reads the region from the environment (and fails without one).
     """
     import boto3.session
 
-    fragment = packaged(source)
+    fragment = copy.deepcopy(dict(source))
+    local = unpackaged_code(fragment)
+    assert not local, f"not packaged, CloudFormation cannot read local code: {local}"
     values: dict[str, Any] = {k: v for k, v in PSEUDO.items() if v is not None} | dict(parameters)
     to_py27_compatible_template(fragment, values)
     policies = loader or OfflinePolicyLoader()
@@ -76,14 +91,56 @@ def transformed(
     return dict(undo_mark_unicode_str_in_template(output))
 
 
-def packaged(source: Mapping[str, Any]) -> dict[str, Any]:
-    """``source`` as ``sam deploy`` uploads it: local CodeUri folders replaced by their zip's S3 object."""
-    fragment = copy.deepcopy(dict(source))
-    for name, resource in fragment["Resources"].items():
-        code = resource.get("Properties", {}).get("CodeUri")
-        if isinstance(code, str) and not code.startswith("s3://"):
-            resource["Properties"]["CodeUri"] = f"s3://pue-artifacts/{name}.zip"
-    return fragment
+def unpackaged_code(template: Mapping[str, Any]) -> dict[str, Any]:
+    """Function -> its code where that is still a local path (Globals applied), not an S3 object."""
+    default = template.get("Globals", {}).get("Function", {}).get("CodeUri")
+    found = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function" or "InlineCode" in resource.get("Properties", {}):
+            continue
+        code = resource.get("Properties", {}).get("CodeUri", default)
+        if not (isinstance(code, dict) or (isinstance(code, str) and code.startswith("s3://"))):
+            found[name] = code
+    return found
+
+
+def packaged(template: Path, parameter_sets: Mapping[str, Mapping[str, str]]) -> SamPackage:
+    """SAM CLI's packaging step run on ``template`` where it lies (CodeUris resolve against its folder)."""
+    out = Path(tempfile.mkdtemp(prefix="pue-sam-package-"))
+    atexit.register(shutil.rmtree, out, True)  # the zips: a rehearsal's is ~20 MB
+    (out / "sets.json").write_text(json.dumps(parameter_sets), encoding="utf-8")
+    if not SAM_PYTHON.exists():
+        raise AssertionError(f"{SAM_PYTHON} is missing: run `make sam-venv` (make test does)")
+    command = [str(SAM_PYTHON), str(PACKAGER), str(template), "--out", str(out)]
+    done = subprocess.run(
+        [*command, "--parameter-sets", str(out / "sets.json")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=template.parent,
+    )
+    return SamPackage(done.returncode, done.stderr, out)
+
+
+class SamPackage:
+    """What the packaging step left: its exit code and error text, the packaged template and the uploads."""
+
+    def __init__(self, returncode: int, stderr: str, out: Path) -> None:
+        self.returncode, self.stderr, self.out = returncode, stderr, out
+
+    def template(self) -> dict[str, Any]:
+        assert self.returncode == 0, self.stderr
+        return dict(json.loads((self.out / "packaged.json").read_text(encoding="utf-8")))
+
+    def uploads(self) -> list[dict[str, Any]]:
+        return list(json.loads((self.out / "uploads.json").read_text(encoding="utf-8")))
+
+    def unauthenticated(self) -> dict[str, list[str]]:
+        return dict(json.loads((self.out / "auth.json").read_text(encoding="utf-8")))
+
+    def artifact(self, key: str) -> Path:
+        return self.out / "artifacts" / key
 
 
 def with_defaults(template: Mapping[str, Any], parameters: Mapping[str, str]) -> dict[str, Any]:

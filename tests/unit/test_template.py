@@ -82,6 +82,15 @@ PLATFORM_ACTIONS = {
     # https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html
     "kms:Decrypt",
 }
+# What the role Segment's Kinesis destination assumes may do (SegmentProducerRole): write the stream, check
+# its own grant, and encrypt with a customer-managed key. No pue code runs with it.
+# https://segment.com/docs/connections/destinations/catalog/amazon-kinesis/
+PRODUCER_ACTIONS = {
+    "kinesis:PutRecord",
+    "kinesis:PutRecords",
+    "iam:SimulatePrincipalPolicy",
+    "kms:GenerateDataKey",
+}
 # The services pue's code calls; their operation names (snake_case, as boto3 spells them) identify client
 # calls in the source whatever the client variable is called (self._pinpoint.create_import_job(...)).
 CALLED_SERVICES = (
@@ -279,7 +288,7 @@ def test_no_wildcard_actions_and_resource_star_only_where_iam_offers_no_resource
 
 def test_every_granted_action_is_one_the_code_or_lambda_uses() -> None:
     granted = {action for statement in allow_statements() for action in actions_of(statement)}
-    assert granted - set(CODE_ACTIONS) - PLATFORM_ACTIONS == set()
+    assert granted - set(CODE_ACTIONS) - PLATFORM_ACTIONS - PRODUCER_ACTIONS == set()
 
 
 def test_every_operation_in_the_action_table_is_called_by_the_code() -> None:
@@ -361,6 +370,97 @@ def test_dead_letters_survive_stack_deletion_and_replacement() -> None:
     resources = template()["Resources"]
     for name in ("DeadLetterQueue", "DiscardedBatchesQueue", "DeadLetterBucket"):
         assert resources[name]["DeletionPolicy"] == resources[name]["UpdateReplacePolicy"] == "Retain", name
+
+
+# ---- a stack that keeps data and says when it is hurt (issue 21) -------------------------------------------
+DATA_TYPES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::SQS::Queue")
+PIPELINE_FUNCTIONS = ("KinesisConsumerFunction", "RecommendationsApiFunction", "RefreshSweepFunction")
+
+
+def test_every_table_bucket_stream_and_queue_survives_stack_deletion_and_replacement() -> None:
+    holding = resources_of(*DATA_TYPES)
+    assert {"PurchaseLedgerTable", "RefreshLedgerTable", "SegmentStream", "BatchSegmentBucket"} <= set(
+        holding
+    )
+    for name, resource in holding.items():
+        assert resource.get("DeletionPolicy") == resource.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_every_ledger_table_has_point_in_time_recovery() -> None:
+    tables = resources_of("AWS::DynamoDB::Table")
+    assert {"PurchaseLedgerTable", "RefreshLedgerTable", "MessageLedgerTable"} <= set(tables)
+    for name, table in tables.items():
+        recovery = table["Properties"].get("PointInTimeRecoverySpecification", {})
+        assert recovery.get("PointInTimeRecoveryEnabled") is True, name
+
+
+def test_the_purchase_ledger_exists_whatever_the_parameters_and_every_pipeline_function_uses_it() -> None:
+    resources = template()["Resources"]
+    # v0.1.0 made it conditional on no Profile API token: setting the token later deleted the table.
+    assert "Condition" not in resources["PurchaseLedgerTable"]
+    assert "Condition" not in resources["PurchaseLedgerPolicy"]
+    roles = list(branches(resources["PurchaseLedgerPolicy"]["Properties"]["Roles"]))
+    for name in PIPELINE_FUNCTIONS:
+        properties = resources[name]["Properties"]
+        variables = properties["Environment"]["Variables"]
+        assert variables["PUE_PURCHASE_LEDGER_TABLE"] == {"Ref": "PurchaseLedgerTable"}, name
+        assert {"Ref": properties["Role"]["Fn::GetAtt"][0]} in roles, name
+    (statement,) = resources["PurchaseLedgerPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert set(actions_of(statement)) == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
+    assert statement["Resource"] == {"Fn::GetAtt": ["PurchaseLedgerTable", "Arn"]}
+
+
+def test_every_alarm_notifies_a_topic_the_stack_creates_unless_one_is_given() -> None:
+    alarms = resources_of("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 17
+    for name, alarm in alarms.items():
+        assert alarm["Properties"]["AlarmActions"] == [
+            {"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}
+        ], name
+    resources, conditions = template()["Resources"], template()["Conditions"]
+    assert resources["AlarmTopic"]["Condition"] == "CreateAlarmTopic"
+    assert conditions["CreateAlarmTopic"] == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
+    subscription = resources["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert template()["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert "AlarmTopicArn" in template()["Outputs"]
+
+
+def test_segment_can_be_given_a_role_to_write_the_stream_with_its_external_id() -> None:
+    role = template()["Resources"]["SegmentProducerRole"]
+    assert role["Condition"] == "CreateProducerRole"
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    # Segment's account role, as its Amazon Kinesis destination docs give it.
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::595280932656:role/customer-kinesis-access"}
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "SegmentExternalId"}}}
+    (policy,) = role["Properties"]["Policies"]
+    statements = list(branches(policy["PolicyDocument"]["Statement"]))
+    write = next(st for st in statements if "kinesis:PutRecords" in actions_of(st))
+    assert set(actions_of(write)) == {"kinesis:PutRecord", "kinesis:PutRecords"}
+    stream = template()["Resources"]["KinesisConsumerFunction"]["Properties"]["Events"]["SegmentStream"]
+    assert write["Resource"] == stream["Properties"]["Stream"]
+    output = template()["Outputs"]["SegmentProducerRoleArn"]
+    assert output["Condition"] == "CreateProducerRole"
+    assert output["Value"] == {"Fn::GetAtt": ["SegmentProducerRole", "Arn"]}
+
+
+def test_the_stream_keeps_a_discarded_batch_readable_longer_than_a_weekend() -> None:
+    # A discarded batch is a pointer (shard, sequence range); pue redrive re-reads its records until the
+    # stream expires them. The window is the retention minus the records' age when Lambda gave up on them.
+    parameters = template()["Parameters"]
+    stream = template()["Resources"]["SegmentStream"]["Properties"]
+    assert stream["RetentionPeriodHours"] == {"Ref": "StreamRetentionHours"}
+    window = (
+        parameters["StreamRetentionHours"]["Default"] * 3600
+        - parameters["MaximumRecordAgeInSeconds"]["Default"]
+    )
+    assert window >= 2 * 24 * 3600
+    assert (
+        24 <= parameters["StreamRetentionHours"]["MinValue"]
+        and parameters["StreamRetentionHours"]["MaxValue"] <= 8760
+    )
 
 
 def test_the_api_outlasts_one_sdk_call_and_fits_the_http_api_timeout() -> None:

@@ -1,7 +1,12 @@
-"""deploy/template.yaml after the SAM transform, as CloudFormation creates it, for several parameter sets.
+"""deploy/template.yaml after SAM CLI's packaging step and the SAM transform, as CloudFormation creates it.
 
-For each set: the transform succeeds offline, cfn-lint finds no error in its output (E3004 is the circular
-dependency CloudFormation would refuse), the template's rules accept the values, every Ref, Fn::GetAtt,
+The packaging step is SAM CLI's own (tests/support/sam_package.py, run in .venv-sam): it zips the folder every
+function's CodeUri names, as ``sam deploy`` does before it calls CloudFormation, with the template where it
+lies in a copy of the repository's layout (deploy/template.yaml, and the folder `make bundle` builds holding a
+stand-in file; tests/rehearsal packages a real bundle). A CodeUri naming anything else fails here as it fails
+``sam deploy``. For each parameter set: the transform of the packaged template succeeds offline, cfn-lint
+finds no error in its output (E3004 is the circular dependency CloudFormation would refuse), the template's
+rules accept the values, every Ref, Fn::GetAtt,
 Fn::Sub and DependsOn of a resource CloudFormation creates names a resource it creates or a parameter, and
 the dependency graph has no cycle.
 """
@@ -11,7 +16,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
+import subprocess
+import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +28,17 @@ import pytest
 from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 
 from tests.support.sam_transform import (
+    SAM_PYTHON,
     OfflinePolicyLoader,
     Resolver,
+    SamPackage,
     cycle,
     dangling,
     dependencies,
+    packaged,
     parse,
     transformed,
+    unpackaged_code,
     with_defaults,
 )
 
@@ -52,6 +65,9 @@ EVERYTHING = {
     "SegmentWriteKeySecretArn": ARN.format(service="secretsmanager", resource="secret:pue/write-key-AbCdEf"),
     "SegmentProfileTokenSecretArn": ARN.format(service="secretsmanager", resource="secret:pue/token-AbCdEf"),
     "AlarmTopicArn": ARN.format(service="sns", resource="pue-alarms"),
+    "AlarmEmail": "oncall@example.com",
+    "SegmentExternalId": "wks_0a1b2c3d",
+    "StreamRetentionHours": "72",
     "RefreshMinIntervalSeconds": "300",
     "CatalogTableName": "pue-items",
     "CustomerProfilesDomain": "pue-domain",
@@ -65,14 +81,97 @@ EXISTING_STREAM = {**EVERYTHING, "StreamArn": ARN.format(service="kinesis", reso
 PARAMETER_SETS = {"defaults": DEFAULTS, "everything-on": EVERYTHING, "existing-stream": EXISTING_STREAM}
 
 
+# What `make bundle` writes to (deploy/bundle.py BUNDLE_DIR), relative to the repository.
+BUNDLE_DIR = Path(".aws-sam") / "bundle"
+STAND_IN = "consumers/__init__.py"
+
+
+def package_copy(template_text: str) -> SamPackage:
+    """SAM CLI's packaging step on ``template_text`` laid at deploy/template.yaml of a copy of the
+    repository's layout whose bundle folder holds one stand-in file."""
+    root = Path(tempfile.mkdtemp(prefix="pue-layout-"))
+    (root / "deploy").mkdir()
+    (root / "deploy" / "template.yaml").write_text(template_text, encoding="utf-8")
+    (root / BUNDLE_DIR / "consumers").mkdir(parents=True)
+    (root / BUNDLE_DIR / STAND_IN).write_text("# stand-in for make bundle's output\n", encoding="utf-8")
+    try:
+        return packaged(root / "deploy" / "template.yaml", PARAMETER_SETS)
+    finally:
+        shutil.rmtree(root)
+
+
+@functools.cache
+def sam_package() -> SamPackage:
+    return package_copy(TEMPLATE.read_text(encoding="utf-8"))
+
+
 @functools.cache
 def source() -> dict[str, Any]:
-    return parse(TEMPLATE.read_text(encoding="utf-8"))
+    """The template as ``sam deploy`` hands it to CloudFormation."""
+    return sam_package().template()
 
 
 @functools.cache
 def output(name: str) -> dict[str, Any]:
     return transformed(source(), PARAMETER_SETS[name])
+
+
+def test_the_bundle_folder_is_where_make_bundle_builds() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pue_bundle", ROOT / "deploy" / "bundle.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.BUNDLE_DIR == ROOT / BUNDLE_DIR
+    assert "\nbundle: $(BUNDLE_STAMP)" in (ROOT / "Makefile").read_text(encoding="utf-8")
+
+
+def test_sam_cli_packages_every_function_from_the_folder_make_bundle_builds() -> None:
+    template = source()
+    functions = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) == 5 and unpackaged_code(template) == {}
+    uploads = sam_package().uploads()
+    assert {f"s3://pue-artifacts/{u['key']}" for u in uploads} == {
+        f["Properties"]["CodeUri"] for f in functions.values()
+    }
+    for upload in uploads:  # each zip is the bundle folder: its stand-in file at the root of the zip
+        with zipfile.ZipFile(sam_package().artifact(upload["key"])) as zipped:
+            assert zipped.namelist() == [STAND_IN]
+
+
+def test_a_code_uri_outside_the_bundle_fails_packaging_as_sam_deploy_does() -> None:
+    # The fault of v0.1.0: RefreshSweepFunction's CodeUri named a folder nothing builds.
+    text = TEMPLATE.read_text(encoding="utf-8").replace(
+        "      Handler: consumers.refresh_sweep_handler.handler\n",
+        "      CodeUri: ../.aws-sam/pue-src\n      Handler: consumers.refresh_sweep_handler.handler\n",
+    )
+    assert "pue-src" in text
+    broken = package_copy(text)
+    assert broken.returncode == 1
+    assert "RefreshSweepFunction refers to a file or folder that does not exist" in broken.stderr
+
+
+def test_the_guided_deploy_asks_about_authentication_for_the_api_alone() -> None:
+    # SAM CLI's guided deploy asks "<function> has no authentication. Is this okay? [y/N]" for a function with
+    # an HttpApi event and no Auth (samcli/commands/deploy/auth_utils.py); the API checks x-api-key itself
+    # (consumers/api.py), so the answer is y (deploy/README.md). A non-guided deploy only prints the line.
+    assert sam_package().unauthenticated() == dict.fromkeys(PARAMETER_SETS, ["RecommendationsApiFunction"])
+
+
+def test_every_sam_deploy_option_the_makefile_passes_exists() -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    deploy_lines = makefile[makefile.index("SAM_DEPLOY :=") : makefile.index("\nclean:")]
+    used = set(re.findall(r"(--[a-z][a-z-]+)", deploy_lines))
+    assert {"--guided", "--no-confirm-changeset", "--parameter-overrides"} <= used
+    # The options of SAM CLI's deploy command, read from its click definition (`sam deploy --help` would
+    # also check PyPI for a newer version and send telemetry: no network in tests).
+    listing = (
+        "from samcli.commands.deploy.command import cli;"
+        "print(*[o for p in cli.params for o in p.opts + p.secondary_opts])"
+    )
+    done = subprocess.run([str(SAM_PYTHON), "-c", listing], capture_output=True, text=True, check=True)
+    assert used - set(done.stdout.split()) == set()
 
 
 def live(name: str) -> tuple[Resolver, dict[str, dict[str, Any]]]:
@@ -82,7 +181,7 @@ def live(name: str) -> tuple[Resolver, dict[str, dict[str, Any]]]:
 
 @pytest.mark.parametrize("name", PARAMETER_SETS)
 def test_the_parameter_set_passes_the_templates_rules(name: str) -> None:
-    assert Resolver(source(), PARAMETER_SETS[name]).rules_hold() == []
+    assert Resolver(parse(TEMPLATE.read_text(encoding="utf-8")), PARAMETER_SETS[name]).rules_hold() == []
 
 
 @pytest.mark.parametrize("name", PARAMETER_SETS)
@@ -150,6 +249,11 @@ def test_the_transform_needs_no_managed_policy_lookup() -> None:
     assert loader.calls == 0
 
 
+def test_the_transform_refuses_a_template_that_was_not_packaged() -> None:
+    with pytest.raises(AssertionError, match="not packaged"):
+        transformed(parse(TEMPLATE.read_text(encoding="utf-8")), DEFAULTS)
+
+
 # ---- moto's CloudFormation -----------------------------------------------------------------------------
 # What moto cannot model (docs in deploy/README.md): these types are skipped with a warning; AWS::NoValue
 # inside a list is left as null (CloudFormation drops it), which moto's IAM validation then rejects, so the
@@ -164,6 +268,7 @@ MOTO_UNMODELED = {
     "AWS::ApiGatewayV2::Api",
     "AWS::ApiGatewayV2::Stage",
     "AWS::Lambda::EventInvokeConfig",
+    "AWS::SNS::Subscription",
 }
 
 
