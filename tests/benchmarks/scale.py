@@ -163,7 +163,7 @@ def query_latencies(state: Path, queries: int, seed: int = 15) -> dict[str, floa
             body = b"".join(app(environ, _recorder(status)))
             times.append(time.perf_counter() - started)
             cpu.append(time.thread_time() - started_cpu)
-            if not status or not status[0].startswith("200") or b"\"items\"" not in body:
+            if not status or not status[0].startswith("200") or b'"items"' not in body:
                 raise RuntimeError(f"GET /recommendations failed: {status} {body[:200]!r}")
     finally:
         api.close()
