@@ -56,6 +56,10 @@ LIFT: Final = 1.25
 LIFT_FLOOR: Final = 0.1  # ... but a pair never counts for less than this share of its co-occurrences
 POPULARITY_WEIGHT: Final = 0.15  # + this * the item's decayed popularity / the hottest item's, per vote / top
 CANDIDATES: Final = 50  # best-voted items re-ranked with popularity (beyond the blocked ones)
+# The current visit: anchors within SESSION_SECONDS of the latest one vote with 1 + SESSION_BOOST times
+# their weight, so three clicks of a visit lead a long history (a visitor's whole history is its visit).
+SESSION_SECONDS: Final = 30 * 60
+SESSION_BOOST: Final = 0.0
 
 _TIERS: Final = 3
 _MIN_RELEVANCE: Final = 1e-6  # keeps every score above 0 and the tiers' bands apart
@@ -79,6 +83,8 @@ class ModelParameters:
     damping: float = POPULARITY_DAMPING
     anchor_damping: float = ANCHOR_DAMPING
     lift: float = LIFT
+    session_boost: float = SESSION_BOOST
+    session_seconds: float = SESSION_SECONDS
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -135,12 +141,8 @@ class LocalRecommender:
             row = conn.execute("SELECT id, actors FROM model_items WHERE item_id = ?", (item_id,)).fetchone()
             anchors = [] if row is None else [(int(row[0]), 1.0, int(row[1]))]
         else:
-            decay = self._parameters.decay
-            anchors = [
-                (item, decay**rank, actors)
-                for rank, (item, _, actors) in enumerate(seen[: self._parameters.anchors])
-            ]
-        seen_ids = [name for _, name, _ in seen]
+            anchors = _anchors(seen, self._parameters)
+        seen_ids = [name for _, name, _, _ in seen]
         blocked = excluded | set(seen_ids)
         weight = 0.0 if item_id else self._parameters.popularity_weight
         limit = wanted + len(blocked) + (CANDIDATES if weight > 0 else 0)
@@ -152,6 +154,21 @@ class LocalRecommender:
         if len(related) + len(popular) >= wanted:
             return [related, popular]
         return [related, popular, _heat_of(conn, [i for i in seen_ids if i not in excluded])]
+
+
+def _anchors(
+    seen: Sequence[tuple[int, str, int, float]], params: ModelParameters
+) -> list[tuple[int, float, int]]:
+    """(item, weight, distinct actors) of the most recent ``params.anchors`` items: ``decay ** rank``, times
+    ``1 + session_boost`` within ``session_seconds`` of the latest."""
+    if not seen:
+        return []
+    visit_start = seen[0][3] - params.session_seconds
+    boost = 1.0 + params.session_boost
+    return [
+        (item, params.decay**rank * (boost if ts >= visit_start else 1.0), actors)
+        for rank, (item, _, actors, ts) in enumerate(seen[: params.anchors])
+    ]
 
 
 def _blended(
@@ -190,15 +207,42 @@ def _validate(request: RecommendationRequest) -> None:
         raise PermanentError("a user id or an item id is required", service=_SERVICE, code="InvalidInput")
 
 
-def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str, int]]:
-    """The user's distinct items (id, item id, distinct actors), most recent first."""
-    rows = conn.execute(
-        "SELECT h.item, i.item_id, i.actors FROM model_history AS h JOIN model_actors AS a ON a.id = h.actor "
-        "JOIN model_items AS i ON i.id = h.item "
-        "WHERE a.actor = ? ORDER BY h.last_ts DESC, h.tick DESC LIMIT ?",
-        (f"u:{user_id}", SEEN_LIMIT),
+def _actors_of(conn: sqlite3.Connection, user_id: str) -> list[int]:
+    """The model actors whose history is ``user_id``'s: the user and the anonymous sessions it identified
+    from (``model_links``); an id never seen as a userId is an anonymous visitor's session, as Personalize
+    answers a sessionId passed as the userId."""
+    found = dict(
+        conn.execute(
+            "SELECT actor, id FROM model_actors WHERE actor IN (?, ?)", (f"u:{user_id}", f"s:{user_id}")
+        ).fetchall()
     )
-    return [(int(row[0]), str(row[1]), int(row[2])) for row in rows]
+    user = found.get(f"u:{user_id}")
+    if user is None:
+        session = found.get(f"s:{user_id}")
+        return [] if session is None else [int(session)]
+    linked = conn.execute("SELECT session FROM model_links WHERE user = ?", (user,)).fetchall()
+    return [int(user), *(int(row[0]) for row in linked)]
+
+
+def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str, int, float]]:
+    """The distinct items (id, item id, distinct actors, latest time) of the user (with its linked
+    sessions) or of the anonymous visitor, most recent first."""
+    actors = _actors_of(conn, user_id)
+    if not actors:
+        return []
+    marks = ", ".join("?" * len(actors))
+    rows = conn.execute(
+        "SELECT h.item, i.item_id, i.actors, h.last_ts FROM model_history AS h "  # noqa: S608 - placeholders
+        f"JOIN model_items AS i ON i.id = h.item WHERE h.actor IN ({marks}) "
+        "ORDER BY h.last_ts DESC, h.tick DESC LIMIT ?",
+        (*actors, SEEN_LIMIT),
+    )
+    if len(actors) == 1:
+        return [(int(row[0]), str(row[1]), int(row[2]), float(row[3])) for row in rows]
+    seen: dict[int, tuple[int, str, int, float]] = {}
+    for item, name, count, ts in rows:  # an item the user and a session both have: its latest time counts
+        seen.setdefault(int(item), (int(item), str(name), int(count), float(ts)))
+    return list(seen.values())
 
 
 def _votes(
