@@ -18,9 +18,10 @@ anonymousId as the session, as the Segment normalizer gives them) and the lists 
 calls. "pue at the last tag" is the previous release (``eval_last_tag``) on the same splits. Each
 baseline's best configuration on a protocol's validation split (by HR@10) is scored once on its test split.
 
-Evaluated users are subsampled to ``--users`` per split (default 2,000, a fixed seed) to keep the run near
-a quarter of an hour on two shared cores; every figure carries its standard error. Results (validation and
-test, with standard errors) go to ``bench-results/eval.json``; the table is printed.
+Evaluated users are subsampled to ``--users`` per split (default 2,000, a fixed seed): the whole run took
+about an hour at load average 8-16 on two shared cores; every figure carries its standard error.
+Results (validation and test, with standard errors) go to ``bench-results/eval.json``; the table is
+printed.
 """
 
 from __future__ import annotations
