@@ -103,10 +103,13 @@ SCALE_SIZES ?= 100000,1000000
 bench-scale: install
 	$(BIN)/python -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
 
-# Issue 15: the local recommender against popularity, recent popularity, item-kNN, EASE and iALS,
-# leave-last-out HR@10 / NDCG@10 on MovieTweetings 100k (../shared/data, skipped when absent) and synthetic.
+# Issues 15, 22: the local recommender and the previous release (v0.1.0) against popularity, recent
+# popularity, item-kNN, EASE, iALS and SKNN, leave-last-out HR@10 / NDCG@10 with standard errors, on every
+# set in ../shared/data (skipped when absent) and a synthetic one, users and anonymous visitors; 2,000
+# evaluated users per split (EVAL_ARGS="--users 0" for all). About an hour on the 2 shared cores.
+EVAL_ARGS ?=
 eval: install
-	$(BIN)/python -m tests.benchmarks.evaluate
+	$(BIN)/python -m tests.benchmarks.evaluate $(EVAL_ARGS)
 
 # wrk from Debian's packages when it is missing and apt is usable (root, or sudo without a password);
 # otherwise the figure is still measured, with the slower Python load loop, and says so.

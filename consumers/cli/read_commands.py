@@ -143,7 +143,9 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     recommend = subparsers.add_parser(
         "recommend",
         help="print fresh recommendations for a user as JSON",
-        description="Fresh recommendations for USER_ID, as JSON." + backend_help,
+        description="Fresh recommendations for USER_ID, as JSON. An id known only as a Segment anonymousId "
+        "is that anonymous visitor: its list comes from its own clicks (Personalize's sessionId as the "
+        "userId)." + backend_help,
     )
     recommend.add_argument("user_id", metavar="USER_ID")
     recommend.add_argument("--state", metavar="DIR", help=STATE_HELP)

@@ -179,10 +179,11 @@ class Pipeline:
         return result
 
     def track_and_refresh(self, message: Mapping[str, Any], num_results: int | None = None) -> Recommendation:
-        """One Segment message from an app (``POST /events``): track it, refresh its user, return the list.
+        """One Segment message from an app (``POST /events``): track it, refresh its user (or answer its
+        anonymous visitor), return the list.
 
         Raises ``PoisonRecord`` when the message can never be tracked, ``PermanentError`` when it is valid
-        but not tracked (filtered) or has no user to refresh, ``RetryableError`` when a service failed
+        but not tracked (filtered), ``RetryableError`` when a service failed
         (the caller may retry: event ids and sink message ids are deterministic).
         """
         outcome = normalize_message(message, self.event_map, datetime.now(UTC))
@@ -197,15 +198,17 @@ class Pipeline:
             raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
         works = group_by_user(enumerate(outcome.interactions))
         user = works[0]
-        if user.user_id is None:
-            raise PermanentError("an anonymous event has no user to recommend for: set userId")
+        # An anonymous visitor (no userId) is answered for its anonymousId, the events' session: what
+        # Personalize answers for a sessionId passed as the userId. No sink is written for it (a sink's
+        # profiles are keyed by userId).
+        visitor = user.user_id or outcome.interactions[0].session_id
         for chunk in user.chunks:
             self.tracker.put_events(chunk.batch)
-        bought = self.exclusions.prepare(outcome.interactions, [user.user_id])
-        bought.raise_for(user.user_id)
-        fill = self._recommend(user.user_id, user.last_event_id, bought, num_results)
+        bought = self.exclusions.prepare(outcome.interactions, [visitor])
+        bought.raise_for(visitor)
+        fill = self._recommend(visitor, user.last_event_id, bought, num_results)
         recommendation = fill.recommendation
-        for sink in self.sinks:
+        for sink in self.sinks if user.user_id is not None else ():
             report = sink.publish([recommendation])
             for error in report.failed.values():
                 raise error
@@ -216,7 +219,7 @@ class Pipeline:
                 records=1,
                 processed=1,
                 interactions=tracked,
-                users_refreshed=1,
+                users_refreshed=int(user.user_id is not None),
                 timestamps_clamped=clamped,
                 lists_short=int(fill.short),
             )

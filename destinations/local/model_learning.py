@@ -85,6 +85,7 @@ def learn_batch(conn: sqlite3.Connection, interactions: Sequence[Interaction], l
     tick = 0 if row is None else int(row[0])
     item_ids = ids_for(conn, "model_items", "item_id", {str(it.item_id) for it in events})
     actor_ids = ids_for(conn, "model_actors", "actor", {actor_key(it) for it in events})
+    _link_sessions(conn, events, actor_ids)
     # Every item id (the batch's and those in the actors' windows) fits in ``shift`` bits.
     shift = int(conn.execute("SELECT MAX(id) FROM model_items").fetchone()[0]).bit_length()
     window = limits.window
@@ -125,6 +126,24 @@ def learn_batch(conn: sqlite3.Connection, interactions: Sequence[Interaction], l
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (tick,),
     )
+
+
+def _link_sessions(
+    conn: sqlite3.Connection, events: Sequence[Interaction], actor_ids: dict[str, int]
+) -> None:
+    """Record which anonymous sessions an identified user's events came from (their anonymousId is the
+    session), for the sessions that have anonymous events of their own: the rest have no history to add,
+    and most identified events carry an anonymousId, so linking them all would cost a row per session."""
+    wanted = {
+        (actor_key(it), f"s:{it.session_id}")
+        for it in events
+        if it.user_id is not None and it.session_id != it.user_id
+    }
+    if not wanted:
+        return
+    sessions = lookup_ids(conn, "model_actors", "actor", {session for _, session in wanted})
+    links = sorted({(actor_ids[user], sessions[session]) for user, session in wanted if session in sessions})
+    conn.executemany("INSERT OR IGNORE INTO model_links (user, session) VALUES (?, ?)", links)
 
 
 def ids_for(conn: sqlite3.Connection, table: str, column: str, keys: set[str]) -> dict[str, int]:

@@ -126,6 +126,14 @@ CREATE TABLE IF NOT EXISTS model_pairs (
     PRIMARY KEY (a, b)
 ) WITHOUT ROWID;
 
+-- An identified user's anonymous sessions (an event carried both its userId and an anonymousId that has
+-- anonymous events of its own): the user's list draws on those sessions' history too.
+CREATE TABLE IF NOT EXISTS model_links (
+    user INTEGER NOT NULL,                   -- the "u:" actor
+    session INTEGER NOT NULL,                -- the "s:" actor
+    PRIMARY KEY (user, session)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS model_meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL

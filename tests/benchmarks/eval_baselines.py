@@ -11,10 +11,16 @@ items left out are the rarest, which is where these models have the least to say
 - EASE (Steck 2019): closed-form item-item weights, L2 strength ``lam``.
 - iALS (Hu, Koren, Volinsky 2008): implicit ALS with confidence ``1 + alpha``, solved exactly per row in
   numpy (the ``implicit`` package is not used: a plain numpy solve keeps the dev extras light).
+- SKNN / V-SKNN (Ludewig & Jannach, "Evaluation of session-based recommendation algorithms", 2018): the
+  actor's last ``SKNN_SESSION`` distinct items are its session; every training actor is a candidate
+  neighbour, similar by the session items it shares (cosine: divided by the square roots of both sizes);
+  the ``neighbours`` most similar vote for their items with their similarity. V-SKNN weighs the session's
+  items by position, linearly: the most recent 1, the next ``1 - 1/len`` ... (their "linear" decay).
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from tests.benchmarks.eval_data import Event
 
 MAX_ITEMS: Final = 5_000
 RECENT_DAYS: Final = 7
+SKNN_SESSION: Final = 10  # the most recent distinct items that make the actor's current session
 Scorer = Callable[[str, set[str]], list[str]]  # (user, items to skip) -> top items
 Matrix = npt.NDArray[np.float32]
 
@@ -60,6 +67,7 @@ class UserItems:
     item_index: dict[str, int]
     user_index: dict[str, int]
     matrix: Matrix  # users x items, 0/1
+    recent: dict[str, list[int]]  # user -> item indices, most recent distinct first
 
     @classmethod
     def build(cls, train: Sequence[Event], max_items: int = MAX_ITEMS) -> UserItems:
@@ -69,10 +77,13 @@ class UserItems:
         users = sorted({e.user for e in train})
         user_index = {user: u for u, user in enumerate(users)}
         matrix = np.zeros((len(users), len(items)), dtype=np.float32)
-        for e in train:
-            if e.item in item_index:
-                matrix[user_index[e.user], item_index[e.item]] = 1.0
-        return cls(items, item_index, user_index, matrix)
+        recent: dict[str, list[int]] = {}
+        for e in reversed(train):
+            i = item_index.get(e.item)
+            if i is not None and matrix[user_index[e.user], i] == 0.0:
+                matrix[user_index[e.user], i] = 1.0
+                recent.setdefault(e.user, []).append(i)
+        return cls(items, item_index, user_index, matrix, recent)
 
     def scorer(self, scores_for: Callable[[int], npt.NDArray[np.floating]], k: int) -> Scorer:
         def top(user: str, skip: set[str]) -> list[str]:
@@ -141,3 +152,23 @@ def _solve_side(
         a = base + alpha * (y.T @ y)
         b = (1.0 + alpha) * y.sum(axis=0)
         target[row] = np.linalg.solve(a, b)
+
+
+def sknn(data: UserItems, neighbours: int, by_position: bool, k: int) -> Scorer:
+    """SKNN (``by_position`` False) or V-SKNN (True), over every training actor as a neighbour session."""
+    sizes = np.sqrt(np.maximum(data.matrix.sum(axis=1), 1.0))
+    names = {u: user for user, u in data.user_index.items()}
+
+    def scores_for(u: int) -> npt.NDArray[np.floating]:
+        session = data.recent.get(names[u], [])[:SKNN_SESSION]
+        if not session:
+            return np.zeros(len(data.items))
+        n = len(session)
+        weights = np.array([1.0 - p / n if by_position else 1.0 for p in range(n)], dtype=np.float32)
+        similarity = (data.matrix[:, session] @ weights) / sizes / math.sqrt(n)
+        similarity[u] = 0.0  # the actor is not its own neighbour
+        nearest = np.argpartition(-similarity, min(neighbours, len(similarity) - 1))[:neighbours]
+        result: npt.NDArray[np.floating] = similarity[nearest] @ data.matrix[nearest]
+        return result
+
+    return data.scorer(scores_for, k)

@@ -5,13 +5,20 @@ least ``MIN_INTERACTIONS`` events: the target is the user's last *new* item (the
 event is the user's latest first-event), and every event at or after the target's first event is held out.
 Validation does the same one step earlier (the second-to-last new item is the target, the last one is
 gone too), so parameters are chosen on validation and reported on test, never tuned on the test split.
+
+The anonymous-session protocol (``anonymous``) is built on a split: each evaluated user's last
+``SESSION_EVENTS`` training events are sent under an anonymousId only (``Event.anonymous``; the user's
+earlier events stay under the userId), and the target is predicted for that anonymousId, as a shop asks
+for a visitor who has not logged in. Evaluated users may be subsampled (``subsample``: a fixed seed).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -19,8 +26,25 @@ from typing import Final
 from tests.benchmarks import archive
 
 MIN_INTERACTIONS: Final = 5
-MOVIETWEETINGS: Final = Path(__file__).resolve().parents[3] / "shared/data/movietweetings-100k/ratings.dat"
+
+
+def _shared_data() -> Path:
+    """``PUE_SHARED_DATA``, else the nearest ``shared/data`` above this file (../shared/data of the main
+    checkout, ../../shared/data of a worktree under /work/wt)."""
+    if os.environ.get("PUE_SHARED_DATA"):
+        return Path(os.environ["PUE_SHARED_DATA"])
+    here = Path(__file__).resolve()
+    found = (parent / "shared/data" for parent in here.parents if (parent / "shared/data").is_dir())
+    return next(found, here.parents[3] / "shared/data")
+
+
+SHARED_DATA: Final = _shared_data()
+MOVIETWEETINGS: Final = SHARED_DATA / "movietweetings-100k/ratings.dat"
+GROCERY: Final = SHARED_DATA / "amazon-grocery-5core/train.csv"
 RATED: Final = "Product Reviewed"  # a rating is an implicit interaction, never a purchase
+PURCHASED: Final = "Order Completed"  # the grocery set's README: treat each review as a purchase
+SESSION_EVENTS: Final = 3  # the anonymous protocol's visit: the last few clicks, as in a click session
+ANONYMOUS_PREFIX: Final = "anon-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +53,7 @@ class Event:
     item: str
     ts: float
     event_type: str
+    anonymous: bool = False  # ``user`` is an anonymousId: the event carries no userId
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +70,18 @@ def movietweetings(path: Path = MOVIETWEETINGS) -> list[Event]:
         for line in lines:
             user, movie, _, ts = line.strip().split("::")
             events.append(Event(f"mt{user}", f"tt{movie}", float(ts), RATED))
+    return _in_time_order(events)
+
+
+def grocery(path: Path = GROCERY) -> list[Event]:
+    """Amazon Grocery 5-core (``user_id\titem_id\ttime``, a header, time order) as purchases; rows that
+    share a day keep file order."""
+    events = []
+    with path.open(encoding="utf-8") as lines:
+        next(lines)
+        for line in lines:
+            user, item, ts = line.split("\t")
+            events.append(Event(f"g{user}", f"p{item}", float(ts), PURCHASED))
     return _in_time_order(events)
 
 
@@ -98,3 +135,29 @@ def train_by_user(train: Sequence[Event]) -> dict[str, list[Event]]:
         user: list(group)
         for user, group in itertools.groupby(sorted(train, key=lambda e: e.user), lambda e: e.user)
     }
+
+
+def subsample(split: Split, users: int | None, seed: int = 22) -> Split:
+    """At most ``users`` evaluated users, drawn with a fixed seed (training data unchanged)."""
+    if users is None or len(split.targets) <= users:
+        return split
+    chosen = sorted(random.Random(seed).sample(sorted(split.targets), users))
+    return Split(split.train, {user: split.targets[user] for user in chosen}, split.now)
+
+
+def anonymous(split: Split, session_events: int = SESSION_EVENTS) -> Split:
+    """The split with each evaluated user's last ``session_events`` training events re-sent under an
+    anonymousId only; the targets are keyed by that anonymousId."""
+    last: dict[str, list[int]] = {}
+    for index, event in enumerate(split.train):
+        if event.user in split.targets:
+            kept = last.setdefault(event.user, [])
+            kept.append(index)
+            del kept[:-session_events]
+    moved = {index for indices in last.values() for index in indices}
+    train = [
+        replace(e, user=ANONYMOUS_PREFIX + e.user, anonymous=True) if i in moved else e
+        for i, e in enumerate(split.train)
+    ]
+    targets = {ANONYMOUS_PREFIX + user: item for user, item in split.targets.items() if user in last}
+    return Split(train, targets, split.now)

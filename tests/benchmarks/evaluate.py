@@ -1,16 +1,27 @@
 """``make eval``: pue's local recommender against baselines, leave-last-out, HR@10 and NDCG@10.
 
-    .venv/bin/python -m tests.benchmarks.evaluate [--data movietweetings,synthetic] [--quick]
+    .venv/bin/python -m tests.benchmarks.evaluate [--data movietweetings,grocery,synthetic] [--users N]
+        [--rows pue,last-tag,baselines] [--quick]
 
-For each data set: pue is scored with the product's one default (``ModelParameters()``, the same for every
-data set, chosen on the validation splits) and with the earlier default for comparison; every baseline
-configuration is scored on the validation split (each eligible user's second-to-last new item); the best
-one per baseline (by HR@10) is then scored once on the test split (the
-last new item), which is the table printed and written to ``bench-results/eval.json``. pue is evaluated
-through its real code: the training events go through ``LocalEventTracker.put_events`` into a
-``LocalStore`` (exactly what ``pue replay`` does) and the lists come from
-``LocalRecommender.get_recommendations``. MovieTweetings is read from ../shared (never copied into the
-repository); when it is absent that data set is skipped with a message.
+Every data set in ../shared/data (MovieTweetings 100k, Amazon Grocery 5-core; skipped with a message when
+absent, never copied into the repository) plus the synthetic set, each under two protocols: "users" (the
+evaluated users query by their userId) and, on the real sets, "anonymous" (each evaluated user's last
+events are sent under an anonymousId only and the next item is asked for that anonymousId:
+``eval_data.anonymous``). Each protocol has a validation split (the second-to-last new item) for choosing
+settings and a test split (the last new item), which is the table.
+
+pue is scored with the product's one default (``ModelParameters()``, chosen by its mean over every
+protocol's validation split: ``tests.benchmarks.eval_tune``), through its real code: the training events go
+through ``LocalEventTracker.put_events`` into a ``LocalStore`` (anonymous events with no userId, their
+anonymousId as the session, as the Segment normalizer gives them) and the lists come from
+``LocalRecommender.get_recommendations`` with the userId or anonymousId, what ``GET /recommendations``
+calls. "pue at the last tag" is the previous release (``eval_last_tag``) on the same splits. Each
+baseline's best configuration on a protocol's validation split (by HR@10) is scored once on its test split.
+
+Evaluated users are subsampled to ``--users`` per split (default 2,000, a fixed seed): the whole run took
+about an hour at load average 8-16 on two shared cores; every figure carries its standard error.
+Results (validation and test, with standard errors) go to ``bench-results/eval.json``; the table is
+printed.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,46 +45,31 @@ from schemas.interaction import EventBatch, Interaction
 from schemas.limits import PUT_EVENTS_MAX_EVENTS
 from schemas.recommendation import RecommendationRequest
 from tests.benchmarks import eval_baselines as base
-from tests.benchmarks.eval_data import MOVIETWEETINGS, Event, Split, leave_last_out, movietweetings, synthetic
+from tests.benchmarks import eval_data as data
+from tests.benchmarks import eval_last_tag
+from tests.benchmarks.eval_data import Event, Split
+from tests.benchmarks.eval_report import Score, markdown, score
 
 K: Final = 10
 PURCHASES: Final = frozenset({"Order Completed"})
 ROOT: Final = Path(__file__).resolve().parents[2]
-# pue is scored with the product's one default (ModelParameters(), chosen on the validation splits, see
-# docs/recommender.md) and, for comparison, the earlier default: window 10, cosine votes, no popularity.
-PUE_CONFIGS: Final = {
-    "pue": ModelParameters(),
-    "pue before": ModelParameters(
-        window=10,
-        anchors=20,
-        decay=0.85,
-        damping=0.5,
-        popularity_weight=0.0,
-        anchor_damping=0.5,
-        lift=0.0,
-        neighbours=200,
-    ),
-}
+USERS: Final = 2_000  # evaluated users per split (fixed seed): standard errors ~0.008 HR@10
 EASE_GRID: Final = (100.0, 500.0)
 IALS_GRID: Final = ((32, 1.0, 10.0), (32, 10.0, 40.0))  # (factors, reg, alpha)
+SKNN_GRID: Final = ((100, True), (500, True), (100, False))  # (neighbours, by position: V-SKNN)
+LAST_TAG_ROW: Final = f"pue at {eval_last_tag.LAST_TAG}"
 
 Scorer = base.Scorer
+Protocol = tuple[Split, Split]  # (validation, test)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(f"[eval {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def evaluate(split: Split, scorer: Scorer, seen: dict[str, set[str]]) -> tuple[float, float]:
-    """(HR@K, NDCG@K) over the split's target users."""
-    hits, gain = 0, 0.0
-    for user, target in split.targets.items():
-        ranked = scorer(user, seen.get(user, set()))[:K]
-        if target in ranked:
-            hits += 1
-            gain += 1.0 / math.log2(ranked.index(target) + 2)
-    n = max(len(split.targets), 1)
-    return hits / n, gain / n
+def evaluate(split: Split, scorer: Scorer, seen: dict[str, set[str]]) -> Score:
+    """HR@K and NDCG@K over the split's target users, with their standard errors."""
+    return score(split.targets, lambda user: scorer(user, seen.get(user, set()))[:K])
 
 
 @contextmanager
@@ -92,11 +89,15 @@ def pue_model(train: Sequence[Event], params: ModelParameters) -> Iterator[Local
 
 
 def _chunks(events: Sequence[Event], first_id: int) -> Iterator[EventBatch]:
-    """PutEvents calls: consecutive events of one user, at most 10 each, in time order."""
+    """PutEvents calls: consecutive events of one actor, at most 10 each, in time order. An anonymous
+    event has no userId and its anonymousId as the session, as ``consumers.stream.normalize`` gives it."""
     run: list[Interaction] = []
     for n, e in enumerate(events, start=first_id):
-        interaction = Interaction(f"e{n}", e.event_type, f"s-{e.user}", _utc(e.ts), e.user, e.item)
-        if run and (run[-1].user_id != e.user or len(run) == PUT_EVENTS_MAX_EVENTS):
+        session, user = (e.user, None) if e.anonymous else (f"s-{e.user}", e.user)
+        interaction = Interaction(
+            f"e{n}", e.event_type, session, datetime.fromtimestamp(e.ts, UTC), user, e.item
+        )
+        if run and (run[-1].session_id != session or len(run) == PUT_EVENTS_MAX_EVENTS):
             yield EventBatch(run[0].session_id, run[0].user_id, tuple(run))
             run = []
         run.append(interaction)
@@ -104,82 +105,77 @@ def _chunks(events: Sequence[Event], first_id: int) -> Iterator[EventBatch]:
         yield EventBatch(run[0].session_id, run[0].user_id, tuple(run))
 
 
-def _utc(ts: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def pue_scorer(store: LocalStore, params: ModelParameters) -> Scorer:
     recommender = LocalRecommender(store, PURCHASES, params)
 
     def top(user: str, skip: set[str]) -> list[str]:
-        request = RecommendationRequest(user, num_results=K)
-        return list(recommender.get_recommendations(request).item_ids)
+        return list(recommender.get_recommendations(RecommendationRequest(user, num_results=K)).item_ids)
 
     return top
 
 
-def _seen(train: Sequence[Event]) -> dict[str, set[str]]:
+def pue_on(split: Split, params: ModelParameters) -> Score:
+    with pue_model(split.train, params) as store:
+        return evaluate(split, pue_scorer(store, params), {})
+
+
+def seen_by(train: Sequence[Event]) -> dict[str, set[str]]:
     seen: dict[str, set[str]] = {}
     for e in train:
         seen.setdefault(e.user, set()).add(e.item)
     return seen
 
 
-def _best(
-    name: str, configs: Sequence[Any], score: Callable[[Any], tuple[float, float]]
-) -> tuple[Any, tuple[float, float]]:
+def protocols(names: Sequence[str], users: int | None) -> Iterator[tuple[str, Protocol]]:
+    """(name, (validation, test)) for every data set asked for and found, and its anonymous protocol."""
+    loaders: dict[str, tuple[str, Path | None, Callable[[], list[Event]]]] = {
+        "movietweetings": ("MovieTweetings 100k", data.MOVIETWEETINGS, data.movietweetings),
+        "grocery": ("Amazon Grocery 5-core", data.GROCERY, data.grocery),
+        "synthetic": ("synthetic", None, data.synthetic),
+    }
+    for key in names:
+        label, path, load = loaders[key]
+        if path is not None and not path.is_file():
+            say(f"skipping {label}: {path} is absent (see the READMEs in ../shared/data)")
+            continue
+        events = load()
+        validation = data.subsample(data.leave_last_out(events, steps_back=1), users)
+        test = data.subsample(data.leave_last_out(events), users)
+        say(
+            f"{label}: {len(events):,} events; {len(test.targets):,} test and {len(validation.targets):,} "
+            "validation users evaluated"
+        )
+        yield f"{label}, users", (validation, test)
+        if path is not None:
+            yield f"{label}, anonymous", (data.anonymous(validation), data.anonymous(test))
+
+
+def _best(name: str, configs: Sequence[Any], score_of: Callable[[Any], Score]) -> tuple[Any, Score]:
     results = []
     for config in configs:
-        result = score(config)
-        _say(f"  validation {name} {config}: HR@10 {result[0]:.4f} NDCG@10 {result[1]:.4f}")
+        result = score_of(config)
+        say(f"  validation {name} {config}: HR@10 {result.hr:.4f} NDCG@10 {result.ndcg:.4f}")
         results.append((result, config))
-    result, config = max(results, key=lambda rc: rc[0][0])
+    result, config = max(results, key=lambda rc: rc[0].hr)
     return config, result
 
 
-def _pue_on(split: Split, seen: dict[str, set[str]], params: ModelParameters) -> tuple[float, float]:
-    with pue_model(split.train, params) as store:
-        return evaluate(split, pue_scorer(store, params), seen)
-
-
-def _config(params: ModelParameters) -> str:
-    return (
-        f"window {params.window}, anchors {params.anchors}, decay {params.decay}, "
-        f"damping {params.damping}, anchor damping {params.anchor_damping}, lift {params.lift}, "
-        f"popularity weight {params.popularity_weight}, neighbours {params.neighbours}"
-    )
-
-
-def run_data_set(name: str, events: list[Event], quick: bool) -> dict[str, Any]:
-    validation, test = leave_last_out(events, steps_back=1), leave_last_out(events)
-    _say(
-        f"{name}: {len(events):,} events; {len(test.targets):,} test users, "
-        f"{len(validation.targets):,} validation users"
-    )
-    seen_v, seen_t = _seen(validation.train), _seen(test.train)
+def baselines(validation: Split, test: Split, quick: bool) -> dict[str, dict[str, Any]]:
+    seen_v, seen_t = seen_by(validation.train), seen_by(test.train)
     day = 86_400.0
-    table: dict[str, Any] = {}
+    table: dict[str, dict[str, Any]] = {}
 
-    for method, params in PUE_CONFIGS.items():
-        if quick and method != "pue":
-            continue
-        result = _pue_on(validation, seen_v, params)
-        _say(f"  validation {method} ({_config(params)}): HR@10 {result[0]:.4f} NDCG@10 {result[1]:.4f}")
-        table[method] = _row(_config(params), result, _pue_on(test, seen_t, params))
-
-    def popular(split: Split, seen: dict[str, set[str]], since: float) -> tuple[float, float]:
+    def popular(split: Split, seen: dict[str, set[str]], since: float) -> Score:
         return evaluate(split, base.ranked_list_scorer(base.popularity(split.train, since), K), seen)
 
-    table["popularity"] = _row(None, popular(validation, seen_v, -math.inf), popular(test, seen_t, -math.inf))
-    table["recent popularity"] = _row(
+    table["popularity"] = row(None, popular(validation, seen_v, -math.inf), popular(test, seen_t, -math.inf))
+    table["recent popularity"] = row(
         f"{base.RECENT_DAYS} days",
         popular(validation, seen_v, validation.now - base.RECENT_DAYS * day),
         popular(test, seen_t, test.now - base.RECENT_DAYS * day),
     )
     data_v, data_t = base.UserItems.build(validation.train), base.UserItems.build(test.train)
-    table["item-kNN"] = _row(
+    table["item-kNN"] = row(
         "cosine, full",
         evaluate(validation, base.item_knn(data_v, K), seen_v),
         evaluate(test, base.item_knn(data_t, K), seen_t),
@@ -187,70 +183,102 @@ def run_data_set(name: str, events: list[Event], quick: bool) -> dict[str, Any]:
     grids: list[tuple[str, Sequence[Any], Callable[..., Scorer]]] = [
         ("EASE", EASE_GRID[1:2] if quick else EASE_GRID, lambda d, c: base.ease(d, c, K)),
         ("iALS", IALS_GRID[:1] if quick else IALS_GRID, lambda d, c: base.ials(d, c[0], c[1], c[2], K)),
+        ("SKNN", SKNN_GRID[:1] if quick else SKNN_GRID, lambda d, c: base.sknn(d, c[0], c[1], K)),
     ]
     for method, grid, build in grids:
 
-        def on_validation(config: Any, build: Callable[..., Scorer] = build) -> tuple[float, float]:
+        def on_validation(config: Any, build: Callable[..., Scorer] = build) -> Score:
             return evaluate(validation, build(data_v, config), seen_v)
 
         config, result = _best(method, grid, on_validation)
-        table[method] = _row(config, result, evaluate(test, build(data_t, config), seen_t))
-    for method, row in table.items():
-        _say(
-            f"{name} test {method}: HR@10 {row['test'][0]:.4f} NDCG@10 {row['test'][1]:.4f} ({row['config']})"
-        )
-    return {"events": len(events), "test_users": len(test.targets), "methods": table}
+        table[method] = row(config, result, evaluate(test, build(data_t, config), seen_t))
+    return table
 
 
-def _row(config: Any, validation: tuple[float, float], test: tuple[float, float]) -> dict[str, Any]:
-    return {"config": config, "validation": list(validation), "test": list(test)}
+def run_protocol(
+    name: str, validation: Split, test: Split, rows: set[str], quick: bool, tree: Path | None
+) -> dict[str, Any]:
+    table: dict[str, dict[str, Any]] = {}
+    params = ModelParameters()
+    if "pue" in rows:
+        table["pue"] = row(str(params), pue_on(validation, params), pue_on(test, params))
+        say(f"  validation pue: HR@10 {table['pue']['validation'][0]:.4f}")
+    if tree is not None:
+
+        def tagged(split: Split) -> Score:
+            lists = eval_last_tag.ranked_lists(tree, split, K)
+            return score(split.targets, lambda user: lists[user])
+
+        table[LAST_TAG_ROW] = row("its defaults", tagged(validation), tagged(test))
+    if "baselines" in rows:
+        table.update(baselines(validation, test, quick))
+    for method, r in table.items():
+        say(f"{name} test {method}: HR@10 {r['test'][0]:.4f} ± {r['test'][2]:.4f} ({r['config']})")
+    return {"test_users": len(test.targets), "validation_users": len(validation.targets), "methods": table}
 
 
-def markdown(results: dict[str, Any]) -> str:
-    methods = ["pue", "pue before", "popularity", "recent popularity", "item-kNN", "EASE", "iALS"]
-    lines = [
-        "| data (test split) | " + " | ".join(methods) + " |",
-        "|---|" + "---|" * len(methods),
-    ]
-    for name, data in results.items():
-        cells = []
-        best = max(data["methods"][m]["test"][0] for m in methods[2:] if m in data["methods"])
-        for m in methods:
-            if m not in data["methods"]:
-                cells.append("-")
-                continue
-            hr, ndcg = data["methods"][m]["test"]
-            cell = f"{hr:.3f} / {ndcg:.3f}"
-            cells.append(f"**{cell}**" if m == "pue" and hr >= best else cell)
-        lines.append(f"| {name} ({data['test_users']:,} users) | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def row(config: Any, validation: Score, test: Score) -> dict[str, Any]:
+    return {
+        "config": None if config is None else str(config),
+        "validation": list(validation),
+        "test": list(test),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks.evaluate", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--data", default="movietweetings,synthetic", help="comma-separated data sets")
-    parser.add_argument("--quick", action="store_true", help="one configuration per method (a smoke run)")
+    parser.add_argument(
+        "--data", default="movietweetings,grocery,synthetic", help="comma-separated data sets"
+    )
+    parser.add_argument("--users", type=int, default=USERS, help="evaluated users per split (0: all)")
+    parser.add_argument(
+        "--rows",
+        default="pue,last-tag,baselines",
+        help="which rows to compute (pue, last-tag, baselines); the others are kept from an earlier "
+        "eval.json in --out, same protocols and splits (e.g. --rows pue after a model change)",
+    )
+    parser.add_argument("--quick", action="store_true", help="one configuration per baseline (a smoke run)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args(argv)
+    names = args.data.split(",")
+    unknown = set(names) - {"movietweetings", "grocery", "synthetic"}
+    if unknown:
+        parser.error(f"unknown data set(s) {sorted(unknown)} (movietweetings, grocery, synthetic)")
+    rows = set(args.rows.split(","))
+    if rows - {"pue", "last-tag", "baselines"}:
+        parser.error(f"unknown rows {sorted(rows - {'pue', 'last-tag', 'baselines'})}")
+    earlier_path = args.out / "eval.json"
+    earlier = json.loads(earlier_path.read_text(encoding="utf-8")) if earlier_path.is_file() else {}
     results: dict[str, Any] = {}
-    for name in args.data.split(","):
-        if name == "movietweetings":
-            if not MOVIETWEETINGS.is_file():
-                _say(
-                    f"skipping MovieTweetings: {MOVIETWEETINGS} is absent (see its README in ../shared/data)"
-                )
-                continue
-            results["MovieTweetings 100k"] = run_data_set("MovieTweetings 100k", movietweetings(), args.quick)
-        elif name == "synthetic":
-            results["synthetic planted affinity"] = run_data_set("synthetic", synthetic(), args.quick)
-        else:
-            parser.error(f"unknown data set {name!r} (movietweetings, synthetic)")
+    with contextlib_tree("last-tag" in rows) as tree:
+        for name, (validation, test) in protocols(names, args.users or None):
+            results[name] = run_protocol(name, validation, test, rows, args.quick, tree)
+            _keep_earlier(results[name], earlier.get(name), rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "eval.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(markdown(results))
+    print(markdown(results, ["pue", LAST_TAG_ROW]))
     return 0
+
+
+def _keep_earlier(result: dict[str, Any], earlier: dict[str, Any] | None, rows: set[str]) -> None:
+    """Rows not recomputed, from an earlier run of the same protocol (same users evaluated)."""
+    if earlier is None or rows == {"pue", "last-tag", "baselines"}:
+        return
+    if earlier["test_users"] != result["test_users"]:
+        raise SystemExit("the earlier eval.json evaluated other users: run every row (--rows default)")
+    merged = {**earlier["methods"], **result["methods"]}
+    result["methods"] = {m: merged[m] for m in ["pue", LAST_TAG_ROW, *earlier["methods"]] if m in merged}
+
+
+@contextmanager
+def contextlib_tree(wanted: bool) -> Iterator[Path | None]:
+    if not wanted:
+        yield None
+        return
+    with eval_last_tag.worktree() as tree:
+        yield tree
 
 
 if __name__ == "__main__":

@@ -51,13 +51,18 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.thread_time()
                 recommender.get_recommendations(request)
                 cpu[name].append(time.thread_time() - started)
+    print_cpu(cpu)
+    return 0
+
+
+def print_cpu(cpu: dict[str, list[float]]) -> None:
+    """p50 / p99 / mean CPU milliseconds of each name's query times (seconds)."""
     for name, times in cpu.items():
-        times.sort()
+        times = sorted(times)
         print(
             f"{name}: CPU p50 {times[len(times) // 2] * 1e3:.2f} ms, "
             f"p99 {times[int(len(times) * 0.99)] * 1e3:.2f} ms, mean {sum(times) / len(times) * 1e3:.2f} ms"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -216,6 +216,32 @@ def test_event_then_get_show_recommendations_computed_after_it(
     assert profile["endpointAttributes"]["newcomer-default"][RECOMMENDED_PRODUCTS] == fresh
 
 
+def test_an_anonymous_visitor_is_answered_from_its_session_and_keeps_it_when_it_logs_in(
+    client: Client, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def viewed(item: str, **ids: str) -> dict[str, Any]:
+        return {"type": "track", "event": "Product Viewed", **ids, "properties": {"product_id": item}}
+
+    posted = post_event(client, viewed("A1", anonymousId="visitor-9"), "numResults=3")
+    assert posted.status == 200 and posted.json()["userId"] == "visitor-9"
+    fresh = [i["itemId"] for i in posted.json()["items"]]
+    assert fresh == ["A4", "A3", "A2"]  # what goes with A1, not what is popular (cluster B)
+    again = get_recs(client, "userId=visitor-9&numResults=3").json()["items"]
+    assert [i["itemId"] for i in again] == fresh
+    assert main(["recommend", "visitor-9", "-n", "3", "--state", str(state)]) == 0
+    assert [i["itemId"] for i in json.loads(capsys.readouterr().out)["items"]] == fresh
+
+    # Logging in: an event with both ids. The user's list draws on the anonymous A1 too.
+    logged_in = post_event(client, viewed("B1", userId="vera", anonymousId="visitor-9"), "numResults=6")
+    items = [i["itemId"] for i in logged_in.json()["items"]]
+    assert logged_in.status == 200 and logged_in.json()["userId"] == "vera"
+    assert {"A2", "A3", "A4"} <= set(items) and "A1" not in items and "B1" not in items
+    assert main(["profile", "vera", "--state", str(state)]) == 0
+    assert json.loads(capsys.readouterr().out)["traits"][RECOMMENDED_PRODUCTS] == items
+    assert main(["profile", "visitor-9", "--state", str(state)]) == 0
+    assert json.loads(capsys.readouterr().out)["traits"] == {}  # no sink holds an anonymous visitor
+
+
 def test_a_retried_post_tracks_the_event_once(client: Client, state: Path) -> None:
     review = {
         "userId": "critic",
@@ -298,13 +324,6 @@ def test_segment_track_message_keeps_its_message_id(client: Client, state: Path)
             "unprocessable",
         ),
         (b'{"type": "identify", "userId": "u", "traits": {}}', "application/json", 422, "unprocessable"),
-        (
-            b'{"type": "track", "event": "Product Viewed", "anonymousId": "a", '
-            b'"properties": {"product_id": "B1"}}',  # no user to refresh
-            "application/json",
-            422,
-            "unprocessable",
-        ),
         (
             b'{"type": "track", "event": "Product Viewed", "userId": "u", "properties": {"product_id": "'
             + b"x" * 300

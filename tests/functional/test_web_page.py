@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,6 +249,63 @@ def test_buy_from_a_recommendation_rerenders_the_cards_and_the_profile(
     with LocalStore.in_state_dir(state) as store:
         last = store.interactions_for(str(user), limit=1)[0]
     assert (last.event_type, last.item_id, last.recommendation_id) == ("Order Completed", bought, old_rid)
+
+
+def test_an_anonymous_visitor_then_logged_in_user_keeps_the_anonymous_clicks(
+    page: Any, server: tuple[str, Path]
+) -> None:
+    from playwright.sync_api import expect
+
+    url, state = server
+    _enter_key(page, url, API_KEY)
+    expect(page.get_by_label("or a sample user").locator("option")).to_have_count(21)
+    page.get_by_role("button", name="Browse anonymously").click()
+    expect(page.locator("#status")).to_contain_text("Browsing anonymously as anon-")
+    anonymous_id = page.locator("#recs-user").inner_text().removeprefix("for ")
+    cards = page.locator("#cards li.card")
+    expect(cards).to_have_count(8)
+    popular = _card_ids(page)
+
+    viewed = _view_first(page)
+    as_visitor = _card_ids(page)
+    assert as_visitor != popular  # the visitor's own click, not what is popular
+    with LocalStore.in_state_dir(state) as store:
+        (event,) = store.interactions_for(anonymous_id, session=True)
+    assert (event.user_id, event.item_id) == (None, viewed)  # sent with the anonymousId only
+    _shot(page, "3-anonymous.png")
+
+    page.get_by_label("User id").fill("web-visitor")
+    page.get_by_role("button", name="Show recommendations").click()
+    expect(page.locator("#recs-user")).to_have_text("for web-visitor")
+    second = _view_first(page, avoid=viewed)
+    logged_in = _card_ids(page)
+    with LocalStore.in_state_dir(state) as store:
+        (event,) = store.interactions_for("web-visitor")
+    assert (event.item_id, event.session_id) == (second, anonymous_id)  # both ids: the login
+    # A user with the same one event and no anonymous history gets another list: the anonymous click counts.
+    control = _post_view(url, "web-control", second)
+    assert logged_in != control and viewed in control and viewed not in logged_in
+    _shot(page, "4-logged-in.png")
+
+
+def _view_first(page: Any, avoid: str = "") -> str:
+    """View the first card (other than ``avoid``'s) and wait for the fresh list; its item id."""
+    from playwright.sync_api import expect
+
+    rid = page.locator("#rec-id").inner_text()
+    item = next(i for i in _card_ids(page) if i != avoid)
+    page.locator(f"#cards li.card[data-item-id='{item}'] button[data-action=view]").click()
+    expect(page.locator("#rec-id")).not_to_have_text(rid)
+    return item
+
+
+def _post_view(url: str, user: str, item: str) -> list[str]:
+    body = json.dumps({"userId": user, "itemId": item, "eventType": "Product Viewed"}).encode()
+    request = urllib.request.Request(  # noqa: S310 - our own server on 127.0.0.1
+        f"{url}/events?numResults=8", body, {"x-api-key": API_KEY, "content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+        return [i["itemId"] for i in json.loads(reply.read())["items"]]
 
 
 def test_rating_by_keyboard_keeps_focus_on_the_control(page: Any, server: tuple[str, Path]) -> None:

@@ -296,15 +296,29 @@ def test_track_and_refresh_one_message_for_the_api(pipeline_factory: Any) -> Non
     assert sink.published == [recommendation]
 
 
+def test_track_and_refresh_answers_an_anonymous_visitor_for_its_anonymous_id(pipeline_factory: Any) -> None:
+    tracker, sink = FakeTracker(), FakeSink()
+    pipeline = pipeline_factory(tracker=tracker, sinks=[sink])
+    message = segment_track(
+        "Product Viewed",
+        user_id=None,
+        anonymous_id="visitor-1",
+        properties={"product_id": "p"},
+        message_id="m-2",
+    )
+
+    recommendation = pipeline.track_and_refresh(message, num_results=2)
+
+    assert tracker.event_ids == ["m-2"]
+    assert recommendation.user_id == "visitor-1" and len(recommendation.items) == 2
+    assert sink.published == []  # a sink's profiles are keyed by userId
+
+
 @pytest.mark.parametrize(
     ("message", "error"),
     [
         ({"type": "track", "event": "Product Viewed", "userId": "a"}, PoisonRecord),  # no messageId
         (segment_track("Signed Up", user_id="a"), PermanentError),
-        (
-            segment_track("Product Viewed", user_id=None, anonymous_id="x", properties={"product_id": "p"}),
-            PermanentError,
-        ),
     ],
 )
 def test_track_and_refresh_rejects_what_it_cannot_track(

@@ -17,7 +17,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = {
-    user: "", list: null, meta: new Map(), ratings: new Map(),
+    user: "", anonymousId: "", loggedIn: false, list: null, meta: new Map(), ratings: new Map(),
     seenEvents: null, stats: null, busy: false,
   };
 
@@ -286,6 +286,21 @@
       ...data.users.map((id) => el("option", { value: id, text: id })));
   }
 
+  async function browseAnonymously() {
+    // A new visitor: its anonymousId is its id until it logs in (Personalize's sessionId as the userId).
+    state.anonymousId = `anon-${randomId().slice(0, 16)}`;
+    state.loggedIn = false;
+    $("user-id").value = "";
+    await loadUser(state.anonymousId);
+    status(`Browsing anonymously as ${state.anonymousId}: enter a user id to log in.`);
+  }
+
+  async function logIn(userId) {
+    // Logging in keeps the visitor's anonymousId: events carry both ids from now on (Segment's identify).
+    state.loggedIn = true;
+    await loadUser(userId);
+  }
+
   async function loadUser(userId) {
     status(`Loading ${userId}…`);
     const query = `userId=${encodeURIComponent(userId)}&numResults=${NUM_RESULTS}&includeMetadata=true`;
@@ -297,6 +312,11 @@
     renderList(list);
     await refreshPanels(userId);
     status(`${list.items.length} recommendations for ${userId} (list ${list.recommendationId}).`);
+  }
+
+  function ids() {
+    if (!state.anonymousId) return { userId: state.user };
+    return state.loggedIn ? { userId: state.user, anonymousId: state.anonymousId } : { anonymousId: state.anonymousId };
   }
 
   function trackMessage(action, itemId, rating) {
@@ -311,7 +331,7 @@
     }
     if (action === "rate") properties.rating = rating;
     return {
-      type: "track", event: EVENTS[action], userId: state.user, messageId: `web-${randomId()}`,
+      type: "track", event: EVENTS[action], ...ids(), messageId: `web-${randomId()}`,
       timestamp: new Date().toISOString(), properties, context: { library: { name: "pue-web-page" } },
     };
   }
@@ -362,13 +382,14 @@
     $("user-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const userId = $("user-id").value.trim();
-      if (userId) guarded(() => loadUser(userId));
+      if (userId) guarded(() => logIn(userId));
     });
+    $("browse-anonymously").addEventListener("click", () => guarded(browseAnonymously));
     $("sample-users").addEventListener("change", (event) => {
       const userId = event.target.value;
       if (!userId) return;
       $("user-id").value = userId;
-      guarded(() => loadUser(userId));
+      guarded(() => logIn(userId));
     });
     $("cards").addEventListener("click", (event) => {
       const button = event.target.closest("button[data-action]");
