@@ -17,6 +17,7 @@ import pytest
 from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import local_commands, main
 from consumers.cli.local_commands import BACKFILL_BATCH_SIZE
+from consumers.cli.replay_report import EXIT_INPUT_INCOMPLETE
 from consumers.config.settings import Settings
 from consumers.runners import backfill as backfill_module
 from consumers.runners import replay_input
@@ -225,9 +226,15 @@ def test_a_truncated_archive_keeps_the_batches_read_before_it(
     monkeypatch.setattr(replay_input, "READ_CHUNK", 100)  # lines read (and batched) before the break
     state = tmp_path / "state"
     code = main(["replay", str(source), "--state", str(state), "--batch-size", "100", "--workers", "0"])
-    assert code == 2 and "cannot decompress" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert code == EXIT_INPUT_INCOMPLETE and "cannot decompress" in captured.err
     kept = len(store_rows(state)["interactions"])
     assert kept > 0 and kept % 100 == 0  # whole batches, each tracked before the file broke off
+    # The summary says what was kept, and that the input was not read to its end.
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["stopped"] == "input ended early"
+    assert summary["interactions"] == kept and summary["processed"] == kept
+    assert f"the {kept:,} records of the batches that completed are kept" in captured.err
 
 
 def test_a_lost_commit_group_fails_the_replay_loudly(
