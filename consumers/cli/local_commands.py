@@ -48,6 +48,7 @@ from consumers.runners.replay import (
 )
 from consumers.runners.replay_intake import IntakeProcess, decoded_batches
 from consumers.stream.pipeline import Pipeline
+from destinations.local.live_inbox import backfill_lock
 from schemas.errors import RetryableError
 from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
@@ -198,7 +199,10 @@ def replay_command(
             events = _events(stack, path, lambda_event, batch_size, workers, pipeline)
             if end.refresh == "end" and wiring.local is not None:
                 per_group = max(1, BACKFILL_COMMIT_RECORDS // batch_size)
-                grouped = in_commit_groups(events, wiring.local.store.commit_group, per_group)
+                store = wiring.local.store
+                # While the groups run, pue serve on this state dir queues POST /events (live_inbox.py).
+                held = backfill_lock(settings.state_dir)
+                grouped = in_commit_groups(events, store.commit_group, per_group, held)
                 events = stack.enter_context(closing(grouped))
             try:
                 _run(settings, events, pipeline, end, workers, result, lambda: signals.requested)
