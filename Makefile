@@ -76,9 +76,12 @@ bench: install
 
 # Issue 15: `pue replay` of generated 100k and 1M-interaction Segment archives (rate, CPU, peak RSS, bytes
 # per interaction) and GET /recommendations latency on each store, cache off. SCALE_SIZES to change sizes.
+# Issue 24: and the "visitors" shape (most of 60,000-200,000 users seen once or twice), VISITOR_SIZES.
 SCALE_SIZES ?= 100000,1000000
+VISITOR_SIZES ?= 300000,1000000
 bench-scale: install
 	$(call BENCH,scale.json) -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
+	$(call BENCH,scale-visitors.json) -m tests.benchmarks.scale --shape visitors --sizes $(VISITOR_SIZES)
 
 # Issue 24: pue serve taking POST /events while pue replay backfills the same state dir (failed POSTs, p99,
 # the replay's rate against the same replay alone). CONCURRENT_SIZE records, CONCURRENT_RATE POSTs a second.

@@ -9,6 +9,7 @@ and a client POSTs ``--rate`` events a second (new messageIds, a few hundred liv
 ends. Measured: the replay's wall time and rate in each run and their ratio (goal: within 10 %), the POSTs'
 status codes (goal: none failed) and latency (goal: p99 <= 100 ms), and, after the replay, how long the
 server takes to store every event it took (they wait in the live inbox while the backfill holds the store).
+Last, the same POSTs for 30 s to ``pue serve`` alone: the latency this machine gives them with no replay.
 The machine's load average is printed with the figures. Results: stdout and bench-results/concurrent.json.
 """
 
@@ -122,6 +123,36 @@ def _live_stored(state: Path) -> int:
     return int(row[0])
 
 
+def _latencies(results: list[tuple[int, float]]) -> dict[str, Any]:
+    times = sorted(seconds for _, seconds in results)
+    return {
+        "posts": len(results),
+        "failed_posts": sum(1 for status, _ in results if status != 200),
+        "statuses": {str(s): sum(1 for status, _ in results if status == s) for s, _ in set(results)},
+        "p50_ms": round(times[len(times) // 2] * 1e3, 1) if times else None,
+        "p99_ms": round(times[int(len(times) * 0.99)] * 1e3, 1) if times else None,
+        "max_ms": round(times[-1] * 1e3, 1) if times else None,
+    }
+
+
+def serve_alone(state: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """The same POSTs for ``seconds`` with no replay running: what this machine gives them now."""
+    port = _free_port()
+    server = _serve(state, port)
+    results: list[tuple[int, float]] = []
+    stop = threading.Event()
+    load = threading.Thread(target=_load, args=(port, rate, stop, results), daemon=True)
+    try:
+        load.start()
+        stop.wait(seconds)
+        stop.set()
+        load.join()
+    finally:
+        server.terminate()
+        server.wait(60)
+    return _latencies(results)
+
+
 def concurrent_run(source: Path, state: Path, rate: float) -> dict[str, Any]:
     port = _free_port()
     server = _serve(state, port)
@@ -144,15 +175,9 @@ def concurrent_run(source: Path, state: Path, rate: float) -> dict[str, Any]:
         stop.set()
         server.terminate()
         server.wait(60)
-    times = sorted(seconds for _, seconds in results)
     return {
         "replay": replay,
-        "posts": len(results),
-        "failed_posts": sum(1 for status, _ in results if status != 200),
-        "statuses": {str(s): sum(1 for status, _ in results if status == s) for s, _ in set(results)},
-        "p50_ms": round(times[len(times) // 2] * 1e3, 1) if times else None,
-        "p99_ms": round(times[int(len(times) * 0.99)] * 1e3, 1) if times else None,
-        "max_ms": round(times[-1] * 1e3, 1) if times else None,
+        **_latencies(results),
         "live_events_stored": stored,
         "seconds_to_store_after_replay": round(drained, 1),
     }
@@ -182,11 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     alone = replay_run(source, states["alone"])
     _say(f"the same with pue serve taking {args.rate:g} POST /events a second")
     served = concurrent_run(source, states["served"], args.rate)
+    _say("pue serve alone, the same POSTs for 30 s (what this machine gives them now)")
+    baseline = serve_alone(states["alone"], args.rate, 30.0)
     result = {
         "size": args.size,
         "rate": args.rate,
         "alone": alone,
         "served": served,
+        "serve_alone": baseline,
         "replay_rate_alone": round(args.size / alone["wall_seconds"]),
         "replay_rate_served": round(args.size / served["replay"]["wall_seconds"]),
         "wall_ratio_served_to_alone": round(served["replay"]["wall_seconds"] / alone["wall_seconds"], 3),
@@ -210,6 +238,9 @@ def table(r: dict[str, Any]) -> str:
             f"| {s['posts']} ({s['failed_posts']}) | {s['p50_ms']} / {s['p99_ms']} / {s['max_ms']} "
             f"| {s['live_events_stored']} of {s['posts'] - s['failed_posts']} "
             f"({s['seconds_to_store_after_replay']}) |",
+            f"pue serve alone (no replay), the same POSTs: {r['serve_alone']['posts']} "
+            f"({r['serve_alone']['failed_posts']} failed), p50 / p99 / max "
+            f"{r['serve_alone']['p50_ms']} / {r['serve_alone']['p99_ms']} / {r['serve_alone']['max_ms']} ms",
             f"load average at the end: {' '.join(f'{x:.2f}' for x in r['load_average_at_end'])}",
         ]
     )
