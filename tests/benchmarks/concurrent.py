@@ -25,7 +25,8 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,35 +136,42 @@ def _latencies(results: list[tuple[int, float]]) -> dict[str, Any]:
     }
 
 
-def serve_alone(state: Path, rate: float, seconds: float) -> dict[str, Any]:
-    """The same POSTs for ``seconds`` with no replay running: what this machine gives them now."""
+@contextmanager
+def _posting(state: Path, rate: float) -> Iterator[tuple[list[tuple[int, float]], Callable[[], None]]]:
+    """``pue serve`` on ``state`` and a client POSTing ``rate`` events a second: (results so far, the
+    function that stops the client). The server stops when the block ends."""
     port = _free_port()
     server = _serve(state, port)
     results: list[tuple[int, float]] = []
     stop = threading.Event()
     load = threading.Thread(target=_load, args=(port, rate, stop, results), daemon=True)
+
+    def stop_load() -> None:
+        stop.set()
+        if load.is_alive():
+            load.join()
+
     try:
         load.start()
-        stop.wait(seconds)
-        stop.set()
-        load.join()
+        yield results, stop_load
     finally:
+        stop_load()
         server.terminate()
         server.wait(60)
+
+
+def serve_alone(state: Path, rate: float, seconds: float) -> dict[str, Any]:
+    """The same POSTs for ``seconds`` with no replay running: what this machine gives them now."""
+    with _posting(state, rate) as (results, stop_load):
+        time.sleep(seconds)
+        stop_load()
     return _latencies(results)
 
 
 def concurrent_run(source: Path, state: Path, rate: float) -> dict[str, Any]:
-    port = _free_port()
-    server = _serve(state, port)
-    results: list[tuple[int, float]] = []
-    stop = threading.Event()
-    load = threading.Thread(target=_load, args=(port, rate, stop, results), daemon=True)
-    try:
-        load.start()
+    with _posting(state, rate) as (results, stop_load):
         replay = replay_run(source, state)
-        stop.set()
-        load.join()
+        stop_load()
         ended = time.perf_counter()
         accepted = sum(1 for status, _ in results if status == 200)
         deadline = ended + 600
@@ -171,10 +179,6 @@ def concurrent_run(source: Path, state: Path, rate: float) -> dict[str, Any]:
             time.sleep(0.2)
         drained = time.perf_counter() - ended
         stored = _live_stored(state)
-    finally:
-        stop.set()
-        server.terminate()
-        server.wait(60)
     return {
         "replay": replay,
         **_latencies(results),
@@ -190,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="archive interactions")
     parser.add_argument("--items", type=int, default=30_000)
     parser.add_argument("--rate", type=float, default=20.0, help="POST /events per second during the replay")
+    parser.add_argument("--baseline-seconds", type=float, default=30.0, help="POSTs to pue serve alone")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args(argv)
     work = args.out / "concurrent"
@@ -207,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     alone = replay_run(source, states["alone"])
     _say(f"the same with pue serve taking {args.rate:g} POST /events a second")
     served = concurrent_run(source, states["served"], args.rate)
-    _say("pue serve alone, the same POSTs for 30 s (what this machine gives them now)")
-    baseline = serve_alone(states["alone"], args.rate, 30.0)
+    _say(f"pue serve alone, the same POSTs for {args.baseline_seconds:g} s (this machine, no replay)")
+    baseline = serve_alone(states["alone"], args.rate, args.baseline_seconds)
     result = {
         "size": args.size,
         "rate": args.rate,

@@ -120,6 +120,14 @@ def in_phase(replay: subprocess.Popen[bytes], phase: str) -> set[int]:
     return seen
 
 
+def end(replay: subprocess.Popen[bytes], started: set[int]) -> None:
+    """Whatever the test found, nothing it started outlives it."""
+    replay.kill()
+    replay.wait()
+    for pid in alive(started):
+        os.kill(pid, signal.SIGKILL)
+
+
 def store_interactions(state: Path) -> int:
     with sqlite3.connect(state / "pue.sqlite3") as conn:
         return int(conn.execute("SELECT COUNT(*) FROM interactions").fetchone()[0])
@@ -135,10 +143,7 @@ def test_sigkill_leaves_no_process_behind(tmp_path: Path, phase: str) -> None:
         replay.wait()
         wait_for(lambda: not alive(started), "the end of every process pue replay started, after SIGKILL")
     finally:
-        replay.kill()
-        replay.wait()
-        for pid in alive(started):  # what this test started must not outlive it either
-            os.kill(pid, signal.SIGKILL)
+        end(replay, started)
 
 
 @pytest.mark.parametrize("phase", ["intake", "refresh"])
@@ -151,10 +156,7 @@ def test_sigterm_is_ctrl_c_what_completed_is_kept_and_summarised(tmp_path: Path,
         replay.wait(timeout=DEADLINE)
         wait_for(lambda: not alive(started), "the end of every process pue replay started, after SIGTERM")
     finally:
-        replay.kill()
-        replay.wait()
-        for pid in alive(started):
-            os.kill(pid, signal.SIGKILL)
+        end(replay, started)
     out, err = ((tmp_path / name).read_text(encoding="utf-8") for name in ("out", "err"))
     assert replay.returncode == 143, err
     summary = json.loads(out.strip().splitlines()[-1])
