@@ -289,3 +289,50 @@ def test_a_batch_whose_storing_fails_at_its_end_is_reported_for_retry_not_lost(t
         pipeline.close()
     assert (counts.records, counts.failed, counts.processed, counts.dead_lettered) == (13, 12, 0, 1)
     assert wiring.local.store.interaction_count() == 0
+
+
+def visitors_archive(path: Path) -> Path:
+    """u-heavy-0..2 with 4 events each, visitors v0..v9 with 1 or 2 (v0 and v5: 2)."""
+    lines = []
+    for n in range(12):
+        lines.append({"user": f"u-heavy-{n % 3}", "item": f"p{n % 5}"})
+    for n in range(10):
+        lines.append({"user": f"v{n}", "item": f"p{n % 5}"})
+    lines += [{"user": "v0", "item": "p1"}, {"user": "v5", "item": "p2"}]
+    messages_ = [
+        {
+            **messages()[0],
+            "messageId": f"v-{n}",
+            "userId": line["user"],
+            "properties": {"product_id": line["item"]},
+        }
+        for n, line in enumerate(lines)
+    ]
+    path.write_text("".join(json.dumps(m) + "\n" for m in messages_), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("choice", "refreshed"),
+    [(None, {"u-heavy-0", "u-heavy-1", "u-heavy-2"}), ("all", None), ("none", set())],
+)
+def test_refresh_users_chooses_who_is_refreshed_at_the_end_and_the_summary_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], choice: str | None, refreshed: set[str] | None
+) -> None:
+    source = visitors_archive(tmp_path / "visitors.jsonl")
+    state = tmp_path / "state"
+    extra = [] if choice is None else ["--refresh-users", choice]
+    code = main(["replay", str(source), "--state", str(state), "--workers", "0", *extra])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    users = {f"u-heavy-{n}" for n in range(3)} | {f"v{n}" for n in range(10)}
+    expected = users if refreshed is None else refreshed
+    assert code == 0
+    assert summary["refresh_users"] == (choice or "active")  # every sink is local: active by default
+    assert summary["users_refreshed"] == len(expected)
+    assert summary["users_not_refreshed"] == len(users) - len(expected)
+    with LocalStore.in_state_dir(state) as store:  # the refreshed users' lists were written to the sinks
+        assert {user for user in users if store.traits_for(user)} == expected
+        assert store.interaction_count() == 24  # every event tracked whoever is refreshed
+    if expected != users:
+        assert f"not refreshed: {len(users) - len(expected):,} users" in captured.err
