@@ -336,3 +336,13 @@ def test_refresh_users_chooses_who_is_refreshed_at_the_end_and_the_summary_count
         assert store.interaction_count() == 24  # every event tracked whoever is refreshed
     if expected != users:
         assert f"not refreshed: {len(users) - len(expected):,} users" in captured.err
+
+
+def test_replay_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    for status in ("0 ", "1 ", "2 ", "3 ", "130"):
+        assert f"\n  {status}" in out
+    assert "143 by SIGTERM" in out and "the input ended early" in out and "--refresh-users" in out
