@@ -30,6 +30,7 @@ from consumers.cli.stop_signals import StopSignals, Terminated, exit_status
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.runners.backfill import (
+    ACTIVE_MAX_USERS,
     ACTIVE_MIN_EVENTS,
     REFRESH_USERS,
     BackfillResult,
@@ -121,7 +122,8 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         choices=REFRESH_USERS,
         default=None,
         help="which users a backfill refreshes at its end (recommendations computed and written to every "
-        f"sink): all; active (those with at least {ACTIVE_MIN_EVENTS} events in the input); none. "
+        f"sink): all; active (the {ACTIVE_MAX_USERS:,} most active users, each with at least "
+        f"{ACTIVE_MIN_EVENTS} events in the input); none. "
         "Default: active when every sink is local (the local API computes any user's list when asked), "
         "all when a cloud sink is configured. Users left out are counted in the summary "
         "(users_not_refreshed); a later event of theirs refreshes them",

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from consumers.cli.arguments import EXIT_FAILED, EXIT_USAGE, top_reasons
-from consumers.runners.backfill import ACTIVE_MIN_EVENTS, BackfillResult
+from consumers.runners.backfill import ACTIVE_MAX_USERS, ACTIVE_MIN_EVENTS, BackfillResult
 from schemas.batch import BatchCounts
 
 # The input ended before its end (a truncated or corrupt .gz): what was read before it is kept.
@@ -29,7 +29,7 @@ Every status but 2 prints the summary of what was kept; its "stopped" says why t
 read to its end (null: it was)."""
 
 _LEFT_OUT = {
-    "active": f"those with fewer than {ACTIVE_MIN_EVENTS} events",
+    "active": f"all but the {ACTIVE_MAX_USERS:,} most active with at least {ACTIVE_MIN_EVENTS} events",
     "none": "every user",
     "all": "none",
 }

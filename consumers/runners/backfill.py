@@ -5,14 +5,16 @@ user's list in each batch the user appears in, only for the next batch to replac
 everything else of the batch semantics (decode, normalize, track, dead letters, per-record accounting) and
 refreshes each user once, after the last batch, from the model the whole archive built.
 
-Which users: ``refresh_users`` "all" (every user with events tracked), "active" (those with at least
-``ACTIVE_MIN_EVENTS`` events in the input: most visitors of a real archive are seen once or twice, and
-refreshing each of them costs more than tracking their events) or "none". A user left out has nothing
-written to the sinks now; the local API computes a list when asked, and a later event refreshes them.
+Which users: ``refresh_users`` "all" (every user with events tracked), "active" (the ``ACTIVE_MAX_USERS``
+most active, each with at least ``ACTIVE_MIN_EVENTS`` events in the input: most visitors of a real archive
+are seen once or twice, and refreshing each of them costs more than tracking their events) or "none". A
+user left out has nothing written to the sinks now; the local API computes a list when asked, and a later
+event refreshes them.
 """
 
 from __future__ import annotations
 
+import heapq
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,10 +30,13 @@ from schemas.batch import BatchCounts
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 REFRESH_CHUNK: Final = 500  # users per refresh round: bounds memory, gives progress on large archives
-# --refresh-users active: users with at least this many events in the input are refreshed at the end. A
-# visitor seen once or twice (most of a real archive's) gets a list made of one or two anchors and the
-# popular items, computed when asked for (pue recommend, GET /recommendations) as well as now.
+# --refresh-users active: the ACTIVE_MAX_USERS users with the most events in the input, each with at least
+# ACTIVE_MIN_EVENTS, are refreshed at the end. A bound, so a backfill's refresh costs the same however many
+# visitors the archive has (most of a real archive's are seen once or twice: one or two anchors and the
+# popular items, a list computed as well when asked for: pue recommend, GET /recommendations); the most
+# active are the users the page lists first and the ones whose written list says most.
 ACTIVE_MIN_EVENTS: Final = 3
+ACTIVE_MAX_USERS: Final = 1_000
 REFRESH_USERS: Final = ("all", "active", "none")
 
 
@@ -52,7 +57,8 @@ def chosen_users(tracked: Mapping[str, int], which: str) -> set[str]:
     if which == "all":
         return set(tracked)
     if which == "active":
-        return {user for user, events in tracked.items() if events >= ACTIVE_MIN_EVENTS}
+        active = [(-events, user) for user, events in tracked.items() if events >= ACTIVE_MIN_EVENTS]
+        return {user for _, user in heapq.nsmallest(ACTIVE_MAX_USERS, active)}
     if which == "none":
         return set()
     raise ValueError(f"refresh users: one of {', '.join(REFRESH_USERS)}, got {which!r}")

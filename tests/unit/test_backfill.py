@@ -346,3 +346,14 @@ def test_replay_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str])
     for status in ("0 ", "1 ", "2 ", "3 ", "130"):
         assert f"\n  {status}" in out
     assert "143 by SIGTERM" in out and "the input ended early" in out and "--refresh-users" in out
+
+
+def test_active_users_are_the_most_active_with_at_least_3_events_at_most_1000() -> None:
+    tracked = {f"u{n:04d}": 3 + n % 7 for n in range(1_500)} | {"once": 1, "twice": 2}
+    chosen = backfill_module.chosen_users(tracked, "active")
+    assert len(chosen) == backfill_module.ACTIVE_MAX_USERS == 1_000
+    assert min(tracked[user] for user in chosen) >= max(tracked[user] for user in set(tracked) - chosen)
+    assert "once" not in chosen and "twice" not in chosen
+    assert backfill_module.chosen_users({"once": 1, "busy": 3}, "active") == {"busy"}
+    assert backfill_module.chosen_users(tracked, "all") == set(tracked)
+    assert backfill_module.chosen_users(tracked, "none") == set()
