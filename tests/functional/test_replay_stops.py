@@ -133,30 +133,29 @@ def store_interactions(state: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM interactions").fetchone()[0])
 
 
-@pytest.mark.parametrize("phase", ["intake", "refresh"])
-def test_sigkill_leaves_no_process_behind(tmp_path: Path, phase: str) -> None:
-    replay, _ = start(tmp_path)
-    started: set[int] = set()
-    try:
-        started = in_phase(replay, phase)
-        os.kill(replay.pid, signal.SIGKILL)
-        replay.wait()
-        wait_for(lambda: not alive(started), "the end of every process pue replay started, after SIGKILL")
-    finally:
-        end(replay, started)
-
-
-@pytest.mark.parametrize("phase", ["intake", "refresh"])
-def test_sigterm_is_ctrl_c_what_completed_is_kept_and_summarised(tmp_path: Path, phase: str) -> None:
+def stopped_in(tmp_path: Path, phase: str, sig: signal.Signals) -> tuple[subprocess.Popen[bytes], Path]:
+    """A replay sent ``sig`` in ``phase``; returns once every process it had started is gone."""
     replay, state = start(tmp_path)
     started: set[int] = set()
     try:
         started = in_phase(replay, phase)
-        replay.send_signal(signal.SIGTERM)
+        os.kill(replay.pid, sig)
         replay.wait(timeout=DEADLINE)
-        wait_for(lambda: not alive(started), "the end of every process pue replay started, after SIGTERM")
+        wait_for(lambda: not alive(started), f"the end of every process pue replay started, after {sig.name}")
     finally:
         end(replay, started)
+    return replay, state
+
+
+@pytest.mark.parametrize("phase", ["intake", "refresh"])
+def test_sigkill_leaves_no_process_behind(tmp_path: Path, phase: str) -> None:
+    replay, _ = stopped_in(tmp_path, phase, signal.SIGKILL)
+    assert replay.returncode == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("phase", ["intake", "refresh"])
+def test_sigterm_is_ctrl_c_what_completed_is_kept_and_summarised(tmp_path: Path, phase: str) -> None:
+    replay, state = stopped_in(tmp_path, phase, signal.SIGTERM)
     out, err = ((tmp_path / name).read_text(encoding="utf-8") for name in ("out", "err"))
     assert replay.returncode == 143, err
     summary = json.loads(out.strip().splitlines()[-1])
