@@ -95,7 +95,14 @@ class RefreshLedger(Protocol):
         ...
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
-        """Note that ``user_ids`` were refreshed at ``at``; a refresh they were owed is settled by it."""
+        """Note that ``user_ids`` were refreshed at ``at``; a refresh they were owed is settled by it. A
+        user whose recorded refresh is later than ``at`` keeps it (and any mark made since)."""
+        ...
+
+    def settle(self, owed: Sequence[OwedRefresh], at: datetime) -> None:
+        """A sweep delivered these owed refreshes (read by ``due``) at ``at``: record the refresh and clear
+        each mark only while it is still the one the sweep read and no later refresh was recorded, so a
+        mark made while the sweep ran survives it. ``refreshed_at`` never moves backwards."""
         ...
 
     def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:

@@ -69,6 +69,9 @@ class BatchCounts:
     # Personalize rejects, a sink refusing the list), and records failed by a deployment fault (ConfigError).
     refresh_rejected: int = 0
     deployment_faults: int = 0
+    # Lists published shorter than asked: the user's purchases outnumber what GetRecommendations' 500-item
+    # cap leaves room for (consumers.stream.filled_list).
+    lists_short: int = 0
     filter_reasons: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     failure_reasons: dict[str, int] = field(default_factory=dict)
@@ -79,7 +82,7 @@ class BatchCounts:
         return self.records == self.processed + self.filtered + self.dead_lettered + self.failed
 
     def add(self, other: BatchCounts) -> None:
-        for name in (*COUNT_FIELDS, "refresh_rejected", "deployment_faults"):
+        for name in (*COUNT_FIELDS, "refresh_rejected", "deployment_faults", "lists_short"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.filter_reasons, other.filter_reasons),

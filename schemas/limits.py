@@ -51,6 +51,13 @@ SQS_MESSAGE_MAX_BYTES: Final = 256 * 1024  # per message and per batch: 256 KiB
 # https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
 KINESIS_RECORD_MAX_BYTES: Final = 1024 * 1024
 
+# pue redrive reads at most what pue itself writes (issue 23: a message must not decide how much is read).
+# A dead letter holds one Kinesis record (a KPL sub-record is smaller): its bytes, plain, gunzipped or in S3,
+# are never more than KINESIS_RECORD_MAX_BYTES. A message body: pue's dead-letter sink keeps each under SQS's
+# limit, and Lambda's on-failure records are a few KB.
+DEAD_LETTER_RECORD_MAX_BYTES: Final = KINESIS_RECORD_MAX_BYTES
+REDRIVE_MESSAGE_MAX_BYTES: Final = SQS_MESSAGE_MAX_BYTES
+
 # Amazon Kinesis Data Streams GetRecords (pue consume)
 # https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html
 KINESIS_GET_RECORDS_MAX_RECORDS: Final = 10_000  # Limit: 1..10,000 records per call
@@ -95,3 +102,11 @@ DYNAMODB_BATCH_GET_MAX_KEYS: Final = 100  # keys per request
 # Amazon DynamoDB BatchWriteItem (the refresh ledger)
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
 DYNAMODB_BATCH_WRITE_MAX_ITEMS: Final = 25  # put or delete requests per call
+
+# pue's own bounds on what one message may cost (issue 23)
+# One event's products become one interaction each, sent 10 per PutEvents call (PUT_EVENTS_MAX_EVENTS):
+# 100 products are 10 calls and 100 rows. A 32 KB Segment message (SEGMENT_MESSAGE_MAX_BYTES) has room for
+# about 1,300 minimal products: 135 calls and 2.3 s of local CPU measured for one POST. Real orders carry
+# far fewer (the e-commerce spec's examples carry 1-3). A message with more is dead-lettered, raw bytes
+# kept, so it can be redriven once this is raised.
+MAX_PRODUCTS_PER_EVENT: Final = 100

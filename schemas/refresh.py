@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -13,6 +13,10 @@ class OwedRefresh:
 
     user_id: str
     due_at: datetime
+    # The mark exactly as the ledger holds it (its stored due time, verbatim), so a sweep's clear can be
+    # conditional on it: a mark made while the sweep ran differs and survives (``RefreshLedger.settle``).
+    # Empty: compare with ``due_at`` instead. Not part of equality: the same owed refresh either way.
+    mark: str = field(default="", compare=False)
 
     @property
     def refresh_key(self) -> str:

@@ -17,11 +17,13 @@ from consumers.web.cors import Cors
 from consumers.web.inbox_drain import InboxDrain
 from consumers.web.insights import LocalInsights
 from consumers.web.openapi import document_bytes
+from consumers.web.rate_limit import RateLimits
 from consumers.web.routes import Api
 from consumers.web.service import (
     CacheKey,
     Defaults,
     RecommendationService,
+    cached_size,
 )
 from destinations.local import LocalStore
 from destinations.local.live_inbox import LiveInbox
@@ -55,14 +57,17 @@ def build_api(
     if wiring.local is not None:
         catalog = wiring.local.store
         if api_settings.cache_entries:
-            cache = VersionedCache(_data_version(wiring.local.store), api_settings.cache_entries)
+            cache = VersionedCache(
+                _data_version(wiring.local.store),
+                api_settings.cache_entries,
+                max_bytes=api_settings.cache_bytes,
+                size_of=cached_size,
+            )
         # POST /events while a backfill holds the store: queued, tracked after it (live_inbox.py).
         inbox = LiveInbox(settings.state_dir)
     service = RecommendationService(
         pipeline=pipeline,
-        recommender=wiring.recommender,
         related=_related(settings, api_settings, wiring, clients),
-        purchases=wiring.purchases,
         catalog=catalog,
         defaults=Defaults(
             num_results=settings.num_results,
@@ -94,6 +99,7 @@ def build_api(
         document_bytes(),
         on_close=close,
         insights=LocalInsights(wiring.local) if wiring.local is not None else None,
+        limits=RateLimits(api_settings.rate_limit, api_settings.events_rate_limit),
     )
 
 

@@ -32,6 +32,7 @@ def build_campaign_hook(
         filter_values=settings.filter_values,
         timeout_seconds=engagement.hook_timeout_seconds,
         max_workers=settings.max_workers,
+        widen_for_exclusions=wiring.local is None,
     )
 
 

@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from consumers.cli.stop_signals import Terminated, exit_status, sigterm_as_interrupt
     from consumers.config.logs import configure_logging
+    from consumers.config.printable import printable
     from schemas.errors import ConfigError
 
     configure_logging("INFO" if args.verbose else "WARNING")
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except ConfigError as exc:
-        sys.stderr.write(f"pue: {exc}\n")
+        sys.stderr.write(printable(f"pue: {exc}", keep="\n") + "\n")  # one problem a line
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         sys.stderr.write(f"pue: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}\n")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from consumers.config.printable import printable
 from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 from schemas.limits import GET_RECOMMENDATIONS_MAX_RESULTS
 
@@ -68,4 +69,5 @@ def print_json(value: Any) -> None:
 def top_reasons(reasons: dict[str, int], n: int = 3) -> str:
     """The ``n`` most frequent reasons with their counts, most frequent first."""
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{reason}: {count}" for reason, count in top)
+    # Reasons and event names carry what the stream sent: escaped before they reach a terminal.
+    return printable(", ".join(f"{reason}: {count}" for reason, count in top))

@@ -24,6 +24,7 @@ from consumers.cli.arguments import (
 )
 from consumers.cli.local_commands import local_engagement
 from consumers.cli.serve import DEFAULT_HOST, DEFAULT_PORT, port_number
+from consumers.config.printable import printable
 from consumers.config.settings import DEFAULT_STATE_DIR, Settings
 from consumers.runners.lambda_events import lambda_events
 from consumers.runners.replay import print_progress, replay
@@ -151,11 +152,12 @@ def _print_users(local: LocalBackend, state_dir: Path, how_many: int = 3) -> Non
         traits = local.store.traits_for(user_id)
         items = traits.get(RECOMMENDED_PRODUCTS, [])
         if not isinstance(items, list):
-            w(f"  {user_id}: {items}\n")
+            w(printable(f"  {user_id}: {items}") + "\n")
             continue
         # With a catalog loaded (the demo loads the sample's), names say more than ids.
         first = [str(i) for i in items[:4]]
         names = local.store.items(first)
         shown = ", ".join(f"{i} {names[i]['NAME']}" if "NAME" in names.get(i, {}) else i for i in first)
-        w(f"  {user_id}: {shown}{f' ... ({len(items)} in all)' if len(items) > 4 else ''}\n")
-    w(f"\nTry: {read_hint(state_dir, next(iter(shown_users), 'USER_ID'))}\n")
+        # Ids and names may come from a stream replayed into this --state: escaped for the terminal.
+        w(printable(f"  {user_id}: {shown}{f' ... ({len(items)} in all)' if len(items) > 4 else ''}") + "\n")
+    w("\nTry: " + printable(read_hint(state_dir, next(iter(shown_users), "USER_ID"))) + "\n")

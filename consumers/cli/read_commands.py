@@ -29,6 +29,7 @@ from consumers.cli.arguments import (
     reader_settings,
 )
 from consumers.cli.local_commands import recommendation_json
+from consumers.config.printable import printable
 from consumers.config.settings import Settings
 from consumers.web.insights import profile_json
 from destinations.local import LocalBackend
@@ -184,11 +185,11 @@ def _read(args: argparse.Namespace) -> int:
         else:
             print_json(profile(settings, args.user_id))
     except MissingState as exc:
-        sys.stderr.write(f"pue {args.command}: {exc}\n")
+        sys.stderr.write(printable(f"pue {args.command}: {exc}") + "\n")
         return EXIT_USAGE
     except ConfigError:
         raise
     except PueError as exc:  # the service answered with an error, or could not be reached
-        sys.stderr.write(f"pue {args.command}: {exc}\n")
+        sys.stderr.write(printable(f"pue {args.command}: {exc}") + "\n")
         return EXIT_FAILED
     return 0

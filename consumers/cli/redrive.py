@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from consumers.cli.command_settings import add_backend_arguments
+from consumers.runners.redrive_stats import DEFAULT_MAX_ATTEMPTS
 from schemas.errors import ConfigError, PueError
 
 if TYPE_CHECKING:
@@ -21,6 +23,8 @@ EXIT_USAGE = 2
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ReceiveMessage.html
 SQS_MAX_WAIT_SECONDS = 20
 SQS_MAX_VISIBILITY_TIMEOUT = 43_200
+# https://docs.aws.amazon.com/kinesis/latest/APIReference/API_StreamDescription.html (StreamARN pattern)
+STREAM_ARN = re.compile(r"arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[a-zA-Z0-9_.-]{1,128}")
 
 DESCRIPTION = """\
 Takes messages off a failure queue and runs their records through the pipeline again (the backend and
@@ -30,10 +34,15 @@ settings of pue consume). Two kinds of message are understood, whatever the queu
     back from the Kinesis stream while it still holds them.
 A message is deleted only when each of its records ended processed, filtered, or dead-lettered again (a new
 letter, its attempt count one higher). A record that fails for retry leaves its message on the queue: it is
-visible again after --visibility-timeout. Messages that cannot be redriven (not pue's, truncated letters,
-records past the stream's retention) stay too, counted by reason. Progress goes to stderr on a terminal; the
-last line of stdout is a JSON summary. Exit status: 0 done (see "kept" and "skipped"), 1 a service failed,
-2 bad arguments or configuration."""
+visible again after --visibility-timeout (extended while a long discarded batch runs). Messages that cannot
+be redriven (not pue's, truncated letters, records past the stream's retention) stay too, counted by reason.
+A letter whose attempt count reached --max-attempts is parked: left on the queue as it is, never rewritten
+(a later run with a higher --max-attempts takes it again).
+Only what the stack wrote is read: a letter in S3 only from --dead-letter-bucket, at the key pue gives that
+record, at most 1 MiB and matching its SHA-256; a discarded batch only of --stream-arn. Anything else is
+refused: left on the queue, counted under refuse_reasons. Progress goes to stderr on a terminal; the last
+line of stdout is a JSON summary. Exit status: 0 done (see "kept", "skipped", "refused" and "parked"), 1 a
+service failed, 2 bad arguments or configuration."""
 
 
 def queue_url(text: str) -> str:
@@ -41,6 +50,15 @@ def queue_url(text: str) -> str:
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.path.count("/") < 2:
         raise argparse.ArgumentTypeError(
             "expected an SQS queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/pue-dlq, "
+            f"got {text!r}"
+        )
+    return text
+
+
+def stream_arn(text: str) -> str:
+    if not STREAM_ARN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"expected a Kinesis stream ARN such as arn:aws:kinesis:us-east-1:123456789012:stream/segment, "
             f"got {text!r}"
         )
     return text
@@ -88,6 +106,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="seconds a taken message stays hidden; a kept one reappears after it (default 300)",
     )
+    command.add_argument(
+        "--max-attempts",
+        type=_bounded(1, 1000),
+        default=DEFAULT_MAX_ATTEMPTS,
+        metavar="N",
+        help=f"park a letter that failed N times for good (default {DEFAULT_MAX_ATTEMPTS}): left as it is",
+    )
+    command.add_argument(
+        "--stream-arn",
+        type=stream_arn,
+        metavar="ARN",
+        help="the stack's Kinesis stream: discarded batches of any other stream are refused (and without "
+        "this option, every discarded batch)",
+    )
+    command.add_argument(
+        "--dead-letter-bucket",
+        metavar="NAME",
+        help="the stack's dead-letter bucket, the only one S3 letters are read from (default "
+        "$PUE_DEAD_LETTER_BUCKET; without either, letters in S3 are refused)",
+    )
     add_backend_arguments(command)
     command.set_defaults(handler=redrive_command)
 
@@ -118,6 +156,9 @@ def redrive_command(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         wait_seconds=args.wait_seconds,
         visibility_timeout=args.visibility_timeout,
+        max_attempts=args.max_attempts,
+        dead_letter_bucket=args.dead_letter_bucket or settings.dead_letter_bucket,
+        stream_arn=args.stream_arn,
     )
     try:
         with opened_pipeline(settings) as pipeline:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import logging
 import secrets
+import shlex
 import signal
 import sys
 import threading
@@ -21,8 +23,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Final
+from urllib.parse import quote, urlencode
 
 from consumers.cli.arguments import local_settings
+from consumers.config.printable import printable
 from consumers.config.settings import Settings
 from consumers.web.listen import DEFAULT_THREADS, ListenError
 
@@ -147,7 +151,8 @@ def serve_forever(
         server = ApiServer(WsgiApp(api), host=host, port=port, threads=threads)
         try:
             with _signals_stop(server):
-                _print_banner(out, prog, server.url, shown_key, _sample_user(settings))
+                warn_if_not_loopback(prog, server.host)
+                print_banner(out, prog, server.url, shown_key, most_active_user(settings))
                 server.run()
         except (KeyboardInterrupt, SystemExit):
             # Ctrl-C before the handlers are in place (or off the main thread): the same clean stop.
@@ -158,7 +163,23 @@ def serve_forever(
     out.flush()
 
 
-def _sample_user(settings: Settings) -> str:
+def warn_if_not_loopback(prog: str, host: str, err: IO[str] | None = None) -> bool:
+    """Say so on stderr when the server is reachable from other machines (issue 23): plain HTTP, the key
+    the only guard. Returns whether it warned."""
+    try:
+        loopback = ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        (err or sys.stderr).write(
+            f"{prog}: warning: listening on {printable(host)}, beyond this machine's loopback: anyone who "
+            "can reach it can try keys, and requests and keys travel as plain HTTP (no TLS). Use --host "
+            "127.0.0.1, or put a TLS proxy in front.\n"
+        )
+    return not loopback
+
+
+def most_active_user(settings: Settings) -> str:
     from destinations.local import LocalStore
 
     with LocalStore.in_state_dir(settings.state_dir) as store:
@@ -166,12 +187,21 @@ def _sample_user(settings: Settings) -> str:
     return users[0] if users else "USER_ID"
 
 
-def _print_banner(out: IO[str], prog: str, url: str, key: str, user_id: str) -> None:
+def curl_line(url: str, key: str, user_id: str) -> str:
+    """A ``curl`` command line for a POSIX shell. The user id came from the stream (the most active user):
+    percent-encoded into the query and the whole URL quoted with ``shlex.quote``, so no id can run
+    anything when the operator pastes the line (issue 23). ``$PUE_API_KEY`` is left for the shell to
+    expand, in double quotes; any other key is quoted like the URL."""
+    query = urlencode({"userId": user_id, "numResults": 5}, quote_via=quote)
+    header = '"x-api-key: $PUE_API_KEY"' if key == "$PUE_API_KEY" else shlex.quote(f"x-api-key: {key}")
+    return f"curl -H {header} {shlex.quote(f'{url}/recommendations?{query}')}"
+
+
+def print_banner(out: IO[str], prog: str, url: str, key: str, user_id: str) -> None:
     out.write(f"{prog}: listening on {url} (Ctrl-C stops)\n")
     if not key.startswith("$"):
         out.write(f"  API key for this session: {key}\n")
-    # Double quotes: with PUE_API_KEY set, the line shows $PUE_API_KEY and the shell expands it.
-    out.write(f"  try: curl -H \"x-api-key: {key}\" '{url}/recommendations?userId={user_id}&numResults=5'\n")
+    out.write(f"  try: {curl_line(url, key, user_id)}\n")
     out.write(f"  the contract: {url}/openapi.json (same header)\n")
     out.write(f"  web page: {url}/\n")
     out.flush()

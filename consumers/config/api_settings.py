@@ -14,11 +14,15 @@ unset. ``PUE_CORS_ORIGINS``
     A campaign trained on a related-items recipe (SIMS, Similar-Items): ``itemId`` without ``userId``.
 ``PUE_API_CACHE_ENTRIES``
     Local backend only: how many recent lists to keep until the store changes (0 turns the cache off).
+``PUE_RATE_LIMIT`` / ``PUE_EVENTS_RATE_LIMIT``
+    Per API key: requests per second of any keyed route / of ``POST /events``, as ``RATE/BURST``
+    (``consumers.web.rate_limit``); ``0`` turns one off.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -30,7 +34,35 @@ from consumers.config.logs import register_secret
 from consumers.config.settings import Settings
 from schemas.errors import ConfigError
 
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``per_second`` tokens refill continuously, up to ``burst`` held at once."""
+
+    per_second: float
+    burst: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate | None:
+        """``"20/100"`` (20 per second, bursts of 100), ``"20"`` (burst = 2 x rate) or ``"0"`` (off: None);
+        ``ValueError`` for anything else."""
+        rate_text, _, burst_text = text.strip().partition("/")
+        rate = float(rate_text)
+        burst = float(burst_text) if burst_text else 2 * rate
+        if not (math.isfinite(rate) and math.isfinite(burst)) or rate < 0 or (rate > 0 and burst < 1):
+            raise ValueError(text)
+        return None if rate == 0 else cls(rate, burst)
+
+
 DEFAULT_CACHE_ENTRIES: Final = 10_000
+# Per key (issue 23). Reads: above what one pue serve answers on 2 cores with the cache on (about 2,400/s
+# measured), so only a runaway client meets it. Events: a site sends its volume through Segment and the
+# stream; POST /events is for a widget or a backend's occasional event, and each one grows the store.
+DEFAULT_RATE_LIMIT: Final = Rate(500, 1000)
+DEFAULT_EVENTS_RATE_LIMIT: Final = Rate(20, 100)
+# The recommendation cache's memory, whatever the entries hold (issue 23: 10,000 lists of 500 items with
+# 256-character ids took 1.4 GB). 10,000 lists of 25 short ids need about 36 MB: the default fits them.
+DEFAULT_CACHE_BYTES: Final = 64 * 1024 * 1024
 MAX_CACHE_ENTRIES: Final = 1_000_000
 # Shorter keys are guessable; Secrets Manager's generated ones (deploy/template.yaml) have 40 characters.
 MIN_API_KEY_LENGTH: Final = 16
@@ -45,6 +77,9 @@ class ApiSettings:
     filters: Mapping[str, str] = field(default_factory=dict)
     related_items_campaign_arn: str | None = None
     cache_entries: int = DEFAULT_CACHE_ENTRIES
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    rate_limit: Rate | None = DEFAULT_RATE_LIMIT
+    events_rate_limit: Rate | None = DEFAULT_EVENTS_RATE_LIMIT
 
     @property
     def cors_any_origin(self) -> bool:
@@ -89,6 +124,8 @@ class _Parser(EnvReader):
             filters=self.filters(),
             related_items_campaign_arn=self.arn("PERSONALIZE_RELATED_ITEMS_CAMPAIGN_ARN"),
             cache_entries=self.cache_entries(),
+            rate_limit=self.rate("PUE_RATE_LIMIT", DEFAULT_RATE_LIMIT),
+            events_rate_limit=self.rate("PUE_EVENTS_RATE_LIMIT", DEFAULT_EVENTS_RATE_LIMIT),
         )
         self.finish()
         return settings
@@ -146,6 +183,16 @@ class _Parser(EnvReader):
             else:
                 filters[name] = arn
         return filters
+
+    def rate(self, name: str, default: Rate) -> Rate | None:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return Rate.parse(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be RATE/BURST per second (e.g. 20/100), RATE, or 0 (off)")
+            return default
 
     def cache_entries(self) -> int:
         raw = self.text("PUE_API_CACHE_ENTRIES")

@@ -13,6 +13,8 @@ import sys
 import threading
 from typing import Any
 
+from consumers.config.printable import printable
+
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -53,7 +55,9 @@ class JsonFormatter(logging.Formatter):
             payload.update(fields)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(payload, default=str, ensure_ascii=False))
+        # Control characters are escaped by json; C1 controls, bidi overrides and lone surrogates from the
+        # stream are not, and reach the terminal raw (or fail the write): escaped too (``printable``).
+        return redact(printable(json.dumps(payload, default=str, ensure_ascii=False)))
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:

@@ -25,7 +25,7 @@ from schemas.batch import COUNT_FIELDS, BatchCounts
 
 log = logging.getLogger("pue.pipeline")
 
-COUNT_METRICS: Final = (*COUNT_FIELDS, "refresh_rejected", "deployment_faults")
+COUNT_METRICS: Final = (*COUNT_FIELDS, "refresh_rejected", "deployment_faults", "lists_short")
 DURATION_METRIC: Final = "duration"
 DEFAULT_NAMESPACE: Final = "pue"
 DEFAULT_DIMENSION: Final = "function"

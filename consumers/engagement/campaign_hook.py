@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final
 
+from consumers.stream.filled_list import filled
 from destinations.engagement_content import (
     DetailSpec,
     catalog_items,
@@ -55,8 +56,12 @@ class CampaignHook:
         timeout_seconds: float = 12.0,
         max_workers: int = 16,
         clock: Callable[[], float] = time.monotonic,
+        widen_for_exclusions: bool = True,
     ) -> None:
+        """``widen_for_exclusions``: ask past the purchases (``consumers.stream.filled_list``); off where
+        the recommender leaves purchases out itself (local)."""
         self._recommender = recommender
+        self._widen = widen_for_exclusions
         self._catalog = catalog
         self._details = details or DetailSpec()
         self._purchases = purchases
@@ -129,9 +134,8 @@ class CampaignHook:
                 filter_arn=self._filter_arn,
                 filter_values=self._filter_values,
             )
-            recommendation = self._recommender.get_recommendations(request)
-            if self._purchases is not None:
-                recommendation = recommendation.without(self._purchases.purchased_items(user_id))
+            bought = self._purchases.purchased_items(user_id) if self._purchases is not None else frozenset()
+            recommendation = filled(self._recommender, request, bought, widen=self._widen).recommendation
             items = catalog_items(self._catalog, recommendation.item_ids, self._details)
             attributes = pinpoint_attributes(recommendation, items, self._details)
             # Nothing to recommend: add nothing, so the template's default values apply.

@@ -105,7 +105,7 @@ class CheckpointStore:
                 for shard_id, cp in sorted(self._shards.items())
             },
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # mkstemp's file is 0600
         fd, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:

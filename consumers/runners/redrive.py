@@ -8,13 +8,21 @@ again after the visibility timeout. A message that cannot be redriven as is (not
 past the stream's retention) is left there and counted with its reason. Each record is taken once per run: a
 letter this run wrote again ends the run's interest in it. ``dry_run`` tracks and deletes nothing: it says
 what would happen.
+
+A letter that failed ``max_attempts`` times for good (its attempt count) is parked: left on the queue as it
+is, never rewritten again, counted under ``parked`` (a run with a higher ``--max-attempts`` takes it again).
+
+The redrive reads with the stack's role, so it reads only what the stack wrote (issue 23): an S3 letter only
+at the key pue's own sink derives for that record, in the configured dead-letter bucket, at most
+``DEAD_LETTER_RECORD_MAX_BYTES`` and matching its SHA-256; a discarded batch only of the configured stream.
+Anything else is refused: left on the queue, logged and counted with its reason, never deleted. Messages in
+hand are kept hidden while a long discarded batch runs (``consumers.runners.redrive_visibility``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
@@ -30,21 +38,20 @@ from consumers.runners.redrive_messages import (
     DiscardedBatch,
     LetterMessage,
     Parsed,
+    Refused,
     Unredrivable,
     parse_message,
 )
-from consumers.runners.redrive_stats import RedriveOptions, RedriveStats
+from consumers.runners.redrive_s3 import whole_letter
+from consumers.runners.redrive_stats import RedriveOptions, RedriveStats, classify
+from consumers.runners.redrive_visibility import VisibilityHeartbeat
 from consumers.runners.stream_range import read_range
-from consumers.stream.decode import Decoded, decode_record
 from consumers.stream.lambda_batch import handle_event
-from consumers.stream.normalize import normalize
 from consumers.stream.pipeline import Pipeline
 from destinations.aws.errors import translated
-from destinations.aws.s3_dead_letter_payloads import read_payload
 from schemas.dead_letter import DeadLetter
 from schemas.errors import PueError
 from schemas.limits import SQS_BATCH_MAX_ENTRIES
-from schemas.outcome import Filtered, Poison
 
 log = logging.getLogger("pue.redrive")
 SERVICE: Final = "sqs"
@@ -63,6 +70,7 @@ class Redriver:
         *,
         progress: Callable[[RedriveStats], None] | None = None,
         pause: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._sqs = client("sqs")
@@ -77,6 +85,7 @@ class Redriver:
         self._to_release: list[str] = []
         self._next_stand_in = 0
         self.stats = RedriveStats()
+        self._heartbeat = VisibilityHeartbeat(self._sqs, queue_url, self.options.visibility_timeout, clock)
 
     def run(self) -> RedriveStats:
         try:
@@ -89,6 +98,7 @@ class Redriver:
                 ]
                 if not fresh:
                     break  # empty, or only records this run already took: caught up
+                self._heartbeat.hold([m for m, _ in fresh])
                 self._handle(fresh)
                 if self._progress is not None:
                     self._progress(self.stats)
@@ -164,32 +174,46 @@ class Redriver:
     def _handle(self, fresh: list[tuple[Mapping[str, Any], Parsed]]) -> None:
         letters: list[tuple[Mapping[str, Any], DeadLetter]] = []
         for message, parsed in fresh:
+            self._heartbeat.beat()
             self.stats.messages += 1
-            if isinstance(parsed, Unredrivable):
+            if isinstance(parsed, Refused):
+                self.stats.refuse(parsed.reason)
+            elif isinstance(parsed, Unredrivable):
                 self.stats.skip(parsed.reason)
             elif isinstance(parsed, DiscardedBatch):
                 self.stats.discarded_batches += 1
                 self._redrive_batch(message, parsed)
-            elif isinstance(parsed, LetterMessage):
+            elif parsed.letter.attempt >= self.options.max_attempts:
+                self.stats.dead_letters += 1
+                self._park(message)
+            else:
                 self.stats.dead_letters += 1
                 letter = self._whole(parsed)
                 if letter is not None:
                     letters.append((message, letter))
+                    continue  # in hand until its letter is redriven
+            self._heartbeat.done(message)
         if letters:
             self._redrive_letters(letters)
+        for message, _ in letters:
+            self._heartbeat.done(message)
+
+    def _park(self, message: Mapping[str, Any]) -> None:
+        """Failed for good ``max_attempts`` times: left on the queue as it is (visible again when the run
+        ends, for inspection), never rewritten."""
+        self.stats.parked += 1
+        if not self.options.dry_run:  # a dry run releases everything it took anyway
+            self._to_release.append(str(message["ReceiptHandle"]))
 
     def _whole(self, parsed: LetterMessage) -> DeadLetter | None:
-        if parsed.location is None:
-            return parsed.letter
-        try:
-            raw = read_payload(self._client("s3"), parsed.location)
-        except PueError as exc:
-            self.stats.skip(f"record not readable in S3: {exc.code or exc.message}")
-            return None
-        if parsed.sha256 is not None and hashlib.sha256(raw).hexdigest() != parsed.sha256:
-            self.stats.skip("record in S3 does not match its SHA-256")
-            return None
-        return dataclasses.replace(parsed.letter, raw=raw)
+        whole = whole_letter(parsed, self.options.dead_letter_bucket, lambda: self._client("s3"))
+        if isinstance(whole, Refused):
+            self.stats.refuse(whole.reason)
+        elif isinstance(whole, Unredrivable):
+            self.stats.skip(whole.reason)
+        else:
+            return whole
+        return None
 
     def _redrive_letters(self, letters: list[tuple[Mapping[str, Any], DeadLetter]]) -> None:
         records: list[dict[str, Any]] = []
@@ -210,7 +234,7 @@ class Redriver:
             by_stand_in[stand_in] = message
             originals[f"{letter.shard_id}:{stand_in}"] = letter
         if self.options.dry_run:
-            self._classify(records)
+            classify(records, self.pipeline.event_map, self.stats.would)
             return
         self._letters.expect(originals)
         failed = self._run({"Records": records})
@@ -218,6 +242,12 @@ class Redriver:
         self._delete([m for seq, m in by_stand_in.items() if seq not in failed])
 
     def _redrive_batch(self, message: Mapping[str, Any], batch: DiscardedBatch) -> None:
+        if self.options.stream_arn is None:
+            self.stats.refuse("discarded batch, but no stream is configured (--stream-arn)")
+            return
+        if batch.stream_arn != self.options.stream_arn:
+            self.stats.refuse("discarded batch of another stream than the configured one")
+            return
         kinesis = self._client("kinesis")
         self._letters.expect({})  # records of the stream: any letter is a first one
         complete, failed, read = True, False, 0
@@ -240,9 +270,10 @@ class Redriver:
                 self._seen.update(f"{batch.shard_id}:{record['SequenceNumber']}" for record in page)
                 event = from_get_records(page, shard_id=batch.shard_id, stream_arn=batch.stream_arn)
                 if self.options.dry_run:
-                    self._classify(event["Records"])
+                    classify(event["Records"], self.pipeline.event_map, self.stats.would)
                 else:
                     failed |= bool(self._run(event))
+                self._heartbeat.beat()
         except PueError as exc:
             self.stats.skip(f"stream range not readable: {exc.code or exc.message}")
             return
@@ -259,19 +290,3 @@ class Redriver:
         if result is not None:
             self.stats.counts.add(result.counts)
         return {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
-
-    def _classify(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Dry run: decode and normalize only (no service is called), and count what would happen."""
-        for record in records:
-            for item in decode_record(record):
-                outcome = (
-                    normalize(item.message, self.pipeline.event_map) if isinstance(item, Decoded) else None
-                )
-                kind = (
-                    "dead_lettered"
-                    if outcome is None or isinstance(outcome, Poison)
-                    else "filtered"
-                    if isinstance(outcome, Filtered)
-                    else "processed"
-                )
-                self.stats.would[kind] = self.stats.would.get(kind, 0) + 1

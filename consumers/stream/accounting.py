@@ -157,6 +157,7 @@ def settle_user(outcome: UserOutcome, entries: list[Entry], counts: BatchCounts)
     """Fold one user's outcome into the batch: counts, tracker rejections (dead letters), failures."""
     counts.interactions += outcome.tracked
     counts.refresh_rejected += outcome.refresh_rejected
+    counts.lists_short += outcome.list_short
     for indices, error in outcome.rejected:
         for index in indices:
             # The letter keeps the service's words; the count's key stays a fixed vocabulary.

@@ -78,6 +78,7 @@ def track_in_scope(
             outcome.recommendation, outcome.failure = done.recommendation, done.failure
             outcome.deployment_fault = done.deployment_fault
             outcome.refresh_rejected = done.refresh_rejected
+            outcome.list_short = done.list_short
     return outcomes
 
 
@@ -108,6 +109,7 @@ def refresh_users(
             failures[recommendation.user_id] = "a sink failed (see the log)"
     host.gate.note(refreshed, host.clock())
     counts.users_refreshed = len(refreshed)
+    counts.lists_short = sum(o.list_short for o in outcomes)
     host.observe(counts)
     return refreshed, failures
 

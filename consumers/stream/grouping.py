@@ -59,6 +59,7 @@ class UserOutcome:
     failure: str | None = None
     deployment_fault: bool = False  # the failure is a ConfigError: the operator must act
     refresh_rejected: bool = False
+    list_short: bool = False  # fewer items than asked: purchases past the numResults cap (filled_list)
     rejected: list[tuple[frozenset[int], PermanentError]] = field(default_factory=list)
 
 

@@ -27,6 +27,7 @@ from schemas.interaction import Interaction
 from schemas.limits import (
     EVENT_PROPERTIES_MAX_LENGTH,
     IMPRESSION_MAX_ITEMS,
+    MAX_PRODUCTS_PER_EVENT,
     PERSONALIZE_ID_MAX_LENGTH,
     RECOMMENDATION_ID_MAX_LENGTH,
 )
@@ -211,6 +212,8 @@ def _items(message: Mapping[str, Any], message_id: str, rule: EventRule, event_m
     parts = event_map.products_parts
     products = value_at_parts(message, parts) if parts else None
     if isinstance(products, list):
+        if len(products) > MAX_PRODUCTS_PER_EVENT:
+            _poison(f"more than {MAX_PRODUCTS_PER_EVENT} products in one event")
         found: list[_Item] = []
         for index, product in enumerate(products):
             if type(product) is dict or isinstance(product, Mapping):

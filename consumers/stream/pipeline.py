@@ -31,6 +31,7 @@ from consumers.stream.accounting import (
 )
 from consumers.stream.deferred_refresh import track_in_scope
 from consumers.stream.event_map import EventMap
+from consumers.stream.filled_list import Filled, filled
 from consumers.stream.grouping import Chunk, UserOutcome, UserWork, group_by_user
 from consumers.stream.intake import decode_all, normalize_message
 from consumers.stream.publish import publish
@@ -68,6 +69,9 @@ class RefreshOptions:
     # refresh) to when the interval ends (consumers.stream.refresh_sweep). The user's events are tracked
     # either way; only the write-back waits (docs/scaling.md).
     min_interval_seconds: float = 0.0
+    # Ask for numResults plus one per purchased item, so the list is still numResults long once they are
+    # removed (consumers.stream.filled_list). Off where the recommender leaves purchases out itself (local).
+    widen_for_exclusions: bool = True
 
 
 class Pipeline:
@@ -203,7 +207,8 @@ class Pipeline:
             self.tracker.put_events(chunk.batch)
         bought = self.exclusions.prepare(outcome.interactions, [user.user_id])
         bought.raise_for(user.user_id)
-        recommendation = self._recommend(user.user_id, user.last_event_id, bought, num_results)
+        fill = self._recommend(user.user_id, user.last_event_id, bought, num_results)
+        recommendation = fill.recommendation
         for sink in self.sinks:
             report = sink.publish([recommendation])
             for error in report.failed.values():
@@ -212,7 +217,12 @@ class Pipeline:
         clamped = int(outcome.time_clamped)
         self.observe(
             BatchCounts(
-                records=1, processed=1, interactions=tracked, users_refreshed=1, timestamps_clamped=clamped
+                records=1,
+                processed=1,
+                interactions=tracked,
+                users_refreshed=1,
+                timestamps_clamped=clamped,
+                lists_short=int(fill.short),
             )
         )
         return recommendation
@@ -241,9 +251,8 @@ class Pipeline:
                 outcome.tracked += self._put_chunk(chunk, outcome)
             bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
-                outcome.recommendation = self._recommend(
-                    work.user_id, work.last_event_id, bought, recommender=recommender
-                )
+                fill = self._recommend(work.user_id, work.last_event_id, bought, recommender=recommender)
+                outcome.recommendation, outcome.list_short = fill.recommendation, fill.short
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
         except ConfigError as exc:
@@ -273,11 +282,24 @@ class Pipeline:
         # one is dead-lettered.
         return sum(self._put_chunk(part, outcome) for part in chunk.split_by_entry())
 
-    def recommend(self, user_id: str, refresh_key: str) -> Recommendation:
+    def recommend(self, user_id: str, refresh_key: str) -> Filled:
         """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
         bought = self.exclusions.prepare((), [user_id])
         bought.raise_for(user_id)
         return self._recommend(user_id, refresh_key, bought)
+
+    def answer(self, request: RecommendationRequest) -> Recommendation:
+        """An API query's list for its user (its own numResults and filter): minus what the user bought
+        (the purchase ledger and the Profile API alike), filled to numResults as the stream's lists are."""
+        user_id = request.user_id
+        if user_id is None:
+            raise PermanentError("a user's list needs a user id")
+        bought = self.exclusions.prepare((), [user_id])
+        bought.raise_for(user_id)
+        excluded = self.exclusions.excluded(user_id, bought)
+        return filled(
+            self.recommender, request, excluded, widen=self.refresh.widen_for_exclusions
+        ).recommendation
 
     def refresh_request(self, user_id: str, num_results: int | None = None) -> RecommendationRequest:
         """The GetRecommendations request of a refresh of ``user_id``."""
@@ -295,10 +317,11 @@ class Pipeline:
         bought: BatchPurchases,
         num_results: int | None = None,
         recommender: Recommender | None = None,
-    ) -> Recommendation:
+    ) -> Filled:
         request = self.refresh_request(user_id, num_results)
-        recommendation = (recommender or self.recommender).get_recommendations(request)
         excluded = self.exclusions.excluded(user_id, bought)
-        if excluded:
-            recommendation = recommendation.without(excluded)
-        return Recommendation(user_id, recommendation.recommendation_id, recommendation.items, refresh_key)
+        fill = filled(
+            recommender or self.recommender, request, excluded, widen=self.refresh.widen_for_exclusions
+        )
+        got = fill.recommendation
+        return Filled(Recommendation(user_id, got.recommendation_id, got.items, refresh_key), fill.short)

@@ -2,7 +2,8 @@
 
 A user with events inside the interval is tracked at once and owed one refresh, due when the interval since
 its last refresh ends (``RefreshLedger.owe``). A sweep takes the due ones from the ledger, refreshes each
-(GetRecommendations minus purchased, then every sink) and records the refresh, which settles the debt.
+(GetRecommendations minus purchased, then every sink) and records the refresh, which settles the debt:
+only the mark it read, so a mark a batch made while the sweep ran survives (``RefreshLedger.settle``).
 It runs on AWS as a scheduled Lambda (``consumers.refresh_sweep_handler``, every minute), locally inside
 ``pue consume`` and as ``pue refresh-due``. Why a ledger sweep rather than delayed messages: docs/scaling.md.
 
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from consumers.stream.accounting import reason_of
+from consumers.stream.filled_list import Filled
 from destinations.ports import RecommendationSink
 from schemas.errors import ConfigError, PueError, RetryableError
 from schemas.recommendation import Recommendation
@@ -45,6 +47,7 @@ class SweepResult:
     refreshed: int = 0  # written to every sink and recorded
     rejected: int = 0  # can never succeed (a user id the recommender refuses...): settled, logged
     failed: int = 0  # retryable or deployment faults: still owed, retried by the next sweep
+    short: int = 0  # refreshed with fewer items than asked: purchases past the numResults cap
     failure_reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SweepResult) -> None:
@@ -52,6 +55,7 @@ class SweepResult:
         self.refreshed += other.refreshed
         self.rejected += other.rejected
         self.failed += other.failed
+        self.short += other.short
         for reason, n in other.failure_reasons.items():
             self.failure_reasons[reason] = self.failure_reasons.get(reason, 0) + n
 
@@ -61,6 +65,7 @@ class SweepResult:
             "refreshed": self.refreshed,
             "rejected": self.rejected,
             "failed": self.failed,
+            "short": self.short,
         }
 
 
@@ -82,7 +87,8 @@ def sweep_owed_refreshes(
         return result
     with ThreadPoolExecutor(max_workers=min(SWEEP_WORKERS, len(owed))) as pool:
         outcomes = list(pool.map(lambda o: _recommend(pipeline, o), owed))
-    recommendations = [r for r in outcomes if isinstance(r, Recommendation)]
+    recommendations = [r.recommendation for r in outcomes if isinstance(r, Filled)]
+    short = {r.recommendation.user_id for r in outcomes if isinstance(r, Filled) and r.short}
     errors: dict[str, PueError] = {
         o.user_id: r for o, r in zip(owed, outcomes, strict=True) if isinstance(r, PueError)
     }
@@ -91,12 +97,13 @@ def sweep_owed_refreshes(
             break
         for user_id, error in _publish(sink, recommendations).items():
             errors.setdefault(user_id, error)
-    settled: list[str] = []
+    settled: list[OwedRefresh] = []
     for item in owed:
         failure = errors.get(item.user_id)
         if failure is None:
             result.refreshed += 1
-            settled.append(item.user_id)
+            result.short += item.user_id in short
+            settled.append(item)
         elif failure.retryable or isinstance(failure, ConfigError):
             result.failed += 1
             reason = reason_of(failure)
@@ -105,9 +112,11 @@ def sweep_owed_refreshes(
             # Retrying cannot help: settle it so the sweep does not ask again every minute.
             log.warning("owed refresh rejected", extra={"fields": {"reason": reason_of(failure)}})
             result.rejected += 1
-            settled.append(item.user_id)
+            settled.append(item)
     if settled:
-        ledger.record(settled, now)
+        # Conditional: a user marked owed again while this sweep computed (after a refresh in a batch)
+        # keeps the new mark, and a refresh recorded after ``now`` keeps its time.
+        ledger.settle(settled, now)
     fields = {**result.summary(), "failure_reasons": result.failure_reasons}
     log.info("owed refreshes swept", extra={"fields": fields})
     return result
@@ -148,7 +157,7 @@ def periodic_sweeper(
     return tick
 
 
-def _recommend(pipeline: Pipeline, owed: OwedRefresh) -> Recommendation | PueError:
+def _recommend(pipeline: Pipeline, owed: OwedRefresh) -> Filled | PueError:
     try:
         return pipeline.recommend(owed.user_id, owed.refresh_key)
     except PueError as exc:

@@ -11,6 +11,11 @@ gets the same ranking, so the API keeps it. Two things say the data changed:
   before the event.
 
 A computation that overlaps an invalidation is not stored: it may have read the old data.
+
+Bounded in entries and in bytes (issue 23): a count alone let 10,000 lists of 500 items with 256-character
+ids take 1.4 GB. ``size_of`` estimates what an entry holds (the caller knows its values' shape); the
+oldest entries are dropped until the total fits ``max_bytes``, and a value larger than the whole budget is
+served but not kept.
 """
 
 from __future__ import annotations
@@ -24,15 +29,26 @@ V = TypeVar("V")
 
 
 class VersionedCache(Generic[K, V]):
-    """Thread-safe; at most ``max_entries`` entries, the oldest dropped first."""
+    """Thread-safe; at most ``max_entries`` entries and ``max_bytes`` (by ``size_of``), the oldest dropped
+    first."""
 
-    def __init__(self, external_version: Callable[[], Hashable], max_entries: int) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+    def __init__(
+        self,
+        external_version: Callable[[], Hashable],
+        max_entries: int,
+        *,
+        max_bytes: int,
+        size_of: Callable[[K, V], int],
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("max_entries and max_bytes must be at least 1")
         self._external_version = external_version
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._size_of = size_of
+        self.bytes = 0  # the estimated size of what is kept
         self._generation = 0
-        self._entries: dict[K, tuple[tuple[Hashable, int], V]] = {}
+        self._entries: dict[K, tuple[tuple[Hashable, int], V, int]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -48,19 +64,30 @@ class VersionedCache(Generic[K, V]):
                 return entry[1]
             self.misses += 1
         value = compute()
+        size = self._size_of(key, value)
         with self._lock:
             if self._generation == generation:
-                self._entries.pop(key, None)
-                while len(self._entries) >= self._max_entries:
-                    del self._entries[next(iter(self._entries))]
-                self._entries[key] = (version, value)
+                self._drop(key)
+                if size <= self._max_bytes:
+                    while self._entries and (
+                        len(self._entries) >= self._max_entries or self.bytes + size > self._max_bytes
+                    ):
+                        self._drop(next(iter(self._entries)))
+                    self._entries[key] = (version, value, size)
+                    self.bytes += size
         return value
+
+    def _drop(self, key: K) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry[2]
 
     def invalidate(self) -> None:
         """Forget everything: the data changed under this process's own hands."""
         with self._lock:
             self._generation += 1
             self._entries.clear()
+            self.bytes = 0
 
     def __len__(self) -> int:
         with self._lock:

@@ -3,10 +3,12 @@
 cheroot 11 (``cheroot.connections.ConnectionManager``) keeps idle keep-alive connections in a selector,
 but hands every *newly accepted* connection straight to a worker, which blocks in ``recv``; and a
 readable connection goes to a worker at its first byte. Here a connection reaches a worker only when its
-whole request is in memory (``request_reader.request_ready``):
+whole request is in memory, body included (``framing.RequestFrame``):
 
 - accepted connections join the selector, like idle keep-alive ones; they cost a file descriptor, no thread;
 - a readable connection is read by the selector thread, without blocking, into its ``pending`` buffer;
+  the selector sends ``100 Continue`` itself, and answers framing RFC 9112 forbids (400, 413, 501) and
+  closes (issue 23);
 - a request not complete within ``REQUEST_DEADLINE_SECONDS`` of its first byte is answered 408 and closed;
   a connection that sends nothing is closed after the server's idle timeout, as cheroot did.
 
@@ -26,20 +28,18 @@ from typing import Any, Final
 from cheroot import connections, errors
 from cheroot.makefile import MakeFile
 
-from consumers.web.request_reader import REQUEST_DEADLINE_SECONDS, DeadlineSocket, request_ready
-from consumers.web.server_errors import error_body
+from consumers.web.framing import MORE, READY, RequestFrame
+from consumers.web.request_reader import REQUEST_DEADLINE_SECONDS, DeadlineSocket
+from consumers.web.server_errors import closing_response
 
 log = logging.getLogger("pue.api.server")
 
 _OUT_OF_DESCRIPTORS_PAUSE_SECONDS: Final = 0.1
 _READ_BACK_BYTES: Final = 1 << 20  # more than a reader ever buffers: read1 returns what it holds
-# Sent (best effort, without blocking) to a client whose request missed its deadline.
-_TIMEOUT_BODY: Final = error_body(408)
-_TIMEOUT_RESPONSE: Final = (
-    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    + f"Content-Length: {len(_TIMEOUT_BODY)}\r\n\r\n".encode()
-    + _TIMEOUT_BODY
-)
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+# What a refused client may still have in flight is read and dropped before the close, so the kernel does
+# not reset the connection (and lose the answer) for unread bytes; bounded, without blocking.
+_DRAIN_BYTES: Final = 256 * 1024
 
 
 class WaitingConnectionManager(connections.ConnectionManager):
@@ -55,6 +55,7 @@ class WaitingConnectionManager(connections.ConnectionManager):
         super().__init__(server)
         self.deadline_seconds = deadline_seconds
         self.timed_out = 0  # requests answered 408 by the deadline (for tests and the log)
+        self.refused = 0  # requests whose framing was refused (400, 413, 501) by the selector
 
     def put(self, conn: Any) -> None:
         """A worker is done with ``conn``'s request and keeps the connection: wait for the next one."""
@@ -67,9 +68,9 @@ class WaitingConnectionManager(connections.ConnectionManager):
             sock.pending[:0] = conn.rfile.read1(len(sock.pending) + _READ_BACK_BYTES)
         if sock.pending:
             sock.start_deadline()  # the next request's first bytes are here
-            if request_ready(sock.pending):
-                _hand_over(conn, sock)
-                self.server.process_conn(conn)
+            verdict = self._examine(sock)
+            if verdict != MORE:
+                self._dispatch(conn, sock, verdict)
                 return
         self._selector.register(sock.fileno(), selectors.EVENT_READ, data=conn)
 
@@ -103,10 +104,37 @@ class WaitingConnectionManager(connections.ConnectionManager):
         if read == 0:
             self._selector.unregister(sock_fd)
             conn.close()
-        elif request_ready(sock.pending):
+            return
+        verdict = self._examine(sock)
+        if verdict != MORE:
             self._selector.unregister(sock_fd)
+            self._dispatch(conn, sock, verdict)
+
+    def _examine(self, sock: DeadlineSocket) -> int:
+        """The request's framing so far (``RequestFrame.examine``); owes ``100 Continue`` once."""
+        frame = sock.frame
+        verdict = frame.examine(sock.pending)
+        if verdict == MORE and frame.continue_due:
+            frame.continue_sent = True
+            # Non-blocking for real: in timeout mode Python waits out EAGAIN, flags or not.
+            sock.settimeout(0)
+            try:
+                sock.send(_CONTINUE)
+            except OSError:
+                pass  # a client that does not read what it asked for sends its body anyway or times out
+            finally:
+                sock.settimeout(sock.read_timeout)
+        return verdict
+
+    def _dispatch(self, conn: Any, sock: DeadlineSocket, verdict: int) -> None:
+        """A worker takes a ready request; a refused one is answered and its connection closed."""
+        if verdict == READY:
             _hand_over(conn, sock)
             self.server.process_conn(conn)
+            return
+        self.refused += 1
+        log.info("refused a request: %d, %s", verdict, sock.frame.refusal)
+        _answer_and_close(conn, closing_response(verdict))
 
     def _expire(self, threshold: float) -> None:
         """Close connections idle since before ``threshold`` (cheroot's rule), and answer 408 to those
@@ -122,11 +150,9 @@ class WaitingConnectionManager(connections.ConnectionManager):
             self._selector.unregister(sock_fd)
             if conn.socket.pending:
                 self.timed_out += 1
-                try:
-                    conn.socket.send(_TIMEOUT_RESPONSE, socket.MSG_DONTWAIT)
-                except OSError:
-                    pass  # the client's window is full or it left: closing is the answer
-            conn.close()
+                _answer_and_close(conn, closing_response(408))
+            else:
+                conn.close()
 
     def _accept(self, server_socket: socket.socket) -> Any:
         """cheroot's ``_from_server_socket`` for plain TCP, with the accepted socket a ``DeadlineSocket``."""
@@ -150,6 +176,22 @@ class WaitingConnectionManager(connections.ConnectionManager):
         return conn
 
 
+def _answer_and_close(conn: Any, response: bytes) -> None:
+    """Send ``response`` (best effort, without blocking: a few hundred bytes fit any socket buffer), then
+    close, first reading and dropping what the client already sent so the close is not a reset."""
+    sock: DeadlineSocket = conn.socket
+    try:
+        sock.settimeout(0)  # in timeout mode Python would wait out EAGAIN, flags or not
+        sock.send(response)
+        sock.shutdown(socket.SHUT_WR)
+        drained = 0
+        while drained < _DRAIN_BYTES and (data := sock.recv(65536)):
+            drained += len(data)
+    except OSError:
+        pass  # the client's window is full, it left, or it has nothing more in flight: closing is the answer
+    conn.close()
+
+
 def _hand_over(conn: Any, sock: DeadlineSocket) -> None:
     """Move the request read so far into the worker's reader, so the worker parses it from memory
     without a call back into the socket. cheroot's reader is ``_pyio.BufferedReader`` (makefile.py), and
@@ -158,3 +200,4 @@ def _hand_over(conn: Any, sock: DeadlineSocket) -> None:
     reader._read_buf = bytes(reader._read_buf[reader._read_pos :]) + bytes(sock.pending)
     reader._read_pos = 0
     sock.pending.clear()
+    sock.frame = RequestFrame()  # for the next request on this connection

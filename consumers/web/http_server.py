@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import logging
 import resource
+from traceback import format_exc
 from typing import Any, Final
 
 from cheroot import wsgi
 
 from consumers.web.connection_manager import WaitingConnectionManager
+from consumers.web.framing import MAX_REQUEST_HEADER_BYTES, PREFETCH_BODY_BYTES
 from consumers.web.listen import DEFAULT_THREADS, ListenError
-from consumers.web.request_reader import (
-    MAX_REQUEST_HEADER_BYTES,
-    PREFETCH_BODY_BYTES,
-    REQUEST_DEADLINE_SECONDS,
-)
+from consumers.web.request_reader import REQUEST_DEADLINE_SECONDS
 from consumers.web.server_errors import JsonErrorConnection
 from consumers.web.wsgi import WsgiApp
 
@@ -37,6 +35,7 @@ LISTEN_BACKLOG: Final = 1024
 MAX_KEEP_ALIVE_CONNECTIONS: Final = 4096
 # Descriptors wanted for that many sockets plus the store, logs and libraries.
 WANTED_OPEN_FILES: Final = MAX_KEEP_ALIVE_CONNECTIONS + 256
+MAX_LOGGED_ERROR_CHARS: Final = 2000  # of one cheroot notice, and of its traceback
 
 
 def raise_open_files_limit(wanted: int = WANTED_OPEN_FILES) -> int:
@@ -64,7 +63,12 @@ class _LoggingServer(wsgi.Server):
         self.deadline_seconds = deadline_seconds
 
     def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        logging.getLogger("pue.api.server").log(level, "%s", msg, exc_info=traceback)
+        # cheroot's messages quote what the client sent (a bad chunk line, a header): bounded, so a
+        # request of 60 KB cannot write 120 KB of log (issue 23); a traceback keeps its last lines.
+        text = msg[:MAX_LOGGED_ERROR_CHARS]
+        if traceback:
+            text += "\n" + format_exc()[-MAX_LOGGED_ERROR_CHARS:]
+        logging.getLogger("pue.api.server").log(level, "%s", text)
 
     def prepare(self) -> None:
         super().prepare()

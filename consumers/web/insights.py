@@ -18,8 +18,9 @@ RECENT_DEAD_LETTERS: Final = 5
 TOP_REASONS: Final = 5
 
 
-def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
-    """Everything the local backend holds for a user (``pue profile``; ``GET /users/{userId}`` trims it)."""
+def profile_json(local: LocalBackend, user_id: str, limit: int | None = None) -> dict[str, Any]:
+    """Everything the local backend holds for a user (``pue profile``); ``GET /users/{userId}`` asks for
+    the ``limit`` most recent interactions only."""
     interactions = [
         {
             "eventId": i.event_id,
@@ -28,7 +29,7 @@ def profile_json(local: LocalBackend, user_id: str) -> dict[str, Any]:
             "sentAt": i.sent_at.isoformat(timespec="milliseconds"),
             "sessionId": i.session_id,
         }
-        for i in local.store.interactions_for(user_id)
+        for i in local.store.interactions_for(user_id, limit)
     ]
     endpoints = local.store.endpoint_attributes_for(user_id)
     return {
@@ -51,15 +52,18 @@ class LocalInsights:
         return self._local.store.known_users(limit=limit)
 
     def profile(self, user_id: str) -> dict[str, Any] | None:
-        """What pue holds for the user (as ``pue profile``, recent interactions only); None if nothing."""
-        profile = profile_json(self._local, user_id)
+        """What pue holds for the user (as ``pue profile``, recent interactions only); None if nothing.
+
+        Reads the ``RECENT_INTERACTIONS`` newest rows and counts the rest in the index: a user with a
+        million interactions costs what one with twenty does (issue 23: 0.48 s for a heavy user)."""
+        profile = profile_json(self._local, user_id, limit=RECENT_INTERACTIONS)
         interactions: list[dict[str, Any]] = profile["interactions"]
         if not (interactions or profile["traits"] or profile["endpointAttributes"] or profile["messages"]):
             return None
-        recent = interactions[::-1][:RECENT_INTERACTIONS]  # newest first
+        recent = interactions[::-1]  # newest first
         return {
             "userId": user_id,
-            "interactionCount": len(interactions),
+            "interactionCount": self._local.store.user_interaction_count(user_id) if interactions else 0,
             "interactions": recent,
             "items": self._local.store.items([i["itemId"] for i in recent if i["itemId"] is not None]),
             "traits": profile["traits"],

@@ -1,13 +1,12 @@
-"""A request read off the wire before a worker thread sees it: the deadline socket, the completeness test.
+"""A request read off the wire before a worker thread sees it: the deadline socket.
 
 cheroot hands a connection to one of its few worker threads, which then blocks in ``recv`` until the
 request has arrived. Eight idle sockets, or eight that drip a header byte every few seconds, held every
 worker (issue 14). Here the server's selector thread reads what a readable connection has, without
-blocking, into ``DeadlineSocket.pending``; a worker gets the connection only once ``request_ready`` says
-the head (and a body of known length, up to ``PREFETCH_BODY_BYTES``) is all there. The worker then reads
-it from memory. The whole request, head and body, must arrive within ``REQUEST_DEADLINE_SECONDS`` of its
-first byte, whether it waits in the selector or is read by a worker (a body past the prefetch size, a
-client waiting for ``100 Continue``): a deadline for the whole request, not per ``recv``.
+blocking, into ``DeadlineSocket.pending``; a worker gets the connection only once ``framing`` says the
+head and its whole body (up to ``PREFETCH_BODY_BYTES``, chunked or not, after ``100 Continue``) are there.
+The worker then reads it from memory. The whole request, head and body, must arrive within
+``REQUEST_DEADLINE_SECONDS`` of its first byte: a deadline for the whole request, not per ``recv``.
 """
 
 from __future__ import annotations
@@ -16,15 +15,11 @@ import socket
 import time
 from typing import Final
 
-from schemas.limits import SEGMENT_MESSAGE_MAX_BYTES
+from consumers.web.framing import RequestFrame
 
 # The longest a client may take to send one request, head and body, from its first byte. A browser or an
 # SDK sends a request of a few KB in milliseconds; 10 s leaves room for a phone on a bad network.
 REQUEST_DEADLINE_SECONDS: Final = 10.0
-MAX_REQUEST_HEADER_BYTES: Final = 64 * 1024  # refused with 431 past this (cheroot's check)
-# Bodies up to this are read by the selector, before a worker is involved; the API takes at most one
-# Segment message (32 KB), so every valid body fits. Larger ones are refused by cheroot (413).
-PREFETCH_BODY_BYTES: Final = 2 * SEGMENT_MESSAGE_MAX_BYTES
 _READ_CHUNK: Final = 16 * 1024  # a typical request is under 1 KB; more comes on the next wake-up
 _HEAD_END: Final = b"\r\n\r\n"
 
@@ -34,6 +29,7 @@ class DeadlineSocket(socket.socket):
     no longer than ``deadline`` (``time.monotonic()``; None: only the per-read timeout)."""
 
     pending: bytearray
+    frame: RequestFrame  # the framing of the request at the front of ``pending``
     deadline: float | None
     read_timeout: float
     deadline_seconds: float
@@ -44,6 +40,7 @@ class DeadlineSocket(socket.socket):
     ) -> DeadlineSocket:
         sock = cls(accepted.family, accepted.type, accepted.proto, fileno=accepted.detach())
         sock.pending = bytearray()
+        sock.frame = RequestFrame()
         sock.deadline = None
         sock.read_timeout = read_timeout
         sock.deadline_seconds = deadline_seconds
@@ -84,40 +81,3 @@ class DeadlineSocket(socket.socket):
 
     def overdue(self, now: float) -> bool:
         return self.deadline is not None and now > self.deadline
-
-
-def _header_value(head: bytes, name: bytes) -> bytes | None:
-    """The value of header ``name`` in a lower-cased raw head; the last one when repeated."""
-    found = None
-    for line in head.split(b"\r\n")[1:]:
-        key, colon, value = line.partition(b":")
-        if colon and key.strip() == name:
-            found = value.strip()
-    return found
-
-
-def request_ready(pending: bytes | bytearray) -> bool:
-    """Whether a worker can take the request starting ``pending`` without waiting on the network for
-    long: its head is complete and so is its body, or the request is one cheroot refuses at once anyway
-    (head too large, body over the prefetch size, an unreadable length) or one whose client waits for
-    ``100 Continue``. An incomplete request stays with the selector until its deadline.
-
-    Runs in the selector thread for every request, so the common case (a head without a body) is decided
-    by substring tests in C, and header values are parsed only when a body header is present."""
-    end = pending.find(_HEAD_END)
-    if end < 0:
-        return len(pending) > MAX_REQUEST_HEADER_BYTES
-    head = bytes(pending[:end]).lower()
-    if b"\ncontent-length:" not in head and b"\ntransfer-encoding:" not in head:
-        return True  # no body
-    if b"\nexpect:" in head and _header_value(head, b"expect") == b"100-continue":
-        return True
-    body = len(pending) - end - len(_HEAD_END)
-    if b"\ntransfer-encoding:" in head:
-        # Chunked: complete at the last chunk (a false positive only lets a worker read the rest, within
-        # the deadline); past the prefetch size cheroot's own body limit decides.
-        return body > PREFETCH_BODY_BYTES or bytes(pending[end:]).endswith(b"0\r\n\r\n")
-    length = _header_value(head, b"content-length") or b""
-    if not length.isdigit():
-        return True  # cheroot answers 400
-    return int(length) > PREFETCH_BODY_BYTES or body >= int(length)

@@ -2,7 +2,8 @@
 
 Order of checks, for every request: route (404), method (405 with ``Allow``; ``OPTIONS`` is the CORS
 preflight; ``HEAD`` is answered wherever ``GET`` is, with GET's status and headers and no body), API key
-(401/403, every route but ``/health`` and the web page), then the route's own validation (400) and work.
+(401/403, every route but ``/health`` and the web page), the key's rate limits (429 with ``Retry-After``),
+then the route's own validation (400) and work.
 Every answer gets ``Cache-Control: no-store`` and the CORS headers, and every request one log line:
 method, route template (never the raw path or query: they carry user ids), status, latency.
 """
@@ -30,6 +31,7 @@ from consumers.web.cors import Cors
 from consumers.web.event_body import parse_body, segment_message
 from consumers.web.insights import LocalInsights
 from consumers.web.page import StaticPage
+from consumers.web.rate_limit import RateLimits
 from consumers.web.service import RecommendationService
 from consumers.web.upstream import api_error
 from consumers.web.user_routes import UserRoutes
@@ -72,8 +74,11 @@ class Api:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         insights: LocalInsights | None = None,
         page: StaticPage | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
-        """``insights``: the local backend's users and counts (None: those routes answer 501)."""
+        """``insights``: the local backend's users and counts (None: those routes answer 501); ``limits``:
+        per-key rate limits, checked after the key (None: none)."""
+        self._limits = limits
         self.service = service
         self._auth = auth
         self._cors = cors
@@ -155,6 +160,8 @@ class Api:
             )
         if route.auth:
             self._auth.check(request)
+            if self._limits is not None:
+                self._limits.check(request.header("x-api-key") or "", event=route.template == "/events")
         if request.problem is not None:
             raise bad_request(request.problem)
         return route.handler(request)

@@ -41,6 +41,17 @@ def error_body(status: int) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode()
 
 
+def closing_response(status: int) -> bytes:
+    """A whole ``status`` answer that closes the connection, for the selector thread to send as is."""
+    body = error_body(status)
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    head = f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
 class _JoinedApiKeyHeaders(dict[bytes, bytes]):
     """cheroot's header dict, keeping every ``x-api-key`` value (comma-joined) instead of the last."""
 

@@ -24,7 +24,6 @@ FILTER_VALUES_PREFIX: Final = "filterValues."
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _PLACEHOLDER: Final = re.compile(rf"[A-Za-z0-9_]{{1,{FILTER_VALUES_KEY_MAX_LENGTH}}}")
-_NAME_SHOWN: Final = 64  # an unknown parameter's name in a message: enough to spot the typo
 _MAX_DIGITS: Final = 6  # beyond this a number is out of range anyway; spares int() on huge strings
 
 RECOMMENDATION_PARAMS: Final = frozenset({"userId", "itemId", "numResults", "filter", "includeMetadata"})
@@ -95,10 +94,14 @@ def single_params(
         elif prefix is not None and name.startswith(prefix):
             target, key = prefixed, name[len(prefix) :]
         else:
-            shown = name[:_NAME_SHOWN] if text_problem(name, 10_000) is None else "(unprintable)"
-            raise bad_request(f"unknown query parameter {shown!r}")
+            # Never the name itself: an error body that echoes the request is a reflection channel
+            # (issue 23). The allowed names are enough to spot a typo.
+            names = sorted(allowed) + ([f"{prefix}<NAME>"] if prefix else [])
+            raise bad_request(f"unknown query parameter; this route takes {', '.join(names)}")
         if key in target:
-            raise bad_request(f"query parameter {name[:_NAME_SHOWN]!r} given more than once")
+            raise bad_request(
+                f"query parameter {key if target is plain else f'{prefix}<NAME>'} given more than once"
+            )
         target[key] = value
     return plain, prefixed
 

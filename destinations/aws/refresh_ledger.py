@@ -4,36 +4,41 @@ last refresh time, shared by every Lambda invocation; rows expire through the ta
 An owed refresh is two more attributes on the user's row: ``due_at`` and ``due_shard``, the keys of the
 sparse global secondary index ``DUE_INDEX`` (only owed rows are in it). The sweep queries each of its
 ``DUE_SHARDS`` partitions for ``due_at <= now``; spreading the marks over several partition keys keeps the
-index's write rate per partition under DynamoDB's per-partition limit. ``record`` writes the whole row
-(PutRequest), which drops the two attributes: the refresh settles what was owed.
+index's write rate per partition under DynamoDB's per-partition limit. ``record`` and ``settle`` set the
+refresh time and remove the two attributes (the refresh settles what was owed) in a conditional UpdateItem:
+never over a later refresh, and for a sweep only while the mark is the one it read (issue 21: a batch that
+marked the user owed while the sweep computed its list must not lose that mark).
 
 UpdateItem: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
 Query: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html
 
 BatchGetItem: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
-BatchWriteItem: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
+Condition expressions: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
 
 Best effort, as the port says: keys left unprocessed by a read count as "not refreshed" (so refreshed
-again), items left unprocessed by a write are sent once more and then dropped (one refresh too many).
+again).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from destinations.aws.errors import translated
 from schemas.errors import PueError
-from schemas.limits import DYNAMODB_BATCH_GET_MAX_KEYS, DYNAMODB_BATCH_WRITE_MAX_ITEMS
+from schemas.limits import DYNAMODB_BATCH_GET_MAX_KEYS
 from schemas.refresh import OwedRefresh
 
 SERVICE: Final = "dynamodb"
 KEY: Final = "user_id"
 REFRESHED_AT: Final = "refreshed_at"  # epoch seconds (N)
 EXPIRES_AT: Final = "expires_at"  # the table's TTL attribute
-WRITE_ATTEMPTS: Final = 2
+# Conditional UpdateItems in flight at once per ``record`` (a batch's refreshed users): within the client's
+# connection pool (destinations.aws.clients: 16 by default).
+WRITERS: Final = 8
 DUE_AT: Final = "due_at"  # epoch seconds (N): the sort key of DUE_INDEX
 DUE_SHARD: Final = "due_shard"  # "0".."DUE_SHARDS-1" (S): the partition key of DUE_INDEX
 DUE_INDEX: Final = "owed-refreshes"  # as deploy/template.yaml declares it
@@ -72,55 +77,75 @@ class DynamoRefreshLedger:
         return found
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
-        expires = str(int(at.timestamp()) + self._keep_seconds)
-        items = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        KEY: {"S": user_id},
-                        REFRESHED_AT: {"N": repr(at.timestamp())},
-                        EXPIRES_AT: {"N": expires},
-                    }
-                }
-            }
-            for user_id in dict.fromkeys(user_ids)
-        ]
-        for start in range(0, len(items), DYNAMODB_BATCH_WRITE_MAX_ITEMS):
-            pending = items[start : start + DYNAMODB_BATCH_WRITE_MAX_ITEMS]
-            for _ in range(WRITE_ATTEMPTS):
-                with translated(SERVICE):
-                    response = self._client.batch_write_item(RequestItems={self._table: pending})
-                pending = response.get("UnprocessedItems", {}).get(self._table, [])
-                if not pending:
-                    break
+        self._write([(user_id, None) for user_id in dict.fromkeys(user_ids)], at)
+
+    def settle(self, owed: Sequence[OwedRefresh], at: datetime) -> None:
+        self._write([(o.user_id, o.mark or repr(o.due_at.timestamp())) for o in owed], at)
+
+    def _write(self, rows: Sequence[tuple[str, str | None]], at: datetime) -> None:
+        """One conditional UpdateItem per user (BatchWriteItem takes no condition), ``WRITERS`` at a time:
+        ``refreshed_at`` = ``at`` and the owed mark removed, only if no later refresh is recorded and, for
+        a sweep's clear (a mark given), the mark is still the one it read. A failed condition leaves the
+        row alone: a later refresh, or a mark made since, is not this refresh's to overwrite."""
+        if not rows:
+            return
+        with ThreadPoolExecutor(max_workers=min(WRITERS, len(rows))) as pool:
+            list(pool.map(lambda row: self._write_one(row[0], row[1], at), rows))
+
+    def _write_one(self, user_id: str, mark: str | None, at: datetime) -> None:
+        condition = f"(attribute_not_exists({REFRESHED_AT}) OR {REFRESHED_AT} <= :at)"
+        values = {
+            ":at": {"N": repr(at.timestamp())},
+            ":expires": {"N": str(int(at.timestamp()) + self._keep_seconds)},
+        }
+        if mark is not None:
+            condition += f" AND {DUE_AT} = :mark"
+            values[":mark"] = {"N": mark}
+        update = f"SET {REFRESHED_AT} = :at, {EXPIRES_AT} = :expires REMOVE {DUE_AT}, {DUE_SHARD}"
+        if not self._update_if(user_id, update, condition, values) and mark is not None:
+            # A sweep's refresh whose mark changed meanwhile still happened: move ``refreshed_at`` forward
+            # to it (never back), keeping the new mark and its expiry.
+            self._update_if(
+                user_id,
+                f"SET {REFRESHED_AT} = :at",
+                f"attribute_exists({REFRESHED_AT}) AND {REFRESHED_AT} < :at",
+                {":at": values[":at"]},
+            )
+
+    def _update_if(self, user_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """One conditional UpdateItem of the user's row; False when the condition did not hold."""
+        try:
+            with translated(SERVICE):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key={KEY: {"S": user_id}},
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+        except PueError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
         for user_id in dict.fromkeys(user_ids):
             if user_id in self._owed_when_read:
                 continue
-            try:
-                with translated(SERVICE):
-                    self._client.update_item(
-                        TableName=self._table,
-                        Key={KEY: {"S": user_id}},
-                        # Computed from the row itself, so a skip needs no read of the refresh time.
-                        UpdateExpression=(
-                            f"SET {DUE_AT} = {REFRESHED_AT} + :interval, {DUE_SHARD} = :shard, "
-                            f"{EXPIRES_AT} = {REFRESHED_AT} + :keep"
-                        ),
-                        # Already owed: keep the first mark (one refresh for many skips).
-                        ConditionExpression=(
-                            f"attribute_exists({REFRESHED_AT}) AND attribute_not_exists({DUE_AT})"
-                        ),
-                        ExpressionAttributeValues={
-                            ":interval": {"N": repr(interval.total_seconds())},
-                            ":shard": {"S": str(zlib.crc32(user_id.encode()) % DUE_SHARDS)},
-                            ":keep": {"N": str(int(interval.total_seconds()) + OWED_KEEP_SECONDS)},
-                        },
-                    )
-            except PueError as exc:
-                if exc.code != "ConditionalCheckFailedException":
-                    raise
+            self._update_if(
+                user_id,
+                # Computed from the row itself, so a skip needs no read of the refresh time.
+                f"SET {DUE_AT} = {REFRESHED_AT} + :interval, {DUE_SHARD} = :shard, "
+                f"{EXPIRES_AT} = {REFRESHED_AT} + :keep",
+                # Already owed: keep the first mark (one refresh for many skips).
+                f"attribute_exists({REFRESHED_AT}) AND attribute_not_exists({DUE_AT})",
+                {
+                    ":interval": {"N": repr(interval.total_seconds())},
+                    ":shard": {"S": str(zlib.crc32(user_id.encode()) % DUE_SHARDS)},
+                    ":keep": {"N": str(int(interval.total_seconds()) + OWED_KEEP_SECONDS)},
+                },
+            )
 
     def due(self, now: datetime, limit: int) -> list[OwedRefresh]:
         owed: list[OwedRefresh] = []
@@ -138,7 +163,11 @@ class DynamoRefreshLedger:
                 with translated(SERVICE):
                     page = self._client.query(**params, Limit=limit - len(owed))
                 owed.extend(
-                    OwedRefresh(row[KEY]["S"], datetime.fromtimestamp(float(row[DUE_AT]["N"]), UTC))
+                    OwedRefresh(
+                        row[KEY]["S"],
+                        datetime.fromtimestamp(float(row[DUE_AT]["N"]), UTC),
+                        mark=row[DUE_AT]["N"],  # verbatim: DynamoDB compares numbers exactly
+                    )
                     for row in page.get("Items", [])
                 )
                 if "LastEvaluatedKey" not in page:

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from destinations.aws.errors import translated
 from schemas.dead_letter import DeadLetter
+from schemas.errors import PermanentError
 
 SERVICE: Final = "s3"
 DEFAULT_PREFIX: Final = "dead-letters/"
@@ -28,8 +29,7 @@ class S3DeadLetterPayloads:
         self._prefix = prefix
 
     def key_for(self, letter: DeadLetter) -> str:
-        sub = "" if letter.sub_sequence_number is None else f"-{letter.sub_sequence_number}"
-        return f"{self._prefix}{letter.shard_id}/{letter.sequence_number}{sub}.bin"
+        return payload_key(letter, self._prefix)
 
     def put(self, letter: DeadLetter) -> str:
         key = self.key_for(letter)
@@ -40,13 +40,32 @@ class S3DeadLetterPayloads:
         return f"s3://{self._bucket}/{key}"
 
 
-def read_payload(client: Any, location: str) -> bytes:
-    """The record ``put`` stored at ``location`` (``s3://bucket/key``), for ``pue redrive``.
+def payload_key(letter: DeadLetter, prefix: str = DEFAULT_PREFIX) -> str:
+    """Where ``put`` stores ``letter``'s record: derived from its shard and sequence numbers only."""
+    sub = "" if letter.sub_sequence_number is None else f"-{letter.sub_sequence_number}"
+    return f"{prefix}{letter.shard_id}/{letter.sequence_number}{sub}.bin"
+
+
+def read_payload(client: Any, location: str, max_bytes: int) -> bytes:
+    """The record ``put`` stored at ``location`` (``s3://bucket/key``), for ``pue redrive``: at most
+    ``max_bytes``, or ``PermanentError`` (code ``TooLarge``) before more is read, whatever the object holds.
 
     GetObject: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
     """
     bucket, _, key = location.removeprefix("s3://").partition("/")
     with translated(SERVICE):
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        data: bytes = body.read()
+        response = client.get_object(Bucket=bucket, Key=key)
+        body = response["Body"]
+        try:
+            if int(response.get("ContentLength") or 0) > max_bytes:
+                raise _too_large(max_bytes)
+            data: bytes = body.read(max_bytes + 1)  # one byte more tells a longer body apart
+        finally:
+            body.close()
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
     return data
+
+
+def _too_large(max_bytes: int) -> PermanentError:
+    return PermanentError(f"object over {max_bytes} bytes", service=SERVICE, code="TooLarge")

@@ -3,6 +3,7 @@ refreshes the interval postponed (``owed_refreshes``: at most one per user, sett
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -22,6 +23,16 @@ CREATE TABLE IF NOT EXISTS owed_refreshes (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS owed_refreshes_due ON owed_refreshes (due_at);
 """
+# Clear a user's mark unless a refresh later than this one is recorded (parameters: user id, user id, the
+# refresh's time); the sweep's also only while the mark is the one it read (user id, mark, user id, time).
+_CLEAR_MARK: Final = (
+    "DELETE FROM owed_refreshes WHERE user_id = ? "
+    "AND NOT EXISTS (SELECT 1 FROM refreshes r WHERE r.user_id = ? AND r.refreshed_at > ?)"
+)
+_CLEAR_READ_MARK: Final = (
+    "DELETE FROM owed_refreshes WHERE user_id = ? AND due_at = ? "
+    "AND NOT EXISTS (SELECT 1 FROM refreshes r WHERE r.user_id = ? AND r.refreshed_at > ?)"
+)
 # SQLite's default limit on host parameters is 999 in older builds: stay under it per statement.
 _CHUNK: Final = 500
 
@@ -46,15 +57,33 @@ class LocalRefreshLedger:
         return found
 
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
-        unique = [(user_id,) for user_id in dict.fromkeys(user_ids)]
+        unique = list(dict.fromkeys(user_ids))
         with self._store.transaction() as conn:
+            # This refresh saw every event before it: whatever the user was owed is delivered, unless a
+            # later refresh is recorded already (a mark made since then is not this refresh's to clear).
             conn.executemany(
-                "INSERT INTO refreshes (user_id, refreshed_at) VALUES (?, ?) "
-                "ON CONFLICT (user_id) DO UPDATE SET refreshed_at = MAX(refreshed_at, excluded.refreshed_at)",
-                [(user_id, at.timestamp()) for (user_id,) in unique],
+                _CLEAR_MARK,
+                [(user_id, user_id, at.timestamp()) for user_id in unique],
             )
-            # This refresh saw every event before it: whatever the user was owed is delivered.
-            conn.executemany("DELETE FROM owed_refreshes WHERE user_id = ?", unique)
+            self._advance(conn, unique, at)
+
+    def settle(self, owed: Sequence[OwedRefresh], at: datetime) -> None:
+        with self._store.transaction() as conn:
+            # Only the mark the sweep read: one made while it ran (after a refresh in a batch) differs.
+            conn.executemany(
+                _CLEAR_READ_MARK,
+                [(o.user_id, _mark_of(o), o.user_id, at.timestamp()) for o in owed],
+            )
+            self._advance(conn, list(dict.fromkeys(o.user_id for o in owed)), at)
+
+    @staticmethod
+    def _advance(conn: sqlite3.Connection, user_ids: Sequence[str], at: datetime) -> None:
+        """``refreshed_at`` = ``at`` unless a later refresh is recorded: it never moves backwards."""
+        conn.executemany(
+            "INSERT INTO refreshes (user_id, refreshed_at) VALUES (?, ?) "
+            "ON CONFLICT (user_id) DO UPDATE SET refreshed_at = MAX(refreshed_at, excluded.refreshed_at)",
+            [(user_id, at.timestamp()) for user_id in user_ids],
+        )
 
     def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
         with self._store.transaction() as conn:
@@ -71,4 +100,12 @@ class LocalRefreshLedger:
                 "SELECT user_id, due_at FROM owed_refreshes WHERE due_at <= ? ORDER BY due_at LIMIT ?",
                 (now.timestamp(), limit),
             ).fetchall()
-        return [OwedRefresh(user_id, datetime.fromtimestamp(due_at, UTC)) for user_id, due_at in rows]
+        return [
+            OwedRefresh(user_id, datetime.fromtimestamp(due_at, UTC), mark=repr(due_at))
+            for user_id, due_at in rows
+        ]
+
+
+def _mark_of(owed: OwedRefresh) -> float:
+    """The stored due time ``due`` read: exact (a datetime keeps microseconds only, the REAL column more)."""
+    return float(owed.mark) if owed.mark else owed.due_at.timestamp()

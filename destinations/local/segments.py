@@ -6,11 +6,13 @@ also records each segment in the store, as Pinpoint would hold an imported stati
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
+from destinations.local import owner_only
 from destinations.local.sinks import default_endpoint_id
 from destinations.local.store import LocalStore
 from destinations.segment_csv import segment_csv
@@ -53,10 +55,10 @@ class DirectorySegmentWriter:
 
     def import_segment(self, name: str, endpoint_ids: Sequence[str]) -> ImportedSegment:
         body = segment_csv(endpoint_ids, self._max_bytes)
-        self._directory.mkdir(parents=True, exist_ok=True)
+        owner_only.private_directory(self._directory)
         path = self._directory / f"{name}.csv"
         try:
-            with path.open("xb") as handle:
+            with os.fdopen(owner_only.create_private_file(path), "wb") as handle:  # user ids: 0600
                 handle.write(body)
         except FileExistsError:
             raise PermanentError(

@@ -66,7 +66,7 @@ class LocalPipelineStats:
                 "WHEN (SELECT COUNT(*) FROM pipeline_reasons WHERE kind = ?1) < ?4 THEN ?2 ELSE ?5 END, ?3) "
                 "ON CONFLICT (kind, reason) DO UPDATE SET count = count + excluded.count",
                 [
-                    (kind, reason, n, MAX_REASON_KEYS, OTHER_REASONS)
+                    (kind, _storable(reason), n, MAX_REASON_KEYS, OTHER_REASONS)
                     for kind, reasons in _reasons(counts).items()
                     for reason, n in reasons.items()
                 ],
@@ -84,7 +84,7 @@ class LocalPipelineStats:
         conn.executemany(
             "INSERT INTO pipeline_samples (name, count) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET count = count + excluded.count - ?",
-            [(name, n + floor, floor) for name, n in sample.items()],
+            [(_storable(name), n + floor, floor) for name, n in sample.items()],
         )
         conn.execute(
             "DELETE FROM pipeline_samples WHERE name NOT IN "
@@ -106,3 +106,13 @@ class LocalPipelineStats:
             for name, count in conn.execute("SELECT name, count FROM pipeline_samples"):
                 totals.unmapped_events[str(name)] = int(count)
         return totals
+
+
+def _storable(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (JSON allows ``"\\ud800"``, UTF-8 does not) is kept as
+    its escape. Without this, SQLite's encoding fails and the whole batch's counts are lost (issue 23)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

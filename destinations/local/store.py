@@ -20,7 +20,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Final
 
-from destinations.local import interaction_rows, store_migration
+from destinations.local import interaction_rows, owner_only, store_migration
 from destinations.local.interaction_rows import IN_CHUNK as _IN_CHUNK
 from destinations.local.schema import STORE_SCHEMA
 from destinations.local.transactions import Transactions
@@ -40,7 +40,7 @@ class LocalStore:
     """Thread-safe access to the SQLite file. Sibling adapters use ``transaction()`` for their own tables."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only.private_database(path)  # before SQLite creates it world-readable (issue 23)
         self.path = path
         self._names = interaction_rows.InternedNames(limit=NAME_CACHE_LIMIT)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so nesting and rollback are explicit.
@@ -161,6 +161,14 @@ class LocalStore:
                 and conn.execute("SELECT 1 FROM interactions WHERE user = ? LIMIT 1", (user,)).fetchone()
                 is not None
             )
+
+    def user_interaction_count(self, user_id: str) -> int:
+        """How many interactions ``user_id`` has: an index count, without reading the rows."""
+        with self.transaction(write=False) as conn:
+            key = self._names.ids(conn, [user_id], create=False).get(user_id)
+            if key is None:
+                return 0
+            return int(conn.execute("SELECT COUNT(*) FROM interactions WHERE user = ?", (key,)).fetchone()[0])
 
     def interaction_count(self) -> int:
         with self.transaction(write=False) as conn:

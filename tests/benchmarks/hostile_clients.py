@@ -2,7 +2,10 @@
 
 - idle: connect and send nothing, ever (a port scanner, a browser's pre-opened socket, an attacker);
 - slowloris: send a request line, then one header byte at a time, a byte every ``drip_seconds`` per socket,
-  never finishing the head. A socket the server closes is opened again (counted), as an attacker would.
+  never finishing the head. A socket the server closes is opened again (counted), as an attacker would;
+- promised: send a whole head that promises a body which never comes (issue 23: ``Expect: 100-continue``,
+  ``Content-Length: +60000`` or ``60_000``, ``Transfer-Encoding : chunked``, a chunk that never ends),
+  one kind after another; a socket the server answers or closes is opened again (counted).
 
 ``probe`` then times a well-behaved client: each request on a fresh connection (the case the issue found
 broken: the server's workers are all taken, or the listen backlog is full), ``timeout`` seconds at most; a
@@ -24,6 +27,14 @@ from typing import Final
 
 CONNECT_TIMEOUT_SECONDS: Final = 3.0
 _HEAD_START: Final = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+_POST: Final = b"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+PROMISES: Final = (
+    _POST + b"Content-Length: 60000\r\nExpect: 100-continue\r\n\r\n",
+    _POST + b"Content-Length: +60000\r\n\r\n",
+    _POST + b"Content-Length: 60_000\r\n\r\n",
+    _POST + b"Transfer-Encoding : chunked\r\n\r\n",
+    _POST + b"Transfer-Encoding: chunked\r\n\r\nffff\r\n{",
+)
 
 
 @dataclass
@@ -32,6 +43,8 @@ class HostileCounts:
     slow_open: int = 0
     connect_failures: int = 0  # connect() timed out or was refused: the backlog was full
     slow_reopened: int = 0  # slowloris sockets the server closed (its head deadline) and we opened again
+    promised_open: int = 0
+    promised_reopened: int = 0  # promised-body sockets the server answered or closed, opened again
 
 
 @dataclass(frozen=True)
@@ -80,15 +93,18 @@ def _connect_many(host: str, port: int, count: int) -> tuple[list[socket.socket]
 
 
 class HostileClients:
-    """``idle`` + ``slowloris`` sockets held open while the ``with`` block runs."""
+    """``idle`` + ``slowloris`` + ``promised`` sockets held open while the ``with`` block runs."""
 
-    def __init__(self, host: str, port: int, *, idle: int, slowloris: int, drip_seconds: float = 1.0) -> None:
+    def __init__(
+        self, host: str, port: int, *, idle: int, slowloris: int, promised: int = 0, drip_seconds: float = 1.0
+    ) -> None:
         self.host, self.port = host, port
-        self._want_idle, self._want_slow = idle, slowloris
+        self._want_idle, self._want_slow, self._want_promised = idle, slowloris, promised
         self._drip = drip_seconds
         self.counts = HostileCounts()
         self._idle: list[socket.socket] = []
         self._slow: list[socket.socket | None] = []
+        self._promised: list[socket.socket | None] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drip_loop, name="slowloris", daemon=True)
 
@@ -104,8 +120,13 @@ class HostileClients:
                 continue
             self._slow.append(sock)
         self._slow.extend([None] * (self._want_slow - len(self._slow)))
+        promised, failed_promised = _connect_many(self.host, self.port, self._want_promised)
+        self.counts.connect_failures += failed_promised
+        self._promised = [_send_head(sock, PROMISES[n % len(PROMISES)]) for n, sock in enumerate(promised)]
+        self._promised.extend([None] * (self._want_promised - len(self._promised)))
         self.counts.idle_open = len(self._idle)
         self.counts.slow_open = sum(s is not None for s in self._slow)
+        self.counts.promised_open = sum(s is not None for s in self._promised)
         self._thread.start()
         return self
 
@@ -114,7 +135,7 @@ class HostileClients:
     ) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        for sock in [*self._idle, *self._slow]:
+        for sock in [*self._idle, *self._slow, *self._promised]:
             if sock is not None:
                 sock.close()
 
@@ -131,9 +152,10 @@ class HostileClients:
         return sock
 
     def _drip_loop(self) -> None:
-        # One byte per socket per round; the round is spread over drip_seconds.
+        # One byte per slowloris socket per round, one look at each promised-body socket; the round is
+        # spread over drip_seconds.
         while not self._stop.is_set():
-            pause = self._drip / max(1, len(self._slow))
+            pause = self._drip / max(1, len(self._slow) + len(self._promised))
             for n, sock in enumerate(self._slow):
                 if self._stop.wait(pause):
                     return
@@ -145,6 +167,40 @@ class HostileClients:
                         sock.close()
                 self.counts.slow_reopened += 1
                 self._slow[n] = self._open_slow()
+            for n, sock in enumerate(self._promised):
+                if self._stop.wait(pause):
+                    return
+                if sock is not None and _still_waiting(sock):
+                    continue
+                if sock is not None:
+                    sock.close()
+                self.counts.promised_reopened += 1
+                opened = _connect(self.host, self.port)
+                self._promised[n] = opened and _send_head(opened, PROMISES[n % len(PROMISES)])
+
+
+def _send_head(sock: socket.socket, head: bytes) -> socket.socket | None:
+    try:
+        sock.sendall(head)
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)  # looked at with MSG_PEEK: in timeout mode Python would wait out EAGAIN
+    return sock
+
+
+def _still_waiting(sock: socket.socket) -> bool:
+    """Whether the server has neither answered nor closed ``sock`` (a 100 Continue does not count)."""
+    try:
+        seen = sock.recv(64, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    if seen.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
+        sock.recv(len(b"HTTP/1.1 100 Continue\r\n\r\n"))
+        return True
+    return False
 
 
 def probe(

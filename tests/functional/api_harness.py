@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -192,6 +193,20 @@ def client_for(transport: str) -> Iterator[Client]:
         yield LambdaClient("2.0" if transport == "lambda-http-api-v2" else "1.0")
     finally:
         lambda_handler.reset()
+
+
+def exchange(host: str, port: int, data: bytes, *, wait: float = 5.0) -> tuple[bytes, bool]:
+    """Send ``data`` on a fresh connection: everything the server answers until it closes the connection
+    or goes quiet for ``wait`` seconds, and whether it closed it."""
+    with socket.create_connection((host, port), timeout=wait) as sock:
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            return received, False
+        return received, True
 
 
 def seed(state: Path) -> None:

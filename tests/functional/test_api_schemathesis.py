@@ -56,7 +56,14 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     seed(state)
     api = build_api(
         dataclasses.replace(Settings(), state_dir=state),
-        ApiSettings(api_keys=(API_KEY,), filters={"instock": INSTOCK_FILTER_ARN}),
+        # No rate limits: every generated request should reach its route, not a 429 from the key's bucket
+        # (the limits are held by test_hostile_costs.py).
+        ApiSettings(
+            api_keys=(API_KEY,),
+            filters={"instock": INSTOCK_FILTER_ARN},
+            rate_limit=None,
+            events_rate_limit=None,
+        ),
     )
     try:
         with running_server(api) as server:

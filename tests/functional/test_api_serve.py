@@ -62,7 +62,7 @@ def test_serve_prints_a_session_key_and_stops_cleanly_on_ctrl_c(serve: subproces
     port_match, key_match = _LISTENING.search(text), _KEY.search(text)
     assert port_match and key_match, text
     key = key_match.group(1)
-    assert f'curl -H "x-api-key: {key}"' in text and "userId=" in text
+    assert f"curl -H 'x-api-key: {key}'" in text and "userId=" in text  # quoted for the shell
 
     client = HttpClient("127.0.0.1", int(port_match.group(1)))
     without = client.request("GET", "/recommendations", "userId=a-1")

@@ -22,7 +22,7 @@ from consumers.config.api_settings import load_settings
 from consumers.web.http_server import LISTEN_BACKLOG, ApiServer
 from consumers.web.routes import Api
 from tests.benchmarks.hostile_clients import HostileClients, probe
-from tests.functional.api_harness import API_KEY, running_server, seed
+from tests.functional.api_harness import API_KEY, exchange, running_server, seed
 
 DEADLINE_SECONDS = 1.0  # the server's deadline for a whole request, short for the test
 ANSWER_BOUND_SECONDS = 10.0  # "answers at all": far above any healthy latency
@@ -49,15 +49,7 @@ def server(api: Api) -> Iterator[ApiServer]:
 
 def _raw(server: ApiServer, data: bytes, *, wait: float = 5.0) -> bytes:
     """Send ``data`` on a fresh connection; everything the server answers until it closes or goes quiet."""
-    with socket.create_connection((server.host, server.port), timeout=wait) as sock:
-        sock.sendall(data)
-        received = b""
-        try:
-            while chunk := sock.recv(65536):
-                received += chunk
-        except TimeoutError:
-            pass
-        return received
+    return exchange(server.host, server.port, data, wait=wait)[0]
 
 
 def _status_and_json(answer: bytes) -> tuple[int, dict[str, object]]:

@@ -18,7 +18,10 @@ import pytest
 from consumers.cli import main
 from tests.functional.api_harness import Reply, check_contract
 
-_CURL = re.compile(r"""curl -H "x-api-key: ([^"]+)" 'http://(127\.0\.0\.1):(\d+)(/recommendations\?[^']+)'""")
+# A generated key in single quotes (shlex.quote), $PUE_API_KEY in double quotes, for the shell to expand.
+_CURL = re.compile(
+    r"""curl -H ["']x-api-key: ([^"']+)["'] 'http://(127\.0\.0\.1):(\d+)(/recommendations\?[^']+)'"""
+)
 _WEB_PAGE = re.compile(r"web page: http://127\.0\.0\.1:(\d+)/$", re.M)
 _DEMO_USERS = "30"  # enough for every user to have a list, few enough to keep the test quick
 _SET_KEY = "operator-key-5b1f0e9d7c3a2b48"

@@ -18,7 +18,7 @@ from consumers.runners.redrive_messages import DiscardedBatch, parse_message
 from consumers.runners.redrive_stats import RedriveOptions
 from consumers.stream.event_map import EventMap
 from consumers.stream.pipeline import Pipeline, RefreshOptions
-from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads
+from destinations.aws.s3_dead_letter_payloads import S3DeadLetterPayloads, payload_key
 from destinations.aws.sqs_dead_letters import SqsDeadLetterSink, decode_body, message_body
 from destinations.ports import DeadLetterSink
 from schemas.dead_letter import DeadLetter
@@ -100,6 +100,9 @@ def redrive(
     aws: dict[str, Any], tracker: FakeTracker, dead_letters: DeadLetterSink | None = None, **options: Any
 ) -> tuple[Redriver, dict[str, object]]:
     pipeline = make_pipeline(aws, tracker, dead_letters)
+    # The stack's own bucket and stream, as an operator configures them.
+    options.setdefault("dead_letter_bucket", BUCKET)
+    options.setdefault("stream_arn", STREAM_ARN)
     redriver = Redriver(
         lambda service: aws[service],
         aws["queue"],
@@ -139,12 +142,12 @@ def all_messages(aws: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_plain_gzipped_and_s3_letters_are_tracked_and_deleted(aws: dict[str, Any]) -> None:
     stored = letter(event("carol", 3), 3)
-    aws["s3"].put_object(Bucket=BUCKET, Key="dead-letters/x.bin", Body=stored.raw)
+    location = S3DeadLetterPayloads(aws["s3"], BUCKET).put(stored)  # as the sink stores it
     send(
         aws,
         message_body(letter(event("alice", 1), 1)),
         message_body(letter(event("bob", 2), 2), compress=True),
-        message_body(stored, stored_at=f"s3://{BUCKET}/dead-letters/x.bin"),
+        message_body(stored, stored_at=location),
     )
     tracker = FakeTracker()
     _, summary = redrive(aws, tracker)
@@ -219,7 +222,7 @@ def test_the_limit_bounds_the_messages_taken(aws: dict[str, Any]) -> None:
 
 def test_messages_that_cannot_be_redriven_stay_with_their_reason(aws: dict[str, Any]) -> None:
     truncated = json.loads(message_body(letter(event("alice", 1), 1), keep_bytes=10))
-    missing = message_body(letter(b"", 2), stored_at=f"s3://{BUCKET}/dead-letters/gone.bin")
+    missing = message_body(letter(b"", 2), stored_at=f"s3://{BUCKET}/{payload_key(letter(b'', 2))}")
     send(aws, "hello", json.dumps(truncated), missing, json.dumps({"some": "thing"}))
     _, summary = redrive(aws, FakeTracker())
     assert summary["skipped"] == 4 and summary["deleted"] == 0

@@ -15,7 +15,9 @@ def constant(value: int) -> Callable[[], int]:
 def test_hit_until_the_external_version_changes() -> None:
     version = [0]
     computed: list[str] = []
-    cache: VersionedCache[str, str] = VersionedCache(lambda: version[0], max_entries=10)
+    cache: VersionedCache[str, str] = VersionedCache(
+        lambda: version[0], max_entries=10, max_bytes=1 << 20, size_of=lambda k, v: 1
+    )
 
     def compute() -> str:
         computed.append("x")
@@ -29,7 +31,9 @@ def test_hit_until_the_external_version_changes() -> None:
 
 
 def test_a_computation_overlapping_an_invalidation_is_not_kept() -> None:
-    cache: VersionedCache[str, str] = VersionedCache(lambda: 0, max_entries=10)
+    cache: VersionedCache[str, str] = VersionedCache(
+        lambda: 0, max_entries=10, max_bytes=1 << 20, size_of=lambda k, v: 1
+    )
 
     def compute_while_someone_writes() -> str:
         cache.invalidate()
@@ -41,7 +45,9 @@ def test_a_computation_overlapping_an_invalidation_is_not_kept() -> None:
 
 
 def test_oldest_entries_go_first() -> None:
-    cache: VersionedCache[int, int] = VersionedCache(lambda: 0, max_entries=3)
+    cache: VersionedCache[int, int] = VersionedCache(
+        lambda: 0, max_entries=3, max_bytes=1 << 20, size_of=lambda k, v: 1
+    )
     for key in range(5):
         cache.get_or_compute(key, constant(key))
     assert len(cache) == 3
@@ -50,7 +56,9 @@ def test_oldest_entries_go_first() -> None:
 
 
 def test_concurrent_readers_all_get_a_value() -> None:
-    cache: VersionedCache[int, int] = VersionedCache(lambda: 0, max_entries=50)
+    cache: VersionedCache[int, int] = VersionedCache(
+        lambda: 0, max_entries=50, max_bytes=1 << 20, size_of=lambda k, v: 1
+    )
     results: list[int] = []
     lock = threading.Lock()
 

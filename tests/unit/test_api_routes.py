@@ -34,7 +34,9 @@ class Harness:
         self.purchases = FakePurchases({"buyer": frozenset({"i1"})})
         self.version = 0
         self.cache: VersionedCache[Any, Any] | None = (
-            VersionedCache(lambda: self.version, max_entries=100) if cache else None
+            VersionedCache(lambda: self.version, max_entries=100, max_bytes=1 << 20, size_of=lambda k, v: 1)
+            if cache
+            else None
         )
         self.pipeline = Pipeline(
             tracker=self.tracker,
@@ -48,9 +50,7 @@ class Harness:
         )
         service = RecommendationService(
             pipeline=self.pipeline,
-            recommender=self.recommender,
             related=None,
-            purchases=self.purchases,
             catalog=None,
             defaults=Defaults(num_results=2),
             cache=self.cache,
@@ -85,8 +85,9 @@ def review(user: str = "u1", item: str = "p1") -> dict[str, Any]:
 def test_user_list_uses_the_default_size_and_drops_purchased_items(harness: Harness) -> None:
     response, body = harness.call("GET", "/recommendations", (("userId", "buyer"),))
     assert response.status == 200
-    assert harness.recommender.requests[-1].num_results == 2
-    assert [i["itemId"] for i in body["items"]] == ["i2"]  # i1 was bought
+    # The default 2, plus one for the one purchase: still 2 items once i1 (bought) is removed.
+    assert harness.recommender.requests[-1].num_results == 3
+    assert [i["itemId"] for i in body["items"]] == ["i2", "i3"]
 
 
 @pytest.mark.parametrize(

@@ -194,9 +194,7 @@ def cloudlike() -> Iterator[tuple[Api, FakeTracker]]:
     )
     service = RecommendationService(
         pipeline=pipeline,
-        recommender=FakeRecommender(),
         related=None,
-        purchases=None,
         catalog=None,
         defaults=Defaults(num_results=5),
     )

@@ -24,6 +24,7 @@ from schemas.errors import ConfigError, PermanentError, RetryableError
 from schemas.limits import PINPOINT_ATTRIBUTE_MAX_VALUES, PINPOINT_CAMPAIGN_HOOK_MAX_ENDPOINTS
 from schemas.recommendation import Recommendation, RecommendationRequest, ScoredItem
 from schemas.traits import RECOMMENDED_PRODUCTS
+from tests.fakes import FakePurchases
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "engagement"
 CAMPAIGN = "arn:aws:personalize:us-east-1:111122223333:campaign/user-personalization"
@@ -178,7 +179,8 @@ def test_values_keep_to_pinpoints_limits(hook_factory: Callable[..., CampaignHoo
             items = (ScoredItem(long_id), ScoredItem("p1"), *(ScoredItem(f"q{n}") for n in range(60)))
             return Recommendation(str(request.user_id), "rid", items)
 
-    answer = hook_factory(Many(), catalog=DictCatalog(catalog)).enrich(sample_event())
+    # 62 asked and answered: more than Pinpoint takes per attribute.
+    answer = hook_factory(Many(), catalog=DictCatalog(catalog), num_results=62).enrich(sample_event())
     attributes = answer["EndpointId-3456"]["Attributes"]
     assert attributes[RECOMMENDED_PRODUCTS] == [
         "p1",
@@ -378,3 +380,20 @@ def test_the_lambda_handler_wires_itself_from_the_environment(
     # A fresh local backend has nothing to recommend: endpoints come back as they were, minus stale ones.
     assert answer["EndpointId-3456"] == sample_event()["Endpoints"]["EndpointId-3456"]
     assert answer["EndpointId-5678"]["Attributes"] == {}
+
+
+def test_a_buyers_endpoint_gets_as_many_items_as_asked_none_bought(
+    hook_factory: Callable[..., CampaignHook],
+) -> None:
+    asked: list[int] = []
+
+    class Ranked:  # answers the numResults the call carried, never more, as a campaign does
+        def get_recommendations(self, request: RecommendationRequest) -> Recommendation:
+            asked.append(request.num_results)
+            items = tuple(ScoredItem(f"p{n}") for n in range(request.num_results))
+            return Recommendation(str(request.user_id), "rid", items)
+
+    bought = FakePurchases({"user-1": frozenset({"p0", "p1"})})
+    answer = hook_factory(Ranked(), purchases=bought, num_results=3).enrich(sample_event())
+    assert answer["EndpointId-1234"]["Attributes"][RECOMMENDED_PRODUCTS] == ["p2", "p3", "p4"]
+    assert sorted(asked) == [3, 5]  # user-2 bought nothing; user-1 three plus one per purchase

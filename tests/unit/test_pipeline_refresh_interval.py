@@ -32,6 +32,9 @@ class BrokenLedger:
     def record(self, user_ids: Sequence[str], at: datetime) -> None:
         raise ConnectionError("ledger down")
 
+    def settle(self, owed: Sequence[OwedRefresh], at: datetime) -> None:
+        raise ConnectionError("ledger down")
+
     def owe(self, user_ids: Sequence[str], interval: timedelta) -> None:
         raise ConnectionError("ledger down")
 

@@ -113,7 +113,7 @@ def test_events_at_0_and_5_s_with_a_60_s_interval_give_exactly_two_refreshes(
         p.close()
     assert second is not None and second.counts.processed == 1 and second.counts.users_refreshed == 0
     assert [s.due for s in swept] == [0, 0]
-    assert due.summary() == {"due": 1, "refreshed": 1, "rejected": 0, "failed": 0}
+    assert due.summary() == {"due": 1, "refreshed": 1, "rejected": 0, "failed": 0, "short": 0}
     assert [s.due for s in later] == [0, 0]
     assert [r.user_id for r in recommender.requests] == ["alice", "alice"]
     assert [r.item_ids for r in sink.published] == [("shoes", "socks", "hat"), ("shoes", "hat")]

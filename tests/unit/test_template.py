@@ -47,7 +47,6 @@ CODE_ACTIONS = {
     "profile:CreateProfile": "create_profile",
     "profile:AddProfileKey": "add_profile_key",
     "dynamodb:BatchGetItem": "batch_get_item",
-    "dynamodb:BatchWriteItem": "batch_write_item",
     "dynamodb:UpdateItem": "update_item",  # an owed refresh, the purchase ledger (issue 13)
     "dynamodb:Query": "query",  # the sweep of owed refreshes
     "dynamodb:PutItem": "put_item",

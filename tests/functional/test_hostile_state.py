@@ -1,0 +1,105 @@
+"""Issue 23's smaller findings (item 6): a lone surrogate in an event name, the state folder's modes,
+parameter names echoed in errors, a catalog field over csv's limit. Each test failed on the code before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from destinations.local import LocalBackend
+from schemas.dead_letter import DeadLetter
+from tests.functional.api_harness import Client, seed, with_key
+from tests.functional.test_hostile_server_api import client, state  # noqa: F401  (the fixtures)
+
+JSON = {"content-type": "application/json"}
+
+
+def test_an_event_name_with_a_lone_surrogate_keeps_the_counts_and_logs_no_traceback(
+    client: Client,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    before = client.request("GET", "/stats", headers=with_key()).json()
+    body = json.dumps({"type": "track", "event": "E \ud800", "userId": "u-surrogate", "messageId": "m-s"})
+    with caplog.at_level(logging.INFO):
+        reply = client.request("POST", "/events", headers=with_key(JSON), body=body.encode())
+    assert reply.status == 422  # an event the map does not track
+    after = client.request("GET", "/stats", headers=with_key()).json()
+    assert after["records"] == before["records"] + 1
+    assert after["filtered"] == before["filtered"] + 1
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("name", ["<script>alert(1)</script>", "colour", "filterValues"])
+def test_an_unknown_parameter_name_is_not_echoed(client: Client, name: str) -> None:  # noqa: F811
+    reply = client.request("GET", "/recommendations", query=f"userId=a-1&{name}=1", headers=with_key())
+    assert reply.status == 400 and reply.error_code == "bad_request"
+    assert name.encode() not in reply.body or name == "filterValues"  # the allowed prefix is named
+    assert b"<script>" not in reply.body and b"colour" not in reply.body
+    assert b"userId" in reply.body  # the allowed names, to spot a typo
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_every_file_the_local_backend_creates_is_owner_only(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the common default, which gave 755 / 644 before
+    try:
+        fresh = tmp_path / "fresh"
+        seed(fresh)  # interactions, items
+        backend = LocalBackend.open(fresh)
+        try:
+            letter = DeadLetter(
+                raw=b'{"secret": "raw bytes"}', reason="not json", shard_id="s", sequence_number="1"
+            )
+            backend.dead_letters.send([letter])
+            created = sorted(fresh.iterdir())
+            assert {p.name for p in created} >= {"pue.sqlite3", "pue.sqlite3-wal", "pue.sqlite3-shm"}
+            assert _mode(fresh) == 0o700
+            for path in created:
+                assert _mode(path) == 0o600, path.name
+        finally:
+            backend.close()
+    finally:
+        os.umask(old_umask)
+
+
+def test_a_store_left_world_readable_is_narrowed_when_opened(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    database = old / "pue.sqlite3"
+    database.touch(mode=0o644)
+    os.chmod(database, 0o644)
+    LocalBackend.open(old).close()
+    assert _mode(database) == 0o600
+
+
+def test_a_catalog_field_over_the_csv_limit_is_a_clear_error(tmp_path: Path) -> None:
+    items = tmp_path / "items.csv"
+    items.write_text("ITEM_ID,DESCRIPTION\nA1,short\nA2," + "x" * (128 * 1024 + 10) + "\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "consumers.cli",
+            "catalog",
+            "load",
+            str(items),
+            "--state",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "items.csv, line 3" in done.stderr and "131,072 characters" in done.stderr
