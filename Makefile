@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 RUNTIME_LOCK := deploy/requirements.lock
 
-.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale eval wrk stress clean deploy deploy-ci bundle lock sam-venv rehearse
+.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale bench-concurrent eval wrk stress clean deploy deploy-ci bundle lock sam-venv rehearse
 
 install: $(STAMP)
 
@@ -90,18 +90,39 @@ $(REHEARSAL_BUNDLE).stamp: $(STAMP) $(BUNDLE_INPUTS)
 chromium:
 	@sh tests/support/ensure_chromium.sh
 
+# AGAINST=<git ref> (e.g. make bench-scale AGAINST=v0.1.0): each benchmark runs on that ref too, built in a
+# temporary worktree with its own venv (tests/benchmarks/ref_tree.py), back to back with the working tree,
+# and every figure is printed for both with their ratio (tests/benchmarks/against.py). $(call BENCH,FILE)
+# is the python that runs a benchmark writing bench-results/FILE: plain, or through against.py.
+AGAINST ?=
+ifneq ($(AGAINST),)
+# Each ref's tree is built once and kept for every benchmark of the run (and later runs): make clean drops it.
+export PUE_REF_TREES ?= $(CURDIR)/.venv/ref-trees
+endif
+BENCH = $(if $(AGAINST),$(BIN)/python -m tests.benchmarks.against $(AGAINST) --result $(1) --,$(BIN)/python)
+
 # The stream figures (about 4 minutes) and the bundle's cold start (figure 7), then the HTTP API load figure,
 # which needs wrk.
 bench: install
-	$(BIN)/python -m tests.benchmarks
+	$(call BENCH,results.json) -m tests.benchmarks
 	@$(MAKE) --no-print-directory bench-api
 	@$(MAKE) --no-print-directory bench-scale
 
 # Issue 15: `pue replay` of generated 100k and 1M-interaction Segment archives (rate, CPU, peak RSS, bytes
 # per interaction) and GET /recommendations latency on each store, cache off. SCALE_SIZES to change sizes.
+# Issue 24: and the "visitors" shape (most of 60,000-200,000 users seen once or twice), VISITOR_SIZES.
 SCALE_SIZES ?= 100000,1000000
+VISITOR_SIZES ?= 300000,1000000
 bench-scale: install
-	$(BIN)/python -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
+	$(call BENCH,scale.json) -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
+	$(call BENCH,scale-visitors.json) -m tests.benchmarks.scale --shape visitors --sizes $(VISITOR_SIZES)
+
+# Issue 24: pue serve taking POST /events while pue replay backfills the same state dir (failed POSTs, p99,
+# the replay's rate against the same replay alone). CONCURRENT_SIZE records, CONCURRENT_RATE POSTs a second.
+CONCURRENT_SIZE ?= 1000000
+CONCURRENT_RATE ?= 20
+bench-concurrent: install
+	$(call BENCH,concurrent.json) -m tests.benchmarks.concurrent --size $(CONCURRENT_SIZE) --rate $(CONCURRENT_RATE)
 
 # Issues 15, 22: the local recommender and the previous release (v0.1.0) against popularity, recent
 # popularity, item-kNN, EASE, iALS and SKNN, leave-last-out HR@10 / NDCG@10 with standard errors, on every
@@ -109,15 +130,15 @@ bench-scale: install
 # evaluated users per split (EVAL_ARGS="--users 0" for all). About an hour on the 2 shared cores.
 EVAL_ARGS ?=
 eval: install
-	$(BIN)/python -m tests.benchmarks.evaluate $(EVAL_ARGS)
+	$(call BENCH,eval.json) -m tests.benchmarks.evaluate $(EVAL_ARGS)
 
 # wrk from Debian's packages when it is missing and apt is usable (root, or sudo without a password);
 # otherwise the figure is still measured, with the slower Python load loop, and says so.
 bench-api: install
 	@command -v wrk >/dev/null 2>&1 || $(MAKE) --no-print-directory wrk
-	@if command -v wrk >/dev/null 2>&1; then $(BIN)/python -m tests.benchmarks --api; \
+	@if command -v wrk >/dev/null 2>&1; then $(call BENCH,api-load.json) -m tests.benchmarks --api; \
 	else echo "make bench-api: wrk is not installed (apt-get install wrk); using the Python load loop" >&2; \
-	$(BIN)/python -m tests.benchmarks --api --python-load; fi
+	$(call BENCH,api-load.json) -m tests.benchmarks --api --python-load; fi
 
 wrk:
 	@if [ "$$(id -u)" -eq 0 ]; then apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) || true; \

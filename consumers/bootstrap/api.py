@@ -14,6 +14,7 @@ from consumers.config.settings import Settings
 from consumers.web.auth import ApiKeyAuth
 from consumers.web.cache import VersionedCache
 from consumers.web.cors import Cors
+from consumers.web.inbox_drain import InboxDrain
 from consumers.web.insights import LocalInsights
 from consumers.web.openapi import document_bytes
 from consumers.web.rate_limit import RateLimits
@@ -25,6 +26,7 @@ from consumers.web.service import (
     cached_size,
 )
 from destinations.local import LocalStore
+from destinations.local.live_inbox import LiveInbox
 from destinations.ports import (
     ItemCatalog,
     Recommender,
@@ -51,6 +53,7 @@ def build_api(
     pipeline, wiring = build_pipeline(settings, clients=clients, engagement=engagement)
     catalog: ItemCatalog | None = None
     cache: VersionedCache[CacheKey, Recommendation] | None = None
+    inbox: LiveInbox | None = None
     if wiring.local is not None:
         catalog = wiring.local.store
         if api_settings.cache_entries:
@@ -60,6 +63,8 @@ def build_api(
                 max_bytes=api_settings.cache_bytes,
                 size_of=cached_size,
             )
+        # POST /events while a backfill holds the store: queued, tracked after it (live_inbox.py).
+        inbox = LiveInbox(settings.state_dir)
     service = RecommendationService(
         pipeline=pipeline,
         related=_related(settings, api_settings, wiring, clients),
@@ -71,9 +76,18 @@ def build_api(
             filters=api_settings.filters,
         ),
         cache=cache,
+        inbox=inbox,
     )
+    drain = None
+    if inbox is not None:
+        drain = InboxDrain(inbox, pipeline, cache.invalidate if cache is not None else lambda: None)
+        drain.start()
 
     def close() -> None:
+        if drain is not None:
+            drain.close()
+        if inbox is not None:
+            inbox.close()
         pipeline.close()
         if wiring.local is not None:
             wiring.local.close()

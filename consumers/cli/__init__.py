@@ -2,7 +2,8 @@
 
 Each command lives in a module of this package that has ``register(subparsers)``: it adds its parser and
 sets ``handler=<callable(argparse.Namespace) -> int>`` on it with ``set_defaults``. ``main`` parses the
-arguments and calls the handler; a ``ConfigError`` becomes a clear message and exit code 2. To add a
+arguments and calls the handler; a ``ConfigError`` becomes a clear message and exit code 2; Ctrl-C exits 130
+and SIGTERM, turned into the same exception (``consumers.cli.stop_signals``), 143. To add a
 command, write such a module and list it in ``COMMAND_MODULES``. Before anything else, ``main`` checks that
 ``consumers``, ``destinations`` and ``schemas`` are pue's own (``consumers.config.installation``).
 """
@@ -55,20 +56,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(broken)
         return EXIT_USAGE
     args = parser().parse_args(argv)
+    from consumers.cli.stop_signals import Terminated, exit_status, sigterm_as_interrupt
     from consumers.config.logs import configure_logging
     from consumers.config.printable import printable
     from schemas.errors import ConfigError
 
     configure_logging("INFO" if args.verbose else "WARNING")
+    restore = sigterm_as_interrupt()  # SIGTERM cleans up as Ctrl-C does (a command may handle both itself)
     try:
         code: int = args.handler(args)
         return code
     except ConfigError as exc:
         sys.stderr.write(printable(f"pue: {exc}", keep="\n") + "\n")  # one problem a line
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("pue: interrupted\n")
-        return 130
+    except KeyboardInterrupt as exc:
+        sys.stderr.write(f"pue: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}\n")
+        return exit_status(exc)
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

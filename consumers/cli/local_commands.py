@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack, closing
 from functools import partial
 from pathlib import Path
@@ -16,16 +18,25 @@ from consumers.bootstrap.clients import local_recommender
 from consumers.bootstrap.stream import build_pipeline
 from consumers.cli.arguments import (
     EXIT_FAILED,
+    EXIT_USAGE,
     STATE_HELP,
     Subparsers,
     local_settings,
     non_negative,
     positive,
-    top_reasons,
 )
+from consumers.cli.replay_report import EXIT_INPUT_INCOMPLETE, EXIT_STATUSES, ReplayEnd, report
+from consumers.cli.stop_signals import StopSignals, Terminated, exit_status
 from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
-from consumers.runners.backfill import backfill, print_refresh_progress
+from consumers.runners.backfill import (
+    ACTIVE_MAX_USERS,
+    ACTIVE_MIN_EVENTS,
+    REFRESH_USERS,
+    BackfillResult,
+    backfill,
+    print_refresh_progress,
+)
 from consumers.runners.commit_groups import in_commit_groups
 from consumers.runners.refresh_pool import RefreshWorkers
 from consumers.runners.replay import (
@@ -37,7 +48,8 @@ from consumers.runners.replay import (
     replay,
 )
 from consumers.runners.replay_intake import IntakeProcess, decoded_batches
-from schemas.batch import BatchCounts
+from consumers.stream.pipeline import Pipeline
+from destinations.local.live_inbox import backfill_lock
 from schemas.errors import RetryableError
 from schemas.limits import LAMBDA_KINESIS_MAX_BATCH_RECORDS
 from schemas.recommendation import Recommendation
@@ -69,17 +81,24 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     replay = subparsers.add_parser(
         "replay",
         help="run Segment history or a saved Lambda event through the Kinesis handler (local backend)",
-        description="PATH is JSON lines of Segment messages (plain or .gz, as in a Segment S3 archive) or a "
-        'Lambda Kinesis event document ({"Records": [...]}). The last line of stdout is a JSON summary: '
-        "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed, refresh "
-        "(which refresh mode ran) and refresh_failed. A Segment archive replays as a backfill by default: "
-        "every batch is tracked, and each distinct user is refreshed once at the end (recommendations "
-        "computed, sinks written); the store commits once per 100,000 records' batches (a batch that fails "
-        "is undone alone; after a crash, replay again: it is idempotent). A saved Lambda event keeps "
-        "Lambda's semantics: users are refreshed in "
-        "every batch they appear in. On a large input, a second process reads and decodes JSON lines one "
-        "batch ahead of the main one, and worker processes compute the final refresh's lists (--workers); "
-        "per-record accounting, dead letters and the summary are the same with or without them.",
+        description=textwrap.fill(
+            "PATH is JSON lines of Segment messages (plain or .gz, as in a Segment S3 archive) or a Lambda "
+            'Kinesis event document ({"Records": [...]}). The last line of stdout is a JSON summary: '
+            "records, processed, filtered, dead_lettered, failed, interactions, users_refreshed, refresh "
+            "(which refresh mode ran), refresh_failed, refresh_users, users_not_refreshed and stopped. A "
+            "Segment archive replays as a backfill by default: every batch is tracked, and each chosen user "
+            "(--refresh-users) is refreshed once at the end (recommendations computed, sinks written); the "
+            "store commits once per 100,000 records' batches (a batch that fails is undone alone; after a "
+            "crash, replay again: it is idempotent). A saved Lambda event keeps Lambda's semantics: users "
+            "are refreshed in every batch they appear in. On a large input, a second process reads and "
+            "decodes JSON lines one batch ahead of the main one, and worker processes compute the final "
+            "refresh's lists (--workers); per-record accounting, dead letters and the summary are the same "
+            "with or without them. Ctrl-C or SIGTERM stops after the batch in flight (again: at once), "
+            "keeping what completed; the summary is printed however the replay ends.",
+            width=100,
+        ),
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument("path", type=Path, metavar="PATH")
     replay.add_argument("--state", metavar="DIR", help=STATE_HELP)
@@ -97,6 +116,17 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         default="auto",
         help="end: refresh each user once after the last batch (backfill); batch: refresh the users of "
         "every batch, as Lambda does; auto (default): end for JSON lines, batch for a Lambda event",
+    )
+    replay.add_argument(
+        "--refresh-users",
+        choices=REFRESH_USERS,
+        default=None,
+        help="which users a backfill refreshes at its end (recommendations computed and written to every "
+        f"sink): all; active (the {ACTIVE_MAX_USERS:,} most active users, each with at least "
+        f"{ACTIVE_MIN_EVENTS} events in the input); none. "
+        "Default: active when every sink is local (the local API computes any user's list when asked), "
+        "all when a cloud sink is configured. Users left out are counted in the summary "
+        "(users_not_refreshed); a later event of theirs refreshes them",
     )
     replay.add_argument(
         "--workers",
@@ -127,7 +157,9 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     workers = default_workers() if args.workers is None else args.workers
-    return replay_command(local_settings(args.state), args.path, args.batch_size, args.refresh, workers)
+    return replay_command(
+        local_settings(args.state), args.path, args.batch_size, args.refresh, workers, args.refresh_users
+    )
 
 
 def local_engagement(settings: Settings) -> EngagementSettings:
@@ -136,67 +168,112 @@ def local_engagement(settings: Settings) -> EngagementSettings:
 
 
 def replay_command(
-    settings: Settings, path: Path, batch_size: int | None, refresh: str = "auto", workers: int = 0
+    settings: Settings,
+    path: Path,
+    batch_size: int | None,
+    refresh: str = "auto",
+    workers: int = 0,
+    refresh_users: str | None = None,
 ) -> int:
     """``refresh``: "end" (backfill), "batch" (Lambda's semantics) or "auto" (end unless a Lambda event).
 
     ``batch_size`` None: 500 records per batch as Lambda's default, or 10,000 for a backfill. ``workers``:
-    processes besides this one (``--workers``; 0: none).
+    processes besides this one (``--workers``; 0: none). ``refresh_users`` (a backfill's final refresh):
+    "all", "active" or "none"; None: "active" when every sink is local, else "all".
+
+    However it stops (the end of the input, a truncated file, Ctrl-C, SIGTERM) it prints the summary of
+    what was kept, and the exit status says which (``replay_report.EXIT_STATUSES``).
     """
     pipeline, wiring = build_pipeline(settings, engagement=local_engagement(settings))
-    refresh_failures: dict[str, int] = {}
     if wiring.local is not None:
         pipeline.batch_scope = wiring.local.tracker.batch
+    if refresh_users is None:
+        refresh_users = "active" if all(_is_local(sink) for sink in pipeline.sinks) else "all"
+    result = BackfillResult()
+    end = ReplayEnd(refresh, refresh_users)
     try:
-        with ExitStack() as stack:
+        with StopSignals("pue replay") as signals, ExitStack() as stack:
             lambda_event = is_lambda_event(path)
-            if refresh == "auto":
-                refresh = "batch" if lambda_event else "end"
+            if end.refresh == "auto":
+                end.refresh = "batch" if lambda_event else "end"
             if batch_size is None:
-                batch_size = BACKFILL_BATCH_SIZE if refresh == "end" else REPLAY_BATCH_SIZE
-            # A Lambda event goes through the handler as Lambda would call it; JSON lines are decoded
-            # straight into the batches its Lambda events would give (no base64 round trip), in a process
-            # of their own when there are enough of them.
-            events: Iterable[ReplayItem]
-            if lambda_event:
-                events = events_from(path, batch_size)
-            elif workers and path.stat().st_size >= INTAKE_PROCESS_MIN_BYTES:
-                events = stack.enter_context(IntakeProcess(path, batch_size, pipeline.event_map))
-            else:
-                events = decoded_batches(path, batch_size, pipeline.event_map)
-            if refresh == "end" and wiring.local is not None:
+                batch_size = BACKFILL_BATCH_SIZE if end.refresh == "end" else REPLAY_BATCH_SIZE
+            events = _events(stack, path, lambda_event, batch_size, workers, pipeline)
+            if end.refresh == "end" and wiring.local is not None:
                 per_group = max(1, BACKFILL_COMMIT_RECORDS // batch_size)
-                grouped = in_commit_groups(events, wiring.local.store.commit_group, per_group)
+                store = wiring.local.store
+                # While the groups run, pue serve on this state dir queues POST /events (live_inbox.py).
+                held = backfill_lock(settings.state_dir)
+                grouped = in_commit_groups(events, store.commit_group, per_group, held)
                 events = stack.enter_context(closing(grouped))
-            if refresh == "end":
-                helpers = RefreshWorkers(
-                    partial(
-                        local_recommender, settings.state_dir, pipeline.event_map, REFRESH_WORKER_CACHE_KIB
-                    ),
-                    workers,
-                    REFRESH_WORKERS_MIN_USERS,
-                )
-                result = backfill(events, pipeline, print_progress(), print_refresh_progress(), helpers)
-                counts, refresh_failures = result.counts, result.refresh_failures
-            else:
-                counts = replay(events, pipeline, progress=print_progress())
+            try:
+                _run(settings, events, pipeline, end, workers, result, lambda: signals.requested)
+            except KeyboardInterrupt as exc:  # a second Ctrl-C or SIGTERM: the batch in flight is undone
+                end.stopped, end.code = _signal_name(exc), exit_status(exc)
+            if end.stopped is None and signals.signal is not None:
+                end.stopped, end.code = signal.Signals(signals.signal).name, exit_status(signals.signal)
     except InputError as exc:
         sys.stderr.write(f"pue replay: {exc}\n")
-        return 2
+        if not result.counts.records:
+            return EXIT_USAGE  # nothing was read: no such file, not gzip, not JSON lines
+        end.stopped, end.code = "input ended early", EXIT_INPUT_INCOMPLETE
     except RetryableError as exc:
         # e.g. the store gave up a commit group (a full disk): the message says what was lost and what to do
         sys.stderr.write(f"pue replay: {exc}\n")
         return EXIT_FAILED
     finally:
         pipeline.close()
-    sys.stderr.write("\n")
-    _print_reasons(counts)
-    if refresh_failures:
-        sys.stderr.write(f"refresh failed: {top_reasons(refresh_failures, 10)}\n")
-    summary: dict[str, object] = dict(counts.summary())
-    summary.update(refresh=refresh, refresh_failed=sum(refresh_failures.values()))
-    sys.stdout.write(json.dumps(summary) + "\n")
-    return EXIT_FAILED if counts.failed or refresh_failures else 0
+    return report(result, end)
+
+
+def _run(
+    settings: Settings,
+    events: Iterable[ReplayItem],
+    pipeline: Pipeline,
+    end: ReplayEnd,
+    workers: int,
+    result: BackfillResult,
+    stop: Callable[[], bool],
+) -> None:
+    if end.refresh != "end":
+        replay(events, pipeline, print_progress(), result.counts, stop)
+        return
+    helpers = RefreshWorkers(
+        partial(local_recommender, settings.state_dir, pipeline.event_map, REFRESH_WORKER_CACHE_KIB),
+        workers,
+        REFRESH_WORKERS_MIN_USERS,
+    )
+    backfill(
+        events,
+        pipeline,
+        print_progress(),
+        print_refresh_progress(),
+        helpers,
+        refresh_users=end.refresh_users,
+        result=result,
+        stop=stop,
+    )
+
+
+def _events(
+    stack: ExitStack, path: Path, lambda_event: bool, batch_size: int, workers: int, pipeline: Pipeline
+) -> Iterable[ReplayItem]:
+    # A Lambda event goes through the handler as Lambda would call it; JSON lines are decoded straight into
+    # the batches its Lambda events would give (no base64 round trip), in a process of their own when there
+    # are enough of them.
+    if lambda_event:
+        return events_from(path, batch_size)
+    if workers and path.stat().st_size >= INTAKE_PROCESS_MIN_BYTES:
+        return stack.enter_context(IntakeProcess(path, batch_size, pipeline.event_map))
+    return decoded_batches(path, batch_size, pipeline.event_map)
+
+
+def _is_local(sink: object) -> bool:
+    return type(sink).__module__.startswith("destinations.local.")
+
+
+def _signal_name(stop: KeyboardInterrupt) -> str:
+    return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
 
 
 def recommendation_json(recommendation: Recommendation) -> dict[str, Any]:
@@ -221,15 +298,3 @@ def write_sample(users: int, out: Path | None) -> int:
     else:
         out.write_text(lines, encoding="utf-8")
     return 0
-
-
-def _print_reasons(counts: BatchCounts) -> None:
-    for title, reasons in (
-        ("filtered", counts.filter_reasons),
-        ("dead-lettered", counts.dead_letter_reasons),
-        ("failed", counts.failure_reasons),
-    ):
-        if reasons:
-            sys.stderr.write(f"{title}: {top_reasons(reasons, 10)}\n")
-    if counts.unmapped_events:  # a bounded sample (schemas.batch.SAMPLE_SIZE), counts are upper bounds
-        sys.stderr.write(f"unmapped events (most frequent): {top_reasons(counts.unmapped_events, 10)}\n")

@@ -9,7 +9,8 @@ refresh ledger, the counts and failures (``deferred_refresh.refresh_users`` with
 
 A list a worker could not compute is asked again in the main process, so an error there is handled (and
 counted) exactly as without workers. Workers are spawned (the same on Linux and macOS) and ignore Ctrl-C:
-the main process shuts the pool down.
+the main process shuts the pool down; a worker whose main process was killed exits on its own
+(``consumers.runners.parent_watch``), and multiprocessing's resource tracker follows once they have.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Final
 
 from consumers.config.logs import configure_logging
 from consumers.runners import pipe_pickle
+from consumers.runners.parent_watch import exit_with_parent
 from destinations.ports import Recommender
 from schemas.recommendation import Recommendation, RecommendationRequest, ScoredItem
 
@@ -104,6 +106,7 @@ class PrefetchedRecommender:
 def _start_worker(open_recommender: Callable[[], Recommender], log_level: int) -> None:
     global _worker_recommender
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    exit_with_parent()  # and when the main process is killed, this one ends too
     configure_logging(logging.getLevelName(log_level))
     _worker_recommender = open_recommender()
 

@@ -67,23 +67,30 @@ def replay(
     events: Iterable[ReplayItem],
     pipeline: Pipeline,
     progress: Callable[[BatchCounts, float], None] | None = None,
+    total: BatchCounts | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> BatchCounts:
-    total = BatchCounts()
+    """Every batch of ``events`` through ``pipeline``; their counts, added up in ``total`` when given (so a
+    caller interrupted half-way still has the counts of the batches that completed). ``stop`` is asked
+    after each batch: True ends the replay there, the rest of ``events`` unread."""
+    total = BatchCounts() if total is None else total
     started = time.perf_counter()
     for event in events:
         if isinstance(event, UnreadLine):
             total.add(_dead_letter_oversize(event, pipeline))
-            continue
-        result = (
-            _handle_decoded(event, pipeline)
-            if isinstance(event, DecodedBatch)
-            else handle_event(event, pipeline)[1]
-        )
-        if result is None:
-            raise RuntimeError("the pipeline failed on a batch; see the log for the cause")
-        total.add(result.counts)
-        if progress:
-            progress(total, time.perf_counter() - started)
+        else:
+            result = (
+                _handle_decoded(event, pipeline)
+                if isinstance(event, DecodedBatch)
+                else handle_event(event, pipeline)[1]
+            )
+            if result is None:
+                raise RuntimeError("the pipeline failed on a batch; see the log for the cause")
+            total.add(result.counts)
+            if progress:
+                progress(total, time.perf_counter() - started)
+        if stop is not None and stop():
+            break
     return total
 
 

@@ -10,7 +10,8 @@ sequence numbers and partition keys, the same entries; only the base64 round tri
 record for every line is skipped.
 
 The process is spawned (not forked: the main process holds threads and a SQLite connection; the same code
-runs on Linux and macOS). It ignores Ctrl-C: the main process stops it. An ``InputError`` (a truncated
+runs on Linux and macOS). It ignores Ctrl-C: the main process stops it; if the main process is killed
+(SIGKILL), it exits on its own (``consumers.runners.parent_watch``). An ``InputError`` (a truncated
 .gz) comes back as an ``InputError`` after the batches read before it, as it would in one process.
 """
 
@@ -38,6 +39,7 @@ from consumers.runners.lambda_events import (
     partition_key_of_message,
     sequence_number,
 )
+from consumers.runners.parent_watch import exit_with_parent
 from consumers.runners.replay_input import InputError, OversizeLine, UnreadLine, line_chunks
 from consumers.stream.accounting import Entry
 from consumers.stream.decode import Decoded, RecordRef, decode_payload
@@ -121,6 +123,7 @@ def _intake_main(
 ) -> None:
     """The intake process: every batch of ``path`` down ``connection``, then ``_End`` (or ``_Failed``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    exit_with_parent()  # and when the main process is killed, this one ends too
     configure_logging(logging.getLevelName(log_level))
     try:
         for item in decoded_batches(path, batch_size, event_map):

@@ -116,6 +116,7 @@ class Pipeline:
         # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
         # (user id -> last event id, the refresh key), each refreshed once later (deferred_refresh).
         self.deferred_users: dict[str, str] | None = None
+        self.deferred_tracked: dict[str, int] | None = None  # with it, user id -> events tracked
         # When set (a local replay), a batch's users are tracked one after another inside this scope (one
         # store transaction per batch: the local tracker stores and learns the batch's events when it
         # ends) instead of on the pool: one SQLite file serialises writers anyway.
@@ -159,6 +160,9 @@ class Pipeline:
             settle_user(outcome, entries, counts)
             if deferred is not None and outcome.work.user_id is not None and outcome.tracked:
                 deferred[outcome.work.user_id] = outcome.work.last_event_id
+                if self.deferred_tracked is not None:
+                    user = outcome.work.user_id
+                    self.deferred_tracked[user] = self.deferred_tracked.get(user, 0) + outcome.tracked
         published = [o for o in outcomes if o.recommendation]
         refreshed = publish(
             self.pool,

@@ -6,15 +6,20 @@ the stream computes it (minus purchased items, filled to numResults); related it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
 
+from consumers.stream.intake import normalize_message
 from consumers.stream.pipeline import Pipeline
 from consumers.web.cache import VersionedCache
 from consumers.web.contract import ApiError, bad_request
 from consumers.web.validation import RecommendationQuery
 from destinations.ports import ItemCatalog, Recommender
+from schemas.errors import PermanentError, PoisonRecord
+from schemas.outcome import Filtered, Poison
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 CacheKey = tuple[str | None, str | None, int, str | None, tuple[tuple[str, str], ...]]
@@ -42,6 +47,15 @@ def cached_size(key: CacheKey, recommendation: Recommendation) -> int:
     return size + sum(_ITEM_BYTES + _text_bytes(item.item_id) for item in recommendation.items)
 
 
+class EventInbox(Protocol):
+    """Where ``POST /events`` puts a message while the store cannot take it now (a backfill holds it):
+    destinations/local/live_inbox.py; drained in order by consumers/web/inbox_drain.py."""
+
+    def busy(self) -> bool: ...
+
+    def put(self, message: Mapping[str, Any], received_at: float) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Defaults:
     num_results: int
@@ -62,8 +76,10 @@ class RecommendationService:
         catalog: ItemCatalog | None,
         defaults: Defaults,
         cache: VersionedCache[CacheKey, Recommendation] | None = None,
+        inbox: EventInbox | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.inbox = inbox
         self._related = related
         self._catalog = catalog
         self._defaults = defaults
@@ -90,13 +106,35 @@ class RecommendationService:
         return self._cache.get_or_compute(key, lambda: self._compute(request))
 
     def track(self, message: Mapping[str, Any], num_results: int | None) -> Recommendation:
-        """Track one Segment message and refresh its user everywhere; the fresh list."""
+        """Track one Segment message and refresh its user everywhere; the fresh list. While the store
+        cannot take it now (``inbox.busy()``), the message waits in the inbox instead (``_queue``)."""
+        if self.inbox is not None and self.inbox.busy():
+            return self._queue(self.inbox, message, num_results)
         try:
             return self.pipeline.track_and_refresh(message, num_results or self._defaults.num_results)
         finally:
             # Whatever got written (even on failure), cached lists may predate it.
             if self._cache is not None:
                 self._cache.invalidate()
+
+    def _queue(
+        self, inbox: EventInbox, message: Mapping[str, Any], num_results: int | None
+    ) -> Recommendation:
+        """The answer ``track`` would give, with no write to the store: the message is checked as it would be
+        (same errors), put in the inbox (a filtered one too: the drain counts it), and the list is the
+        model's as it stands (it learns the event when the inbox is drained)."""
+        outcome = normalize_message(message, self.pipeline.event_map, datetime.now(UTC))
+        if isinstance(outcome, Poison):
+            raise PoisonRecord(outcome.reason)
+        if isinstance(outcome, Filtered):
+            inbox.put(message, time.time())
+            raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
+        user_id = outcome.interactions[0].user_id if outcome.interactions else None
+        if user_id is None:
+            raise PermanentError("an anonymous event has no user to recommend for: set userId")
+        inbox.put(message, time.time())
+        request = self.pipeline.refresh_request(user_id, num_results or self._defaults.num_results)
+        return self._compute(request)
 
     def require_catalog(self) -> None:
         """400 unless an item catalog is configured (``includeMetadata=true``), before any work."""

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from destinations.local import model_rebuild
 from destinations.local.model_learning import LearnLimits, learn_batch
 from destinations.local.schema import MODEL_SCHEMA
 from destinations.local.store import LocalStore
@@ -106,6 +107,8 @@ class LocalRecommender:
         self._parameters = parameters or ModelParameters()
         store.ensure_schema(MODEL_SCHEMA)
         store.ensure_event_type_index(purchase_event_types)
+        # A store whose model never learned its interactions (written before model_* existed): once.
+        model_rebuild.rebuild_if_unlearned(store, self._parameters.learn_limits)
         with store.transaction(write=False) as conn:
             _ensure_pow(conn)
 

@@ -11,6 +11,10 @@ Shape, chosen to look like a shop's clickstream rather than a uniform toy:
 - Events: mostly ``Product Viewed``, some ``Product Added``, a few ``Order Completed`` (one product each),
   as Segment ``track`` messages with a unique ``messageId`` (so a replay is idempotent) and ``timestamp``.
 
+Shape "visitors" (issue 24): what most real Segment archives look like, one visitor per 5 interactions and
+sessions of 1.5 events on average, so most of the 20,000-200,000 users appear once or twice (their activity
+still Zipf-like): the replay's per-user costs (the final refresh) are what it measures.
+
 Same arguments, same bytes: every random choice comes from one seeded ``random.Random``.
 """
 
@@ -23,6 +27,7 @@ import json
 import random
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +39,18 @@ ZIPF_EXPONENT: Final = 1.0
 MEAN_SESSION_EVENTS: Final = 6
 FAVOURITE_SHARE: Final = 0.8  # share of a session's events in the user's favourite categories
 _START: Final = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Shape:
+    interactions_per_user: int  # the archive has interactions / this users
+    mean_session_events: float
+
+
+SHAPES: Final = {
+    "shop": Shape(INTERACTIONS_PER_USER, MEAN_SESSION_EVENTS),
+    "visitors": Shape(5, 1.5),
+}
 _EVENTS: Final = (("Product Viewed", 0.86), ("Product Added", 0.10), ("Order Completed", 0.04))
 
 
@@ -41,10 +58,13 @@ def _zipf_cumulative(n: int, exponent: float = ZIPF_EXPONENT) -> list[float]:
     return list(itertools.accumulate(1.0 / (rank + 1) ** exponent for rank in range(n)))
 
 
-def messages(interactions: int, items: int = 30_000, seed: int = 15) -> Iterator[dict[str, Any]]:
+def messages(
+    interactions: int, items: int = 30_000, seed: int = 15, shape: str = "shop"
+) -> Iterator[dict[str, Any]]:
     """``interactions`` Segment track messages (one product each), in time order per session."""
     rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
-    users = max(1, interactions // INTERACTIONS_PER_USER)
+    form = SHAPES[shape]
+    users = max(1, interactions // form.interactions_per_user)
     user_weights = _zipf_cumulative(users)
     per_category = [list(range(c, items, CATEGORIES)) for c in range(CATEGORIES)]
     category_weights = [_zipf_cumulative(len(ids)) for ids in per_category]
@@ -60,7 +80,7 @@ def messages(interactions: int, items: int = 30_000, seed: int = 15) -> Iterator
             favourites[user] = rng.choices(range(CATEGORIES), cum_weights=popular_categories, k=2)
         # Time grows with progress through the archive, so the replay is roughly in time order.
         at = _START + timedelta(seconds=span * produced / interactions + rng.uniform(0, 3600))
-        length = min(interactions - produced, 1 + int(rng.expovariate(1 / (MEAN_SESSION_EVENTS - 1))))
+        length = min(interactions - produced, 1 + int(rng.expovariate(1 / (form.mean_session_events - 1))))
         session = f"{rng.getrandbits(64):016x}"
         for _ in range(length):
             if rng.random() < FAVOURITE_SHARE:
@@ -97,11 +117,11 @@ def _track(
     }
 
 
-def write(path: Path, interactions: int, items: int = 30_000, seed: int = 15) -> Path:
+def write(path: Path, interactions: int, items: int = 30_000, seed: int = 15, shape: str = "shop") -> Path:
     """Write the archive as gzip'd Segment JSON lines (Segment's S3 archive format); returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as out:
-        for message in messages(interactions, items, seed):
+        for message in messages(interactions, items, seed, shape):
             out.write(json.dumps(message, separators=(",", ":")) + "\n")
     return path
 
@@ -114,8 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=30_000, help="catalog size (10,000-50,000 is realistic)")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="shop")
     args = parser.parse_args(argv)
-    write(args.out, args.interactions, args.items, args.seed)
+    write(args.out, args.interactions, args.items, args.seed, args.shape)
     print(f"wrote {args.interactions:,} interactions to {args.out}", file=sys.stderr)
     return 0
 

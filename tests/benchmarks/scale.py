@@ -194,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", default="100000,1000000", help="archive sizes, comma-separated")
     parser.add_argument("--items", type=int, default=30_000)
+    parser.add_argument(
+        "--shape",
+        choices=sorted(archive.SHAPES),
+        default="shop",
+        help="archive shape (tests/benchmarks/archive.py); results in scale.json, scale-visitors.json",
+    )
     parser.add_argument("--queries", type=int, default=2_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     parser.add_argument(
@@ -204,15 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        source = work / f"archive-{size}-{args.items}.jsonl.gz"
+        suffix = "" if args.shape == "shop" else f"-{args.shape}"
+        source = work / f"archive-{size}-{args.items}{suffix}.jsonl.gz"
         if not source.exists():
-            _say(f"generating {size:,} interactions over {args.items:,} items")
-            archive.write(source, size, args.items)
-        state = work / f"state-{size}"
+            _say(f"generating {size:,} interactions over {args.items:,} items ({args.shape})")
+            archive.write(source, size, args.items, shape=args.shape)
+        state = work / f"state-{size}{suffix}"
         for stale in state.glob("pue.sqlite3*"):
             stale.unlink()
         _say(f"pue replay {source.name}")
-        row: dict[str, Any] = {"interactions": size, **replay_run(source, state, args.workers)}
+        row: dict[str, Any] = {"interactions": size, "shape": args.shape}
+        row["load_average_before"] = os.getloadavg()[0]
+        row.update(replay_run(source, state, args.workers))
         row["records_per_second"] = round(size / row["wall_seconds"])
         row["records_per_cpu_second"] = round(size / row["cpu_seconds"])
         row["bytes_per_interaction"] = round(row["store_bytes"] / size)
@@ -220,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         row["recommendations"] = query_latencies(state, args.queries)
         rows.append(row)
         _say(json.dumps(row))
-    (args.out / "scale.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    name = "scale.json" if args.shape == "shop" else f"scale-{args.shape}.json"
+    (args.out / name).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     print(table(rows))
     return 0
 

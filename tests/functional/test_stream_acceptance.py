@@ -123,6 +123,9 @@ def test_awkward_batch_is_fully_accounted_for(tmp_path: Path, capsys: pytest.Cap
         "timestamps_clamped": 0,
         "refresh": "batch",  # a saved Lambda event keeps Lambda's per-batch refreshes
         "refresh_failed": 0,
+        "refresh_users": "batch",
+        "users_not_refreshed": 0,
+        "stopped": None,  # read to its end
     }
     assert (
         summary["records"]

@@ -17,6 +17,7 @@ import pytest
 from consumers.bootstrap.stream import build_pipeline
 from consumers.cli import local_commands, main
 from consumers.cli.local_commands import BACKFILL_BATCH_SIZE
+from consumers.cli.replay_report import EXIT_INPUT_INCOMPLETE
 from consumers.config.settings import Settings
 from consumers.runners import backfill as backfill_module
 from consumers.runners import replay_input
@@ -225,9 +226,15 @@ def test_a_truncated_archive_keeps_the_batches_read_before_it(
     monkeypatch.setattr(replay_input, "READ_CHUNK", 100)  # lines read (and batched) before the break
     state = tmp_path / "state"
     code = main(["replay", str(source), "--state", str(state), "--batch-size", "100", "--workers", "0"])
-    assert code == 2 and "cannot decompress" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert code == EXIT_INPUT_INCOMPLETE and "cannot decompress" in captured.err
     kept = len(store_rows(state)["interactions"])
     assert kept > 0 and kept % 100 == 0  # whole batches, each tracked before the file broke off
+    # The summary says what was kept, and that the input was not read to its end.
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["stopped"] == "input ended early"
+    assert summary["interactions"] == kept and summary["processed"] == kept
+    assert f"the {kept:,} records of the batches that completed are kept" in captured.err
 
 
 def test_a_lost_commit_group_fails_the_replay_loudly(
@@ -282,3 +289,71 @@ def test_a_batch_whose_storing_fails_at_its_end_is_reported_for_retry_not_lost(t
         pipeline.close()
     assert (counts.records, counts.failed, counts.processed, counts.dead_lettered) == (13, 12, 0, 1)
     assert wiring.local.store.interaction_count() == 0
+
+
+def visitors_archive(path: Path) -> Path:
+    """u-heavy-0..2 with 4 events each, visitors v0..v9 with 1 or 2 (v0 and v5: 2)."""
+    lines = []
+    for n in range(12):
+        lines.append({"user": f"u-heavy-{n % 3}", "item": f"p{n % 5}"})
+    for n in range(10):
+        lines.append({"user": f"v{n}", "item": f"p{n % 5}"})
+    lines += [{"user": "v0", "item": "p1"}, {"user": "v5", "item": "p2"}]
+    messages_ = [
+        {
+            **messages()[0],
+            "messageId": f"v-{n}",
+            "userId": line["user"],
+            "properties": {"product_id": line["item"]},
+        }
+        for n, line in enumerate(lines)
+    ]
+    path.write_text("".join(json.dumps(m) + "\n" for m in messages_), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("choice", "refreshed"),
+    [(None, {"u-heavy-0", "u-heavy-1", "u-heavy-2"}), ("all", None), ("none", set())],
+)
+def test_refresh_users_chooses_who_is_refreshed_at_the_end_and_the_summary_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], choice: str | None, refreshed: set[str] | None
+) -> None:
+    source = visitors_archive(tmp_path / "visitors.jsonl")
+    state = tmp_path / "state"
+    extra = [] if choice is None else ["--refresh-users", choice]
+    code = main(["replay", str(source), "--state", str(state), "--workers", "0", *extra])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    users = {f"u-heavy-{n}" for n in range(3)} | {f"v{n}" for n in range(10)}
+    expected = users if refreshed is None else refreshed
+    assert code == 0
+    assert summary["refresh_users"] == (choice or "active")  # every sink is local: active by default
+    assert summary["users_refreshed"] == len(expected)
+    assert summary["users_not_refreshed"] == len(users) - len(expected)
+    with LocalStore.in_state_dir(state) as store:  # the refreshed users' lists were written to the sinks
+        assert {user for user in users if store.traits_for(user)} == expected
+        assert store.interaction_count() == 24  # every event tracked whoever is refreshed
+    if expected != users:
+        assert f"not refreshed: {len(users) - len(expected):,} users" in captured.err
+
+
+def test_replay_help_lists_every_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["replay", "--help"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 0
+    for status in ("0 ", "1 ", "2 ", "3 ", "130"):
+        assert f"\n  {status}" in out
+    assert "143 by SIGTERM" in out and "the input ended early" in out and "--refresh-users" in out
+
+
+def test_active_users_are_the_most_active_with_at_least_3_events_at_most_1000() -> None:
+    tracked = {f"u{n:04d}": 3 + n % 7 for n in range(1_500)} | {"once": 1, "twice": 2}
+    chosen = backfill_module.chosen_users(tracked, "active")
+    assert len(chosen) == backfill_module.ACTIVE_MAX_USERS == 1_000
+    assert min(tracked[user] for user in chosen) >= max(tracked[user] for user in set(tracked) - chosen)
+    assert "once" not in chosen and "twice" not in chosen
+    assert backfill_module.chosen_users({"once": 1, "busy": 3}, "active") == {"busy"}
+    assert backfill_module.chosen_users(tracked, "all") == set(tracked)
+    assert backfill_module.chosen_users(tracked, "none") == set()
