@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from destinations.local import owner_only
+
 INBOX_FILE_NAME: Final = "pue-inbox.sqlite3"
 BACKFILL_LOCK_NAME: Final = "pue.backfill.lock"
 # A put waits at most this long for another process's put (each holds the inbox for one small insert).
@@ -41,7 +43,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 @contextmanager
 def backfill_lock(state_dir: Path) -> Iterator[None]:
     """Held by a backfill while its commit groups run: ``backfill_running`` is True for everyone else."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    owner_only.private_directory(state_dir)
     fd = os.open(state_dir / BACKFILL_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -69,7 +71,8 @@ class LiveInbox:
     """The inbox of ``state_dir``: ``put`` while ``busy()``, ``oldest``/``remove`` to drain. Thread-safe."""
 
     def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        # Queued messages are raw client input, as private as the store's own files (issue 23).
+        owner_only.private_database(state_dir / INBOX_FILE_NAME)
         self.state_dir = state_dir
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from destinations.local import LocalBackend
+from destinations.local.live_inbox import BACKFILL_LOCK_NAME, INBOX_FILE_NAME, LiveInbox, backfill_lock
 from schemas.dead_letter import DeadLetter
 from tests.functional.api_harness import Client, seed, with_key
 from tests.functional.test_hostile_server_api import client, state  # noqa: F401  (the fixtures)
@@ -68,6 +69,25 @@ def test_every_file_the_local_backend_creates_is_owner_only(tmp_path: Path) -> N
                 assert _mode(path) == 0o600, path.name
         finally:
             backend.close()
+    finally:
+        os.umask(old_umask)
+
+
+def test_the_live_inbox_and_the_backfill_lock_are_owner_only(tmp_path: Path) -> None:
+    """The inbox holds raw client messages queued during a backfill (issue 24): as private as the store."""
+    old_umask = os.umask(0o022)
+    try:
+        state_dir = tmp_path / "fresh"
+        with backfill_lock(state_dir):
+            inbox = LiveInbox(state_dir)
+            try:
+                inbox.put({"type": "track", "userId": "u", "event": "Product Viewed"}, received_at=0.0)
+                created = {p.name: _mode(p) for p in state_dir.iterdir()}  # -wal, -shm go at close
+            finally:
+                inbox.close()
+            assert set(created) >= {INBOX_FILE_NAME, INBOX_FILE_NAME + "-wal", BACKFILL_LOCK_NAME}
+            assert _mode(state_dir) == 0o700
+            assert created == dict.fromkeys(created, 0o600)
     finally:
         os.umask(old_umask)
 
