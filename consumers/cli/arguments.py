@@ -71,3 +71,10 @@ def top_reasons(reasons: dict[str, int], n: int = 3) -> str:
     top = sorted(reasons.items(), key=lambda kv: -kv[1])[:n]
     # Reasons and event names carry what the stream sent: escaped before they reach a terminal.
     return printable(", ".join(f"{reason}: {count}" for reason, count in top))
+
+
+def problem_line(command: str, error: object, *, after_progress: bool = False) -> str:
+    """``pue COMMAND: error`` for stderr, escaped: an error's text can quote what the stream, a letter or an
+    archive held (an id, a key, a line), and such bytes must not reach a terminal as control sequences."""
+    lead = "\n" if after_progress else ""
+    return lead + printable(f"pue {command}: {error}", keep="\n") + "\n"

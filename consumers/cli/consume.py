@@ -140,6 +140,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def consume_command(args: argparse.Namespace) -> int:
     """Run ``pue consume`` with parsed ``args``; the exit status: 0 stopped cleanly, 1 failed, 2 config."""
     from consumers.bootstrap.stream import build_pipeline
+    from consumers.cli.arguments import problem_line
     from consumers.cli.command_settings import settings_for
     from consumers.stream.lambda_batch import handle_event
     from consumers.stream.refresh_sweep import periodic_sweeper
@@ -149,7 +150,7 @@ def consume_command(args: argparse.Namespace) -> int:
         settings = settings_for(args)
         checkpoints = CheckpointStore.in_state_dir(settings.state_dir, args.stream)
     except ConfigError as exc:
-        sys.stderr.write(f"pue consume: {exc}\n")
+        sys.stderr.write(problem_line("consume", exc))
         return 2
     # GetRecords returns up to 10 MB: allow it more time than the default client's read timeout.
     client = make_client("kinesis", region=args.region, endpoint_url=args.endpoint_url, read_timeout=30.0)
@@ -180,10 +181,10 @@ def consume_command(args: argparse.Namespace) -> int:
     try:
         stats = poller.run()
     except ConfigError as exc:  # e.g. no AWS credentials or region
-        sys.stderr.write(f"\npue consume: {exc}\n")
+        sys.stderr.write(problem_line("consume", exc, after_progress=True))
         return 2
     except PueError as exc:
-        sys.stderr.write(f"\npue consume: {exc}\n")
+        sys.stderr.write(problem_line("consume", exc, after_progress=True))
         return 1
     finally:
         restore()

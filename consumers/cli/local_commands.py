@@ -24,6 +24,7 @@ from consumers.cli.arguments import (
     local_settings,
     non_negative,
     positive,
+    problem_line,
 )
 from consumers.cli.replay_report import EXIT_INPUT_INCOMPLETE, EXIT_STATUSES, ReplayEnd, report
 from consumers.cli.stop_signals import StopSignals, Terminated, exit_status
@@ -213,13 +214,13 @@ def replay_command(
             if end.stopped is None and signals.signal is not None:
                 end.stopped, end.code = signal.Signals(signals.signal).name, exit_status(signals.signal)
     except InputError as exc:
-        sys.stderr.write(f"pue replay: {exc}\n")
+        sys.stderr.write(problem_line("replay", exc))
         if not result.counts.records:
             return EXIT_USAGE  # nothing was read: no such file, not gzip, not JSON lines
         end.stopped, end.code = "input ended early", EXIT_INPUT_INCOMPLETE
     except RetryableError as exc:
         # e.g. the store gave up a commit group (a full disk): the message says what was lost and what to do
-        sys.stderr.write(f"pue replay: {exc}\n")
+        sys.stderr.write(problem_line("replay", exc))
         return EXIT_FAILED
     finally:
         pipeline.close()

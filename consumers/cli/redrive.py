@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from consumers.cli.arguments import problem_line
 from consumers.cli.command_settings import add_backend_arguments
 from consumers.runners.redrive_stats import DEFAULT_MAX_ATTEMPTS
 from schemas.errors import ConfigError, PueError
@@ -139,7 +140,7 @@ def redrive_command(args: argparse.Namespace) -> int:
     try:
         settings = settings_for(args)
     except ConfigError as exc:
-        sys.stderr.write(f"pue redrive: {exc}\n")
+        sys.stderr.write(problem_line("redrive", exc))
         return EXIT_USAGE
     clients: dict[str, Any] = {}
 
@@ -165,7 +166,7 @@ def redrive_command(args: argparse.Namespace) -> int:
             progress = terminal_progress(sys.stderr)
             stats = Redriver(client, args.queue, pipeline, options, progress=progress).run()
     except PueError as exc:
-        sys.stderr.write(f"\npue redrive: {exc}\n")
+        sys.stderr.write(problem_line("redrive", exc, after_progress=True))
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILED
     if sys.stderr.isatty():
         sys.stderr.write("\n")

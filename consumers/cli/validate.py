@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from consumers.cli.arguments import positive
+from consumers.cli.arguments import positive, problem_line
 from consumers.onboarding.export.avro import DATASET_KINDS
 from consumers.onboarding.validate.checker import UsageError, validate_file
 from consumers.onboarding.validate.report import DEFAULT_MAX_SHOWN
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             scratch_dir=args.scratch_dir,
         )
     except UsageError as exc:
-        sys.stderr.write(f"pue validate: {exc}\n")
+        sys.stderr.write(problem_line("validate", exc))
         return EXIT_USAGE
     if args.json:
         sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")

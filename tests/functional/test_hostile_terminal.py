@@ -117,6 +117,23 @@ def test_escape_sequences_in_event_names_reach_stderr_escaped(tmp_path: Path) ->
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["replay", "validate"])
+def test_an_error_naming_hostile_input_reaches_stderr_escaped(tmp_path: Path, command: str) -> None:
+    """Error lines quote what they could not read (a path, a key, a line): escaped like the log lines."""
+    hostile = tmp_path / "no\x1b]0;PWNED\x07\x1b[2Jsuch.jsonl"
+    state = ["--state", str(tmp_path / "s")] if command == "replay" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "consumers.cli", command, str(hostile), *state],
+        capture_output=True,
+        timeout=120,
+    )
+    err = done.stderr.decode("utf-8")
+    assert done.returncode == 2, err
+    assert f"pue {command}: " in err and "PWNED" in err  # the problem is still named
+    for raw in ("\x1b", "\x07"):
+        assert raw not in err
+
+
 def test_listening_beyond_loopback_warns(tmp_path: Path) -> None:
     for host, warned in (
         ("0.0.0.0", True),  # noqa: S104  (a string under test, nothing binds)
