@@ -543,3 +543,10 @@ def test_deploy_readme_names_every_parameter_of_the_template() -> None:
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
     named = {name for row in rows for name in row.split("|")[1].replace("`", " ").replace(",", " ").split()}
     assert set(template()["Parameters"]) - named == set()
+
+
+def test_the_outputs_name_everything_pue_redrive_needs() -> None:
+    """``pue redrive`` reads only the stack's own stream and bucket (issue 23.4): the operator gets both."""
+    outputs = template()["Outputs"]
+    assert outputs["DeadLetterBucketName"]["Value"] == {"Ref": "DeadLetterBucket"}
+    assert {"StreamArn", "DeadLetterQueueUrl", "DiscardedBatchesQueueUrl"} <= set(outputs)
