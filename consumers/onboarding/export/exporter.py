@@ -171,7 +171,7 @@ class _Export:
     def finish(self) -> None:
         self.dead_letters.close()
         if self.dead_letters.written:
-            self.summary.outputs["dead_letters"] = self.dead_letters.path
+            self.summary.outputs["dead_letters"] = str(self.dead_letters.path)
         summary = self.summary
         if self.links is not None:
             self._attribute(self.links)
@@ -181,7 +181,7 @@ class _Export:
             PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS
         )
         path = self.interactions.commit()
-        summary.outputs["interactions"] = path
+        summary.outputs["interactions"] = str(path)
         write_schema(schema_path_for(path), "interactions", self.columns.avro_fields())
         if self.users.specs:
             summary.user_rows = self._metadata_file("users", "USER_ID", self.users)
@@ -215,7 +215,7 @@ class _Export:
         except BaseException:
             out.file.abort()
             raise
-        self.summary.outputs[kind] = out.file.commit()
+        self.summary.outputs[kind] = str(out.file.commit())
         write_schema(schema_path_for(path), kind, out.avro_fields(id_column))
         return out.file.rows
 

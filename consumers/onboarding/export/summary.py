@@ -7,7 +7,6 @@ buckets). Interactions of tracked messages: ``written + duplicates + sum(dropped
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from schemas.limits import (
@@ -45,7 +44,7 @@ class ExportSummary:
     items: int = 0  # rows in items.csv (every item seen); 0 when not written
     values_too_long: int = 0
     seconds: float = 0.0
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # dataset -> its file (or Spark: folder)
 
     @property
     def balanced(self) -> bool:
@@ -89,7 +88,7 @@ class ExportSummary:
             "items": self.items,
             "values_too_long": self.values_too_long,
             "seconds": round(self.seconds, 3),
-            "outputs": {name: str(path) for name, path in self.outputs.items()},
+            "outputs": dict(self.outputs),
             "problems": self.problems(),
         }
 

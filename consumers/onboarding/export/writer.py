@@ -111,6 +111,13 @@ class MetadataFile:
         return [AvroField(id_column, "string"), *self.values.avro_fields()]
 
 
+def dead_letter_line(source: str, line: int, reason: str, raw: bytes | None) -> str:
+    """One ``dead_letters.jsonl`` line: file, line number, reason and the raw text (both engines)."""
+    text = None if raw is None else raw.decode("utf-8", "backslashreplace")
+    record = {"file": source, "line": line, "reason": reason, "raw": text}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
 class DeadLetterFile:
     """``dead_letters.jsonl``: one JSON object per unusable line (file, line, reason, raw text), created on
     the first one. A stale file from an earlier run is removed up front, so its presence always means now."""
@@ -123,9 +130,7 @@ class DeadLetterFile:
     def write(self, source: str, line: int, reason: str, raw: bytes | None) -> None:
         if self._handle is None:
             self._handle = self.path.open("w", encoding="utf-8")
-        text = None if raw is None else raw.decode("utf-8", "backslashreplace")
-        record = {"file": source, "line": line, "reason": reason, "raw": text}
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.write(dead_letter_line(source, line, reason, raw))
 
     @property
     def written(self) -> bool:
