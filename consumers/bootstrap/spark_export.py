@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from consumers.onboarding.spark.storage import ByScheme, Storage
@@ -21,9 +22,9 @@ def export_storage() -> Storage:
     return ByScheme(S3Storage())
 
 
-def spark_session(master: str | None) -> Any:
+def spark_session(master: str | None, conf: Mapping[str, str] | None = None) -> Any:
     """The running session (spark-submit, Glue) or a new one: ``master`` when given, else Spark's default
-    (``local[*]`` outside a cluster). ``ConfigError`` when pyspark is not installed."""
+    (``local[*]`` outside a cluster), with ``conf`` settings. ``ConfigError`` when pyspark is missing."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -40,4 +41,6 @@ def spark_session(master: str | None) -> Any:
         os.environ["PYSPARK_PYTHON"] = sys.executable
     # A console progress bar of the stages when someone watches a terminal; the Spark UI shows the same.
     builder = builder.config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     return builder.getOrCreate()
