@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 RUNTIME_LOCK := deploy/requirements.lock
 
-.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale eval wrk stress clean deploy bundle lock
+.PHONY: install run test lint typecheck unit chromium java bench bench-export bench-api bench-scale eval wrk stress clean deploy bundle lock
 
 install: $(STAMP)
 
@@ -40,21 +40,29 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check consumers destinations schemas
 	$(BIN)/cfn-lint deploy/template.yaml
+	$(BIN)/cfn-lint deploy/glue-export.yaml
 
 typecheck: install
 	$(BIN)/mypy
 
 # The full reliability runs (@pytest.mark.stress) are left to `make stress`; smaller runs stay in here.
-unit: install chromium
-	$(BIN)/pytest -n auto -m "not stress"
+# loadgroup: tests marked xdist_group("spark") share one worker, so one JVM (tests/functional/test_export_spark.py);
+# unmarked tests spread as with the default "load".
+unit: install chromium java
+	$(BIN)/pytest -n auto --dist loadgroup -m "not stress"
 
-# chromium first: a machine that cannot get it learns so at once, not after the lint and type checks.
-test: chromium lint typecheck unit
+# chromium and java first: a machine that cannot get them learns so at once, not after the lint and type checks.
+test: chromium java lint typecheck unit
 
 # The browser test's chromium: installed with apt when missing and apt is usable (root, or sudo without a
 # password), as for wrk below; otherwise stops with the one command to run (tests/support/ensure_chromium.sh).
 chromium:
 	@sh tests/support/ensure_chromium.sh
+
+# The Spark export tests' Java runtime (pyspark 3.5 in local mode): Debian's openjdk-17-jre-headless, the
+# same way (tests/support/ensure_java.sh).
+java:
+	@sh tests/support/ensure_java.sh
 
 # The stream figures (about 4 minutes) and the bundle's cold start (figure 7), then the HTTP API load figure,
 # which needs wrk.
@@ -68,6 +76,13 @@ bench: install
 SCALE_SIZES ?= 100000,1000000
 bench-scale: install
 	$(BIN)/python -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
+
+# Issue 25: pue export on one process against --engine spark in local[1] and local[2] (rows/s, CPU, peak
+# memory per executor) on a generated archive; EXPORT_SIZE messages (default 1,000,000) in EXPORT_FILES files.
+EXPORT_SIZE ?= 1000000
+EXPORT_FILES ?= 16
+bench-export: install
+	$(BIN)/python -m tests.benchmarks.export_engines --messages $(EXPORT_SIZE) --files $(EXPORT_FILES)
 
 # Issue 15: the local recommender against popularity, recent popularity, item-kNN, EASE and iALS,
 # leave-last-out HR@10 / NDCG@10 on MovieTweetings 100k (../shared/data, skipped when absent) and synthetic.
