@@ -6,6 +6,7 @@ import csv
 import io
 from pathlib import Path
 
+from consumers.onboarding.export.entries import Row
 from consumers.onboarding.export.fields import NOTHING
 from consumers.onboarding.spark import fold, parts
 from consumers.onboarding.spark.storage import LocalStorage
@@ -42,8 +43,8 @@ def test_parts_roll_over_at_the_size_limit_each_with_its_header(tmp_path: Path) 
 
 
 def test_the_earliest_occurrence_and_link_win_whatever_order_they_are_reduced_in() -> None:
-    def row(event_id: str, user: str) -> fold.Row:
-        return fold.Row(event_id, user, "s", "P1", ("P1",), NOTHING, NOTHING)
+    def row(event_id: str, user: str) -> Row:
+        return Row(event_id, user, "s", "P1", ("P1",), NOTHING, NOTHING)
 
     early, late = ((0, 5, 0), row("e", "first"), 1), ((1, 1, 0), row("e", "second"), 1)
     for a, b in ((early, late), (late, early)):
