@@ -22,15 +22,19 @@ def export_storage() -> Storage:
     return ByScheme(S3Storage())
 
 
-def spark_session(master: str | None, conf: Mapping[str, str] | None = None) -> Any:
-    """The running session (spark-submit, Glue) or a new one: ``master`` when given, else Spark's default
-    (``local[*]`` outside a cluster), with ``conf`` settings. ``ConfigError`` when pyspark is missing."""
+def spark_session(master: str | None, conf: Mapping[str, str] | None = None) -> tuple[Any, bool]:
+    """(session, whether it is new): the running session (a test's, a notebook's) or a new one, on
+    ``master`` when given, else Spark's default (spark-submit's or Glue's cluster; ``local[*]`` on a
+    laptop), with ``conf`` settings. Whoever gets a new one stops it. ``ConfigError`` without pyspark."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise ConfigError(
             ["--engine spark needs pyspark: pip install 'pue[spark]' (AWS Glue and EMR provide it)"]
         ) from exc
+    running = SparkSession.getActiveSession()
+    if running is not None:
+        return running, False
     builder = SparkSession.builder.appName("pue export")
     if master:
         builder = builder.master(master)
@@ -43,4 +47,4 @@ def spark_session(master: str | None, conf: Mapping[str, str] | None = None) -> 
     builder = builder.config("spark.ui.showConsoleProgress", str(sys.stderr.isatty()).lower())
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    return builder.getOrCreate(), True

@@ -184,5 +184,9 @@ def _spark(args: argparse.Namespace, options: ExportOptions) -> ExportSummary:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
 
-    spark = spark_session(args.spark_master)
-    return spark_export(spark, list(args.paths), args.out, options, export_storage(), say=say)
+    spark, owned = spark_session(args.spark_master)
+    try:
+        return spark_export(spark, list(args.paths), args.out, options, export_storage(), say=say)
+    finally:
+        if owned:
+            spark.stop()

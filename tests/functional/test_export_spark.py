@@ -41,7 +41,7 @@ OPTIONS: dict[str, Any] = {
 def spark() -> Iterator[Any]:
     from consumers.bootstrap.spark_export import spark_session
 
-    session = spark_session(
+    session, _ = spark_session(
         "local[2,2]",
         {
             "spark.ui.enabled": "false",  # no web server in tests

@@ -116,9 +116,11 @@ class _Run:
         written = written.persist(keep)
         self._interactions(written)
         if self.plan.users:
-            self.summary.user_rows = self._metadata("users", "USER_ID", _of(records, fold.TRAIT))
+            traits = _of(records, fold.TRAIT)
+            self.summary.user_rows = self._metadata("users", "USER_ID", traits, self.tally.messages)
         if self.plan.items:
-            self.summary.items = self._metadata("items", "ITEM_ID", _of(classified, fold.ITEM))
+            items = _of(classified, fold.ITEM)
+            self.summary.items = self._metadata("items", "ITEM_ID", items, self.tally.tracked)
         self._dead_letters(records)
         for rdd in (records, classified, written):
             rdd.unpersist()
@@ -146,40 +148,40 @@ class _Run:
     def _interactions(self, written: Any) -> None:
         self.step("counting users and writing interactions")
         per_user = written.map(lambda kv: (kv[1][0], 1)).reduceByKey(operator.add)
-        users, active = per_user.map(
-            lambda kv: (1, int(kv[1] >= PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS))
-        ).fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        users, active, rows = per_user.map(
+            lambda kv: (1, int(kv[1] >= PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS), kv[1])
+        ).fold((0, 0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1], a[2] + b[2]))
         self.summary.users, self.summary.active_users = users, active
-        rows = written.count()
         lines = written.sortByKey(numPartitions=_parts(rows)).map(lambda kv: (kv[1][0], *kv[1][1]))
-        folder = self._write("interactions", lines, self.columns.header)
+        folder, written_rows = self._write("interactions", lines, self.columns.header)
         self.columns.metadata.merge(self.tally.metadata)
-        self.summary.interactions = rows
+        self.summary.interactions = written_rows
         self.summary.outputs["interactions"] = folder
         self._schema("interactions", self.columns.avro_fields())
 
-    def _metadata(self, kind: DatasetKind, id_column: str, cells: Any) -> int:
+    def _metadata(self, kind: DatasetKind, id_column: str, cells: Any, most: int) -> int:
+        """``most``: an upper bound of the rows (the reads seen), to choose the number of parts."""
         self.step(f"writing {kind} (the last value of each field wins)")
         values = self.tally.users if kind == "users" else self.tally.items
         columns = values.columns
         latest = cells.reduceByKey(fold.latest).map(lambda kv: (kv[0][0], (kv[0][1], kv[1][1])))
         by_id = latest.groupByKey().mapValues(fold.field_rows)
-        count = by_id.count()
-        lines = by_id.sortByKey(numPartitions=_parts(count)).map(
+        lines = by_id.sortByKey(numPartitions=_parts(most)).map(
             lambda kv: (kv[0], *(kv[1].get(column, "") for column in columns))
         )
-        self.summary.outputs[kind] = self._write(kind, lines, (id_column, *columns))
+        self.summary.outputs[kind], count = self._write(kind, lines, (id_column, *columns))
         self._schema(kind, [AvroField(id_column, "string"), *values.avro_fields()])
-        return int(count)
+        return count
 
     def _dead_letters(self, records: Any) -> None:
         if not self.tally.dead_lettered:
             return
         self.step(f"writing {self.tally.dead_lettered:,} dead letters")
         lines = _of(records, fold.DEAD).sortByKey(numPartitions=_parts(self.tally.dead_lettered)).values()
-        self.summary.outputs["dead_letters"] = self._write("dead_letters", lines, None, ".jsonl")
+        self.summary.outputs["dead_letters"], _ = self._write("dead_letters", lines, None, ".jsonl")
 
-    def _write(self, name: str, lines: Any, header: Any, suffix: str = ".csv") -> str:
+    def _write(self, name: str, lines: Any, header: Any, suffix: str = ".csv") -> tuple[str, int]:
+        """Write the parts; (folder, rows written): counted from what the tasks wrote."""
         folder = self.storage.join(self.out, name)
         write = functools.partial(
             write_parts, storage=self.storage, folder=folder, header=header, suffix=suffix
@@ -187,8 +189,9 @@ class _Run:
         written: list[PartWritten] = lines.mapPartitionsWithIndex(write).collect()
         if not written and header is not None:
             written = [header_only(self.storage, folder, header)]
-        self.clock.say(f"{name}: {sum(n for _, n in written):,} rows in {len(written)} files")
-        return folder + "/"
+        rows = sum(n for _, n in written)
+        self.clock.say(f"{name}: {rows:,} rows in {len(written)} files")
+        return folder + "/", rows
 
     def _schema(self, kind: DatasetKind, fields: list[AvroField]) -> None:
         self.storage.put_text(self.storage.join(self.out, f"{kind}.schema.json"), schema_text(kind, fields))
