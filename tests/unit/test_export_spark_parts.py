@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from consumers.onboarding.export.entries import Row
 from consumers.onboarding.export.fields import NOTHING
 from consumers.onboarding.spark import fold, parts
 from consumers.onboarding.spark.storage import LocalStorage
+from consumers.onboarding.spark.watch import StageWatch
 
 
 def test_parts_roll_over_at_the_size_limit_each_with_its_header(tmp_path: Path) -> None:
@@ -58,3 +61,15 @@ def test_the_earliest_occurrence_and_link_win_whatever_order_they_are_reduced_in
         _, user, named, calls = fold.first_link(one[1], other[1])
         assert (user, calls - named) == ("dave", 2)
     assert fold.latest(((0, 1, 0), "old"), ((0, 2, 0), "new")) == ((0, 2, 0), "new")
+
+
+def test_stage_progress_lines_come_from_sparks_status_tracker() -> None:
+    stages = {3: SimpleNamespace(numCompletedTasks=5, numTasks=8), 1: None}
+    tracker = SimpleNamespace(getActiveStageIds=lambda: list(stages), getStageInfo=stages.get)
+    said: list[str] = []
+    with StageWatch(SimpleNamespace(statusTracker=lambda: tracker), said.append, every=0.01) as watch:
+        assert watch.line() == "stage 3: 5/8 tasks done"  # a stage that just ended (no info) is left out
+        deadline = time.monotonic() + 5
+        while not said and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert said and set(said) == {"stage 3: 5/8 tasks done"}

@@ -33,6 +33,7 @@ from consumers.onboarding.spark import fold
 from consumers.onboarding.spark.fold import Tally
 from consumers.onboarding.spark.parts import PartWritten, header_only, write_parts
 from consumers.onboarding.spark.storage import Storage
+from consumers.onboarding.spark.watch import StageWatch
 from schemas.limits import PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS
 
 log = logging.getLogger("pue.export")
@@ -65,7 +66,8 @@ def spark_export(
     run.clock.say(f"{len(files):,} files to read ({skipped:,} skipped: not .gz/.json/.jsonl/.ndjson)")
     for name in (*OUTPUTS, *(f"{kind}.schema.json" for kind in OUTPUTS[:3]), SUMMARY_FILE):
         storage.delete_tree(storage.join(out, name))  # overwrite: never a mix of two runs
-    summary = run.export(files)
+    with StageWatch(run.sc, run.clock.say):
+        summary = run.export(files)
     summary.files, summary.skipped_files = len(files), skipped
     summary.seconds = time.perf_counter() - started
     storage.put_text(storage.join(out, SUMMARY_FILE), json.dumps(summary.to_json(), indent=2) + "\n")
