@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,11 @@ OPTIONS: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     from consumers.bootstrap.spark_export import spark_session
+
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        if os.environ.get("PUE_SKIP_SPARK") == "1" and not os.environ.get("CI"):
+            pytest.skip("PUE_SKIP_SPARK=1 and no java")
+        pytest.fail("Spark needs a Java runtime: make java (tests/support/ensure_java.sh) installs one")
 
     session, _ = spark_session(
         "local[2,2]",
