@@ -6,8 +6,9 @@ The archive is the generated history of docs/onboarding.md (the demo clickstream
 500 users), split into ``--files`` gzip files as a Segment S3 archive holds many (Spark reads one file per
 task, so one big file would give it no parallelism). Each engine runs as its own ``pue export`` process on
 that archive, one after the other; for each: wall time, messages/s and interactions/s, CPU seconds of the
-whole process tree (JVM and Python workers included), and peak memory sampled every 0.2 s from /proc:
-the whole tree, the JVM (the local-mode executor's JVM is the driver's), and the largest Python worker. The
+whole process tree (JVM and Python workers included), and peak memory sampled every 0.2 s from /proc
+(``scale.tree_sampler``): the whole tree, and the largest peak of one process of each name (the JVM, which
+in local mode is the driver's and the executor's; one Python worker). The
 summaries of the runs must agree (same counts), or the benchmark stops. Load average before and after, since
 the machine is shared. Results: bench-results/export_engines.json.
 """
@@ -20,20 +21,18 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Final
 
 from consumers.runners.sample_data import clickstream
+from tests.benchmarks.scale import tree_sampler
 
 ROOT: Final = Path("/tmp/pue-bench-export")
 RESULTS: Final = Path("bench-results") / "export_engines.json"
 ENGINES: Final = (("single process", ["--engine", "single"]),) + tuple(
     (f"spark local[{n}]", ["--engine", "spark", "--spark-master", f"local[{n}]"]) for n in (1, 2)
 )
-_PAGE: Final = os.sysconf("SC_PAGE_SIZE")
-_TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 
 def generate(messages: int, files: int) -> Path:
@@ -61,83 +60,30 @@ def generate(messages: int, files: int) -> Path:
     return archive
 
 
-def _tree(pid: int) -> list[int]:
-    """The process and its descendants (children of every thread: the JVM forks from worker threads)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                todo.extend(int(child) for child in (task / "children").read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-def _sample(pid: int) -> tuple[int, float, str]:
-    """(RSS bytes, CPU seconds so far, command name) of one process; zeros when it is gone."""
-    try:
-        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        name = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, IndexError, ValueError):
-        return 0, 0.0, ""
-    fields = stat.rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime (proc(5) fields 14 and 15)
-    return pages * _PAGE, cpu, name
-
-
-class Sampler(threading.Thread):
-    """Every 0.2 s over a process tree: peak RSS of all of it, of its JVM, of its largest Python worker;
-    CPU time per process (the last value seen; a process's final 0.2 s may be missed)."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.stop = pid, threading.Event()
-        self.peak_tree = self.peak_jvm = self.peak_worker = 0
-        self.cpu: dict[int, float] = {}
-
-    def run(self) -> None:
-        while not self.stop.wait(0.2):
-            total = 0
-            for pid in _tree(self.pid):
-                rss, cpu, name = _sample(pid)
-                total += rss
-                if cpu:
-                    self.cpu[pid] = cpu
-                if name == "java":
-                    self.peak_jvm = max(self.peak_jvm, rss)
-                elif name.startswith(("python", "pyspark")) and pid != self.pid:
-                    self.peak_worker = max(self.peak_worker, rss)
-            self.peak_tree = max(self.peak_tree, total)
-
-
 def run_engine(archive: Path, out: Path, args: list[str]) -> dict[str, Any]:
     command = [sys.executable, "-m", "consumers.cli", "export", str(archive), "--out", str(out)]
     command += ["--user-fields", "plan", "--event-value", "--json", *args]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    sampler = Sampler(process.pid)
-    sampler.start()
+    figures = tree_sampler(process.pid, interval=0.2)
     stdout, _ = process.communicate()
     wall = time.perf_counter() - started
-    sampler.stop.set()
-    sampler.join()
+    tree = figures()
     if process.returncode != 0:
         raise SystemExit(f"pue export {' '.join(args)} failed with exit status {process.returncode}")
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
-    cpu = sum(sampler.cpu.values())
+    cpu = tree["main_cpu_seconds"] + tree["worker_cpu_seconds"]
+    by_name = tree["peak_rss_by_name_mb"]
     return {
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "messages_per_s": round(summary["messages"] / wall),
         "interactions_per_s": round(summary["interactions"] / wall),
         "messages_per_cpu_s": round(summary["messages"] / cpu) if cpu else None,
-        "peak_tree_mb": round(sampler.peak_tree / 2**20),
-        "peak_jvm_mb": round(sampler.peak_jvm / 2**20),
-        "peak_python_worker_mb": round(sampler.peak_worker / 2**20),
+        "peak_tree_mb": round(tree["peak_rss_mb"]),
+        "peak_jvm_mb": round(by_name.get("java", 0)),
+        "peak_by_process_name_mb": by_name,
         "summary": {k: v for k, v in summary.items() if k not in ("seconds", "outputs")},
     }
 
@@ -162,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<16} {figures['wall_s']:>7.1f} s  {figures['messages_per_s']:>7,} msg/s  "
             f"{figures['interactions_per_s']:>7,} rows/s  cpu {figures['cpu_s']:>6.1f} s "
             f"({figures['messages_per_cpu_s']:,} msg per cpu-s)  peak: tree {figures['peak_tree_mb']} MB, "
-            f"jvm {figures['peak_jvm_mb']} MB, python worker {figures['peak_python_worker_mb']} MB  "
+            f"jvm {figures['peak_jvm_mb']} MB, by process name {figures['peak_by_process_name_mb']}  "
             f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )

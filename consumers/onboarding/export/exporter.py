@@ -106,18 +106,11 @@ class _Export:
             progress(self.summary.messages, reader.bytes_done)
 
     def _line(self, line: Line) -> None:
-        summary = self.summary
         for entry in line_entries(line, self.plan, self.columns):
             if isinstance(entry, Row):
                 self._pending.append(entry)
             elif isinstance(entry, Counted):
-                summary.messages += 1
-                if entry.filtered is None:
-                    summary.tracked += 1
-                    summary.timestamps_clamped += int(entry.clamped)
-                else:
-                    summary.filtered += 1
-                    bump(summary.filter_reasons, entry.filtered)
+                self.summary.count_message(entry.filtered, entry.clamped)
             elif isinstance(entry, Link):
                 if self.links is not None:
                     self.links.observe(entry.anonymous_id, entry.user_id)
@@ -130,9 +123,7 @@ class _Export:
                 self._dead_letter(line, entry)
 
     def _dead_letter(self, line: Line, entry: DeadLetter) -> None:
-        self.summary.messages += 1
-        self.summary.dead_lettered += 1
-        bump(self.summary.dead_letter_reasons, entry.reason)
+        self.summary.count_dead_letter(entry.reason)
         self.dead_letters.write(line.path, line.number, entry.reason, line.data)
 
     # writing: one chunk's interactions, after dedupe against everything exported so far

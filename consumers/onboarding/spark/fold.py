@@ -28,7 +28,7 @@ from consumers.onboarding.export.entries import (
 )
 from consumers.onboarding.export.fields import FieldValues
 from consumers.onboarding.export.reader import file_lines
-from consumers.onboarding.export.summary import bump
+from consumers.onboarding.export.summary import ExportSummary, bump
 from consumers.onboarding.export.writer import dead_letter_line
 from consumers.onboarding.spark.storage import Storage
 
@@ -47,35 +47,16 @@ ITEM: Final = "i"  # (item id, column) -> (order, text); column "" records only 
 
 @dataclass(slots=True)
 class Tally:
-    """Counts of one task's output; ``merge`` adds another's. The driver turns the sum into the summary."""
+    """What one task counted: messages and interactions by bucket and reason (an ``ExportSummary``'s
+    counts) and the field reads it kept; ``merge`` adds another's. The driver adds them all up."""
 
-    messages: int = 0
-    tracked: int = 0
-    filtered: int = 0
-    dead_lettered: int = 0
-    clamped: int = 0
-    filter_reasons: dict[str, int] = field(default_factory=dict)
-    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
-    duplicates: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
+    counts: ExportSummary = field(default_factory=ExportSummary)
     users: FieldValues = field(default_factory=lambda: FieldValues(()))
     metadata: FieldValues = field(default_factory=lambda: FieldValues(()))
     items: FieldValues = field(default_factory=lambda: FieldValues(()))
 
     def merge(self, other: Tally) -> Tally:
-        self.messages += other.messages
-        self.tracked += other.tracked
-        self.filtered += other.filtered
-        self.dead_lettered += other.dead_lettered
-        self.clamped += other.clamped
-        self.duplicates += other.duplicates
-        for mine, theirs in (
-            (self.filter_reasons, other.filter_reasons),
-            (self.dead_letter_reasons, other.dead_letter_reasons),
-            (self.dropped, other.dropped),
-        ):
-            for reason, n in theirs.items():
-                bump(mine, reason, n)
+        self.counts.add(other.counts)
         self.users.merge(other.users)
         self.metadata.merge(other.metadata)
         self.items.merge(other.items)
@@ -93,13 +74,7 @@ def file_records(task: tuple[int, str], plan: ExportPlan, storage: Storage) -> I
             if isinstance(entry, Row):
                 yield ROW, entry.event_id, (order, entry, 1)
             elif isinstance(entry, Counted):
-                tally.messages += 1
-                if entry.filtered is None:
-                    tally.tracked += 1
-                    tally.clamped += int(entry.clamped)
-                else:
-                    tally.filtered += 1
-                    bump(tally.filter_reasons, entry.filtered)
+                tally.counts.count_message(entry.filtered, entry.clamped)
             elif isinstance(entry, Link):
                 yield LINK, (entry.anonymous_id, entry.user_id), (order, 1)
             elif isinstance(entry, Traits):
@@ -107,9 +82,7 @@ def file_records(task: tuple[int, str], plan: ExportPlan, storage: Storage) -> I
                 for column, text in entry.read.cells.items():
                     yield TRAIT, (entry.user_id, column), (order, text)
             else:
-                tally.messages += 1
-                tally.dead_lettered += 1
-                bump(tally.dead_letter_reasons, entry.reason)
+                tally.counts.count_dead_letter(entry.reason)
                 yield DEAD, order, dead_letter_line(line.path, line.number, entry.reason, line.data)
     yield TALLY, None, tally
 
@@ -151,10 +124,10 @@ def classify(
     item's field values. The single-process ``_settle`` makes the same choices in the same order."""
     tally = Tally(metadata=FieldValues(plan.metadata), items=FieldValues(plan.items))
     for _, (order, row, occurrences) in kept:
-        tally.duplicates += occurrences - 1
+        tally.counts.duplicates += occurrences - 1
         item_id = row.item_id
         if item_id is None:
-            bump(tally.dropped, no_item)
+            bump(tally.counts.dropped, no_item)
             continue
         tally.metadata.observe(row.metadata)
         if row.user_id is not None:
@@ -162,7 +135,7 @@ def classify(
         elif plan.link_identities:
             yield PARK, row.anonymous_id, (order, row.cells)
         else:
-            bump(tally.dropped, anonymous)
+            bump(tally.counts.dropped, anonymous)
             continue
         if plan.items:
             tally.items.observe(row.item)

@@ -119,10 +119,10 @@ class _Run:
         self._interactions(written)
         if self.plan.users:
             traits = _of(records, fold.TRAIT)
-            self.summary.user_rows = self._metadata("users", "USER_ID", traits, self.tally.messages)
+            self.summary.user_rows = self._metadata("users", "USER_ID", traits, self.tally.counts.messages)
         if self.plan.items:
             items = _of(classified, fold.ITEM)
-            self.summary.items = self._metadata("items", "ITEM_ID", items, self.tally.tracked)
+            self.summary.items = self._metadata("items", "ITEM_ID", items, self.tally.counts.tracked)
         self._dead_letters(records)
         for rdd in (records, classified, written):
             rdd.unpersist()
@@ -142,7 +142,7 @@ class _Run:
         outcomes = joined.map(lambda kv: kv[1][1] is not None).countByValue()
         self.summary.linked = outcomes.get(True, 0)
         if outcomes.get(False):
-            bump(self.tally.dropped, NEVER_IDENTIFIED, outcomes[False])
+            bump(self.tally.counts.dropped, NEVER_IDENTIFIED, outcomes[False])
         return joined.filter(lambda kv: kv[1][1] is not None).map(
             lambda kv: (kv[1][0][0], (kv[1][1], kv[1][0][1]))
         )
@@ -176,10 +176,11 @@ class _Run:
         return count
 
     def _dead_letters(self, records: Any) -> None:
-        if not self.tally.dead_lettered:
+        dead = self.tally.counts.dead_lettered
+        if not dead:
             return
-        self.step(f"writing {self.tally.dead_lettered:,} dead letters")
-        lines = _of(records, fold.DEAD).sortByKey(numPartitions=_parts(self.tally.dead_lettered)).values()
+        self.step(f"writing {dead:,} dead letters")
+        lines = _of(records, fold.DEAD).sortByKey(numPartitions=_parts(dead)).values()
         self.summary.outputs["dead_letters"], _ = self._write("dead_letters", lines, None, ".jsonl")
 
     def _write(self, name: str, lines: Any, header: Any, suffix: str = ".csv") -> tuple[str, int]:
@@ -200,10 +201,7 @@ class _Run:
 
     def _summary(self) -> ExportSummary:
         summary, tally = self.summary, self.tally
-        summary.messages, summary.tracked, summary.filtered = tally.messages, tally.tracked, tally.filtered
-        summary.dead_lettered, summary.timestamps_clamped = tally.dead_lettered, tally.clamped
-        summary.filter_reasons, summary.dead_letter_reasons = tally.filter_reasons, tally.dead_letter_reasons
-        summary.duplicates, summary.dropped = tally.duplicates, tally.dropped
+        summary.add(tally.counts)
         summary.values_too_long = sum(v.too_long for v in (tally.metadata, tally.users, tally.items))
         return summary
 
