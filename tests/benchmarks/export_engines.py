@@ -65,13 +65,15 @@ def run_engine(archive: Path, out: Path, args: list[str]) -> dict[str, Any]:
     command += ["--user-fields", "plan", "--event-value", "--json", *args]
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-    figures = tree_sampler(process.pid, interval=0.2)
-    stdout, _ = process.communicate()
+    log = out.with_suffix(".log")  # the step lines and Spark's own, kept for a failed run
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, env=env)
+        figures = tree_sampler(process.pid, interval=0.2)
+        stdout, _ = process.communicate()
     wall = time.perf_counter() - started
     tree = figures()
     if process.returncode != 0:
-        raise SystemExit(f"pue export {' '.join(args)} failed with exit status {process.returncode}")
+        raise SystemExit(f"pue export {' '.join(args)} failed with exit status {process.returncode}: see {log}")
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     cpu = tree["main_cpu_seconds"] + tree["worker_cpu_seconds"]
     by_name = tree["peak_rss_by_name_mb"]
