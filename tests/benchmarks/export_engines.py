@@ -73,7 +73,8 @@ def run_engine(archive: Path, out: Path, args: list[str]) -> dict[str, Any]:
     wall = time.perf_counter() - started
     tree = figures()
     if process.returncode != 0:
-        raise SystemExit(f"pue export {' '.join(args)} failed with exit status {process.returncode}: see {log}")
+        status = process.returncode
+        raise SystemExit(f"pue export {' '.join(args)} failed with exit status {status}: see {log}")
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
     cpu = tree["main_cpu_seconds"] + tree["worker_cpu_seconds"]
     by_name = tree["peak_rss_by_name_mb"]
