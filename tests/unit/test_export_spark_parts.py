@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from consumers.onboarding.export.entries import Row
-from consumers.onboarding.export.fields import NOTHING
+from consumers.onboarding.export.entries import ExportOptions, ExportPlan
 from consumers.onboarding.spark import fold, parts
 from consumers.onboarding.spark.storage import LocalStorage
 from consumers.onboarding.spark.watch import StageWatch
+from consumers.stream.event_map import EventMap
 
 
 def test_parts_roll_over_at_the_size_limit_each_with_its_header(tmp_path: Path) -> None:
@@ -46,21 +47,59 @@ def test_parts_roll_over_at_the_size_limit_each_with_its_header(tmp_path: Path) 
 
 
 def test_the_earliest_occurrence_and_link_win_whatever_order_they_are_reduced_in() -> None:
-    def row(event_id: str, user: str) -> Row:
-        return Row(event_id, user, "s", "P1", ("P1",), NOTHING, NOTHING)
+    def row(file: int, line: int, user: str) -> fold.RowValue:
+        return (fold.order_of(file, line, 0), user, "s", "P1", ("P1",), None, None, 1)
 
-    early, late = ((0, 5, 0), row("e", "first"), 1), ((1, 1, 0), row("e", "second"), 1)
+    early, late = row(0, 5, "first"), row(1, 1, "second")
     for a, b in ((early, late), (late, early)):
-        order, kept, count = fold.first_occurrence(a, b)
-        assert (order, kept.user_id, count) == ((0, 5, 0), "first", 2)
+        kept = fold.first_occurrence(a, b)
+        assert (kept[0], kept[1], kept[7]) == (fold.order_of(0, 5, 0), "first", 2)
+    # orders compare as (file, line, position) tuples would
+    assert fold.order_of(0, 2**20, 9) < fold.order_of(1, 0, 0) and fold.order_of(3, 7, 1) < fold.order_of(
+        3, 7, 2
+    )
 
     # anon-1: bob twice (from file 1), then dave once, earlier (file 0): dave wins, bob's 2 calls conflict
-    pairs = [(("anon-1", "bob"), ((1, 2, 0), 2)), (("anon-1", "dave"), ((0, 9, 1), 1))]
+    pairs = [
+        (("anon-1", "bob"), (fold.order_of(1, 2, 0), 2)),
+        (("anon-1", "dave"), (fold.order_of(0, 9, 1), 1)),
+    ]
     picks = [fold.link_pick(pair) for pair in pairs]
     for one, other in ((picks[0], picks[1]), (picks[1], picks[0])):
         _, user, named, calls = fold.first_link(one[1], other[1])
         assert (user, calls - named) == ("dave", 2)
-    assert fold.latest(((0, 1, 0), "old"), ((0, 2, 0), "new")) == ((0, 2, 0), "new")
+    assert fold.latest((1, "old"), (2, "new")) == (2, "new")
+
+
+def test_records_travel_in_bundles_of_one_kind_with_repeats_combined_in_the_task(tmp_path: Path) -> None:
+    lines = [
+        {"type": "identify", "messageId": f"m{n}", "anonymousId": "a1", "userId": "u1", "traits": {"plan": p}}
+        for n, p in enumerate(["free", "pro"])
+    ] + [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "messageId": "v1",
+            "anonymousId": "a1",
+            "userId": "u1",
+            "properties": {"product_id": "P1"},
+            "timestamp": "2026-11-02T10:00:00.000Z",
+        }
+    ]
+    source = tmp_path / "a.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+    plan = ExportPlan.of(ExportOptions(EventMap.default(), user_fields=("plan",)))
+
+    bundles = list(fold.file_records((3, str(source)), plan, LocalStorage()))
+
+    by_kind = {kind: fold.unbundle((kind, data)) for kind, data in bundles}
+    assert len(bundles) == len(by_kind)  # one bundle per kind for a small file
+    assert by_kind[fold.LINK] == [(("a1", "u1"), (fold.order_of(3, 1, 1), 3))]  # three calls, one record
+    assert by_kind[fold.TRAIT] == [(("u1", "PLAN"), (fold.order_of(3, 2, 2), "pro"))]  # the last value
+    assert [key for key, _ in by_kind[fold.ROW]] == ["v1"]
+    assert [json.loads(line)["reason"] for _, line in by_kind[fold.DEAD]] == ["invalid JSON: Expecting value"]
+    ((_, tally),) = by_kind[fold.TALLY]
+    assert (tally.counts.messages, tally.counts.tracked, tally.counts.dead_lettered) == (4, 1, 1)
 
 
 def test_stage_progress_lines_come_from_sparks_status_tracker() -> None:

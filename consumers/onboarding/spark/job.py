@@ -207,8 +207,8 @@ class _Run:
 
 
 def _of(rdd: Any, kind: str) -> Any:
-    """The (key, value) pairs of one kind of record."""
-    return rdd.filter(lambda record: record[0] == kind).map(lambda record: (record[1], record[2]))
+    """The (key, value) pairs of one kind of record: only that kind's bundles are unpickled."""
+    return rdd.filter(lambda bundle: bundle[0] == kind).flatMap(fold.unbundle)
 
 
 def _parts(rows: int) -> int:
