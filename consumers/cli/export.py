@@ -41,6 +41,12 @@ a USER_ID. The stream itself does not link: it sends such events with the anonym
 Memory stays flat whatever the input size: what must be remembered (event ids, links, waiting anonymous
 events, users, items) lives in a temporary SQLite file under --scratch-dir.
 
+With --engine spark (pip install 'pue[spark]'; AWS Glue and EMR bring pyspark), the same code runs on
+Spark executors and writes the same rows, as folders of part files with a header each:
+OUT/interactions/part-00000.csv..., OUT/users/, OUT/items/, OUT/dead_letters/, the schemas, and
+OUT/summary.json last. PATH and --out may be s3://BUCKET/PREFIX; OUT is overwritten. A corrupt gzip, a
+bad line or a file gone between listing and reading is dead-lettered with its reason, as here.
+
 Next: pue validate OUT/interactions.csv, then CreateSchema / CreateDataset / CreateDatasetImportJob
 (see docs/onboarding.md).
 """

@@ -105,7 +105,7 @@ def tree_sampler(pid: int, interval: float = 0.1) -> Any:
                 rss = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
                 hwm = int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
                 entry = seen.setdefault(member, {"cpu": 0.0, "hwm": 0.0})
-                names.setdefault(member, fields.get("Name", "").strip())
+                names[member] = fields.get("Name", "").strip()  # the latest: a launcher script execs java
                 entry["cpu"] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
                 entry["hwm"] = max(entry["hwm"], hwm)
                 total += rss
