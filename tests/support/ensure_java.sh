@@ -20,19 +20,10 @@ if [ "${PUE_SKIP_SPARK:-}" = "1" ] && [ -z "${CI:-}" ]; then
   exit 0
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="none"; fi
-fi
-if [ "$sudo" != "none" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "make test: installing $package with apt-get (for the Spark export tests)" >&2
-  # Try without refreshing the package lists first: a warm machine needs no network round trip.
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq >/dev/null \
-         && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; }
-  [ -x "$java" ] && exit 0
-  command -v java >/dev/null 2>&1 && exit 0
-fi
+. "${0%/*}/apt_install.sh"
+apt_install "$package" "for the Spark export tests"
+[ -x "$java" ] && exit 0
+command -v java >/dev/null 2>&1 && exit 0
 
 echo "make test: the Spark export tests need a Java runtime (java at $java is missing). Run:" >&2
 echo "    sudo apt-get install -y $package" >&2
