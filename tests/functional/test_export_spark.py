@@ -98,7 +98,9 @@ def comparable(summary: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in summary.items() if key not in ("seconds", "outputs")}
 
 
-def test_both_engines_write_the_same_datasets_schemas_dead_letters_and_summary(runs: dict[str, Any]) -> None:
+def test_both_engines_write_the_same_datasets_schemas_dead_letters_and_summary(
+    runs: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     single, spark = runs["root"] / "single", runs["root"] / "spark"
     for kind in DATASETS:
         header, rows = rows_of(single / f"{kind}.csv")
@@ -107,6 +109,17 @@ def test_both_engines_write_the_same_datasets_schemas_dead_letters_and_summary(r
         schema = (single / f"{kind}.schema.json").read_text()
         assert (spark / f"{kind}.schema.json").read_text() == schema
     assert letters_of(spark / "dead_letters") == letters_of(single / "dead_letters.jsonl")
+    # pue validate checks a part as it checks the single file, against the schema next to the folder
+    (part,) = (spark / "interactions").glob("part-*.csv")
+    reports = []
+    for argv in (
+        [str(single / "interactions.csv")],
+        [str(part), "--schema", str(spark / "interactions.schema.json")],
+    ):
+        status = main(["validate", *argv])
+        text = capsys.readouterr().out
+        reports.append((status, text[text.index("Summary") :]))  # what follows names no file or line
+    assert reports[0] == reports[1] and reports[0][0] in (0, 1)
     summary = runs["summaries"]["single"]
     assert comparable(runs["summaries"]["spark"]) == comparable(summary)
     assert json.loads((spark / "summary.json").read_text())["messages"] == summary["messages"]
