@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 RUNTIME_LOCK := deploy/requirements.lock
 
-.PHONY: install run test lint typecheck unit chromium bench bench-api bench-scale bench-concurrent eval wrk stress clean deploy deploy-ci bundle lock sam-venv rehearse
+.PHONY: install run test lint typecheck unit chromium java bench bench-api bench-scale bench-concurrent bench-export eval wrk stress clean deploy deploy-ci bundle lock sam-venv rehearse
 
 install: $(STAMP)
 
@@ -63,16 +63,19 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check consumers destinations schemas
 	$(BIN)/cfn-lint deploy/template.yaml
+	$(BIN)/cfn-lint deploy/glue-export.yaml
 
 typecheck: install
 	$(BIN)/mypy
 
 # The full reliability runs (@pytest.mark.stress) are left to `make stress`; smaller runs stay in here.
-unit: install chromium sam-venv
-	$(BIN)/pytest -n auto -m "not stress"
+# loadgroup: tests marked xdist_group("spark") share one worker, so one JVM (tests/functional/test_export_spark.py);
+# unmarked tests spread as with the default "load".
+unit: install chromium java sam-venv
+	$(BIN)/pytest -n auto --dist loadgroup -m "not stress"
 
-# chromium first: a machine that cannot get it learns so at once, not after the lint and type checks.
-test: chromium lint typecheck unit rehearse
+# chromium and java first: a machine that cannot get them learns so at once, not after the lint and type checks.
+test: chromium java lint typecheck unit rehearse
 
 # The deployed stack rehearsed offline (deploy/README.md, "The rehearsal"): SAM CLI packages a bundle built
 # for this machine's CPU, and each function runs from the packaged zip, on emulators, with its template
@@ -89,6 +92,11 @@ $(REHEARSAL_BUNDLE).stamp: $(STAMP) $(BUNDLE_INPUTS)
 # password), as for wrk below; otherwise stops with the one command to run (tests/support/ensure_chromium.sh).
 chromium:
 	@sh tests/support/ensure_chromium.sh
+
+# The Spark export tests' Java runtime (pyspark 3.5 in local mode): Debian's openjdk-17-jre-headless, the
+# same way (tests/support/ensure_java.sh).
+java:
+	@sh tests/support/ensure_java.sh
 
 # AGAINST=<git ref> (e.g. make bench-scale AGAINST=v0.1.0): each benchmark runs on that ref too, built in a
 # temporary worktree with its own venv (tests/benchmarks/ref_tree.py), back to back with the working tree,
@@ -116,6 +124,13 @@ VISITOR_SIZES ?= 300000,1000000
 bench-scale: install
 	$(call BENCH,scale.json) -m tests.benchmarks.scale --sizes $(SCALE_SIZES)
 	$(call BENCH,scale-visitors.json) -m tests.benchmarks.scale --shape visitors --sizes $(VISITOR_SIZES)
+
+# Issue 25: pue export on one process against --engine spark in local[1] and local[2] (rows/s, CPU, peak
+# memory per executor) on a generated archive; EXPORT_SIZE messages (default 1,000,000) in EXPORT_FILES files.
+EXPORT_SIZE ?= 1000000
+EXPORT_FILES ?= 16
+bench-export: install
+	$(BIN)/python -m tests.benchmarks.export_engines --messages $(EXPORT_SIZE) --files $(EXPORT_FILES)
 
 # Issue 24: pue serve taking POST /events while pue replay backfills the same state dir (failed POSTs, p99,
 # the replay's rate against the same replay alone). CONCURRENT_SIZE records, CONCURRENT_RATE POSTs a second.

@@ -77,6 +77,13 @@ PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH: Final = 1_000  # a longer categorical 
 PERSONALIZE_INTERACTIONS_MAX_METADATA_FIELDS: Final = 5  # custom interaction metadata fields (not reserved)
 PERSONALIZE_ITEMS_MAX_METADATA_FIELDS: Final = 50  # metadata fields in an Items schema (limits)
 PERSONALIZE_USERS_MAX_METADATA_FIELDS: Final = 25  # metadata fields in a Users schema (user-dataset-reqs)
+# Bulk data per dataset import job (limits table): 100 GB in FULL mode (interactions: 1 TB once the
+# considered-interactions quota is raised), 1 GB in INCREMENTAL mode. The Spark export keeps every part
+# file within the INCREMENTAL job's size, so any one part can be imported alone; a whole folder is a
+# FULL import of at most PERSONALIZE_FULL_IMPORT_MAX_BYTES.
+PERSONALIZE_FULL_IMPORT_MAX_BYTES: Final = 100 * 1000**3
+PERSONALIZE_INCREMENTAL_IMPORT_MAX_BYTES: Final = 1000**3
+EXPORT_PART_MAX_BYTES: Final = PERSONALIZE_INCREMENTAL_IMPORT_MAX_BYTES
 
 # Amazon Pinpoint engagement paths (campaign hook, segment import, direct messages)
 # https://docs.aws.amazon.com/pinpoint/latest/developerguide/quotas.html#quotas-Lambda

@@ -12,6 +12,8 @@ from typing import Any
 from consumers.onboarding.export.exporter import DEFAULT_ITEM_FIELDS, ExportOptions, export
 from consumers.onboarding.export.progress import Progress
 from consumers.onboarding.export.reader import InputError, discover
+from consumers.onboarding.export.summary import ExportSummary
+from consumers.onboarding.spark.storage import is_s3
 from consumers.stream.event_map import EventMap
 
 EXIT_INPUT = 2
@@ -39,6 +41,12 @@ a USER_ID. The stream itself does not link: it sends such events with the anonym
 Memory stays flat whatever the input size: what must be remembered (event ids, links, waiting anonymous
 events, users, items) lives in a temporary SQLite file under --scratch-dir.
 
+With --engine spark (pip install 'pue[spark]'; AWS Glue and EMR bring pyspark), the same code runs on
+Spark executors and writes the same rows, as folders of part files with a header each:
+OUT/interactions/part-00000.csv..., OUT/users/, OUT/items/, OUT/dead_letters/, the schemas, and
+OUT/summary.json last. PATH and --out may be s3://BUCKET/PREFIX; OUT is overwritten. A corrupt gzip, a
+bad line or a file gone between listing and reading is dead-lettered with its reason, as here.
+
 Next: pue validate OUT/interactions.csv, then CreateSchema / CreateDataset / CreateDatasetImportJob
 (see docs/onboarding.md).
 """
@@ -56,8 +64,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="JSON-lines files or directories")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (created)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="JSON-lines files or directories (with --engine spark, also s3://BUCKET/PREFIX)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="output directory, created (with --engine spark, also s3://BUCKET/PREFIX; overwritten)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("single", "spark"),
+        default="single",
+        help="single: this process (default); spark: Apache Spark (pyspark: local mode here, or the "
+        "cluster spark-submit / AWS Glue runs it on), same datasets, written as part files per dataset",
+    )
+    p.add_argument(
+        "--spark-master",
+        metavar="URL",
+        help="with --engine spark: the Spark master (e.g. local[2]); default: spark-submit's, else local[*]",
+    )
     p.add_argument(
         "--event-map",
         metavar="FILE",
@@ -123,13 +153,11 @@ def run(args: argparse.Namespace) -> int:
         scratch_dir=args.scratch_dir,
     )
     try:
-        progress = Progress(discover(args.paths).total_bytes)
-        summary = export(args.paths, args.out, options, progress=progress.update)
+        summary = _spark(args, options) if args.engine == "spark" else _single(args, options)
     except InputError as exc:
         end_bar = "\n" if sys.stderr.isatty() else ""  # a progress bar may be mid-line
         sys.stderr.write(f"{end_bar}pue export: {exc}\n")
         return EXIT_INPUT
-    progress.done(summary.messages)
     if args.json:
         _print_json(summary.to_json())
     else:
@@ -139,3 +167,32 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_json(value: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+
+
+def _single(args: argparse.Namespace, options: ExportOptions) -> ExportSummary:
+    remote = [location for location in (*args.paths, args.out) if is_s3(location)]
+    if remote:
+        raise InputError(
+            f"{remote[0]}: S3 locations need --engine spark (or copy the archive first: aws s3 sync)"
+        )
+    paths = [Path(path) for path in args.paths]
+    progress = Progress(discover(paths).total_bytes)
+    summary = export(paths, Path(args.out), options, progress=progress.update)
+    progress.done(summary.messages)
+    return summary
+
+
+def _spark(args: argparse.Namespace, options: ExportOptions) -> ExportSummary:
+    from consumers.bootstrap.spark_export import export_storage, spark_session
+    from consumers.onboarding.spark.job import spark_export
+
+    def say(line: str) -> None:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+    spark, owned = spark_session(args.spark_master)
+    try:
+        return spark_export(spark, list(args.paths), args.out, options, export_storage(), say=say)
+    finally:
+        if owned:
+            spark.stop()

@@ -75,6 +75,7 @@ def replay_run(source: Path, state: Path, workers: int | None = None) -> dict[st
 def tree_sampler(pid: int, interval: float = 0.1) -> Any:
     """Sample ``pid`` and its descendants from /proc until it exits; call the result for the figures."""
     seen: dict[int, dict[str, float]] = {}  # pid -> last CPU seconds, own peak RSS (MB)
+    names: dict[int, str] = {}  # pid -> its command name (java, python3...)
     peak = [0.0]
     stop = threading.Event()
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -104,6 +105,7 @@ def tree_sampler(pid: int, interval: float = 0.1) -> Any:
                 rss = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
                 hwm = int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
                 entry = seen.setdefault(member, {"cpu": 0.0, "hwm": 0.0})
+                names[member] = fields.get("Name", "").strip()  # the latest: a launcher script execs java
                 entry["cpu"] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
                 entry["hwm"] = max(entry["hwm"], hwm)
                 total += rss
@@ -126,6 +128,11 @@ def tree_sampler(pid: int, interval: float = 0.1) -> Any:
             "processes": len(seen),
             "peak_rss_mb": round(peak[0], 1),
             "peak_rss_bound_mb": round(sum(entry["hwm"] for entry in seen.values()), 1),
+            # the largest peak of one process of each name: one executor's JVM, one Python worker
+            "peak_rss_by_name_mb": {
+                name: round(max(seen[m]["hwm"] for m in names if names[m] == name), 1)
+                for name in sorted(set(names.values()))
+            },
         }
 
     return figures

@@ -146,3 +146,9 @@ def test_unreadable_inputs_exit_2_with_the_reason(tmp_path: Path, capsys: pytest
     assert main(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "out")]) == 2
     assert main(["validate", str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_s3_locations_need_the_spark_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "s3://bucket/segment-logs/", "--out", str(tmp_path / "out")]) == 2
+    assert "s3://bucket/segment-logs/: S3 locations need --engine spark" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -12,18 +12,9 @@ if [ "${PUE_SKIP_BROWSER:-}" = "1" ] && [ -z "${CI:-}" ]; then
   exit 0
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; else sudo="none"; fi
-fi
-if [ "$sudo" != "none" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "make test: installing chromium with apt-get (for the browser test)" >&2
-  # Try without refreshing the package lists first: a warm machine needs no network round trip.
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
-    || { $sudo apt-get update -qq >/dev/null \
-         && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-  [ -x "$chromium" ] && exit 0
-fi
+. "${0%/*}/apt_install.sh"
+apt_install chromium "for the browser test"
+[ -x "$chromium" ] && exit 0
 
 echo "make test: the browser test needs chromium at $chromium, which is missing. Run:" >&2
 echo "    sudo apt-get install -y chromium" >&2

@@ -14,9 +14,10 @@ from consumers.onboarding.export.exporter import (
     ANONYMOUS,
     NEVER_IDENTIFIED,
     ExportOptions,
+    _Export,
     export,
 )
-from consumers.onboarding.export.reader import InputError
+from consumers.onboarding.export.reader import CORRUPT_GZIP, VANISHED, InputError, LineReader
 from consumers.onboarding.export.summary import ExportSummary
 from consumers.stream.event_map import EventMap
 from schemas.errors import ConfigError
@@ -192,15 +193,50 @@ def test_event_value_metadata_and_user_traits_become_columns(tmp_path: Path) -> 
     assert "email" not in (out / "users.csv").read_text()
 
 
-def test_a_failed_export_leaves_no_dataset_that_looks_complete(tmp_path: Path) -> None:
+def test_a_failed_export_leaves_no_dataset_that_looks_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     good = write_lines(tmp_path / "a.jsonl", [viewed("P1")])
-    broken = tmp_path / "b.gz"
-    broken.write_bytes(gzip.compress(b'{"a": 1}\n' * 1000)[:30])
+    locked = write_lines(tmp_path / "b.jsonl", [viewed("P2")])
+    real_open = LineReader._open
+
+    def refuse(reader: LineReader, path: Path) -> Any:  # an unreadable input: the operator must act
+        if path == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_open(reader, path)
+
+    monkeypatch.setattr(LineReader, "_open", refuse)
     out = tmp_path / "out"
-    with pytest.raises(InputError, match="b.gz"):
-        export([good, broken], out, ExportOptions(EventMap.default(), scratch_dir=tmp_path / "scratch"))
+    with pytest.raises(InputError, match="b.jsonl: cannot read: Permission denied"):
+        export([good, locked], out, ExportOptions(EventMap.default(), scratch_dir=tmp_path / "scratch"))
     assert list(out.iterdir()) == []
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_a_corrupt_gzip_and_a_vanished_file_are_dead_lettered_and_the_export_goes_on(tmp_path: Path) -> None:
+    whole = gzip.compress(b"".join(json.dumps(viewed(f"P{i}")).encode() + b"\n" for i in range(200)))
+    broken = tmp_path / "b.gz"
+    broken.write_bytes(gzip.compress(json.dumps(viewed("P0")).encode() + b"\n") + whole[: len(whole) // 2])
+    vanished = write_lines(tmp_path / "c.jsonl", [viewed("P9")])
+    later = write_lines(tmp_path / "d.jsonl", [viewed("P1")])
+    out = tmp_path / "out"
+    inputs = [broken, vanished, later]
+    reader = LineReader(inputs)
+    vanished.unlink()  # listed, then gone before it is read
+    run = _Export(out, ExportOptions(EventMap.default(), scratch_dir=tmp_path))
+    run.consume(reader, None)
+    run.finish()
+    summary = run.summary
+
+    assert summary.dead_letter_reasons == {CORRUPT_GZIP: 1, VANISHED: 1}
+    assert summary.balanced and summary.tracked == summary.messages - 2
+    letters = [json.loads(line) for line in (out / "dead_letters.jsonl").read_text().splitlines()]
+    assert [(Path(d["file"]).name, d["reason"], d["raw"]) for d in letters] == [
+        ("b.gz", CORRUPT_GZIP, None),
+        ("c.jsonl", VANISHED, None),
+    ]
+    assert letters[0]["line"] > 1  # the first member's line and the readable part of the second were kept
+    assert {r["ITEM_ID"] for r in rows(out / "interactions.csv")} >= {"P0", "P1"}
 
 
 def test_a_stale_dead_letter_file_from_an_earlier_run_is_removed(tmp_path: Path) -> None:

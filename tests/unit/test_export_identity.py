@@ -11,6 +11,13 @@ from consumers.onboarding.export.identity import IdentityLinks, identity_id, lin
 from consumers.onboarding.export.scratch import Scratch
 
 
+def observe(links: IdentityLinks, message: dict[str, Any]) -> None:
+    """What the export does with a message: its link, when it carries one (entries.line_entries)."""
+    link = link_of(message)
+    if link is not None:
+        links.observe(*link)
+
+
 @pytest.fixture
 def scratch(tmp_path: Path) -> Any:
     with Scratch(tmp_path) as opened:
@@ -51,9 +58,9 @@ def test_parked_rows_are_attributed_to_the_first_user_linked_even_when_the_link_
     links = IdentityLinks(scratch)
     links.park("anon-1", ["P1", "Product Viewed", "100"])  # browsed before signing in
     links.park("anon-2", ["P2", "Product Viewed", "101"])  # never signs in
-    links.observe({"type": "identify", "anonymousId": "anon-1", "userId": "alice"})
-    links.observe({"type": "track", "anonymousId": "anon-1", "userId": "alice"})
-    links.observe({"type": "identify", "anonymousId": "anon-1", "userId": "bob"})  # shared device
+    observe(links, {"type": "identify", "anonymousId": "anon-1", "userId": "alice"})
+    observe(links, {"type": "track", "anonymousId": "anon-1", "userId": "alice"})
+    observe(links, {"type": "identify", "anonymousId": "anon-1", "userId": "bob"})  # shared device
     links.park("anon-1", ["P3", "Product Added", "102"])
 
     resolved = list(links.resolve())
@@ -72,9 +79,9 @@ def test_first_link_wins_after_the_cache_forgets_it(
 ) -> None:
     monkeypatch.setattr("consumers.onboarding.export.identity._CACHE_MAX", 1)
     links = IdentityLinks(scratch)
-    links.observe({"anonymousId": "a1", "userId": "u1"})
-    links.observe({"anonymousId": "a2", "userId": "u2"})  # evicts a1
-    links.observe({"anonymousId": "a1", "userId": "u9"})
+    observe(links, {"anonymousId": "a1", "userId": "u1"})
+    observe(links, {"anonymousId": "a2", "userId": "u2"})  # evicts a1
+    observe(links, {"anonymousId": "a1", "userId": "u9"})
     links.park("a1", ["row"])
     assert list(links.resolve()) == [("u1", ["row"])]
     assert links.conflicts == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def test_lines_of_plain_and_gzip_files_with_numbers_blank_lines_skipped(tmp_path
     zipped = write_gz(tmp_path / "b.gz", '{"c":3}\r\n')
     lines = LineReader([plain, zipped])
 
-    got = [(line.path.name, line.number, line.data) for line in lines]
+    got = [(Path(line.path).name, line.number, line.data) for line in lines]
 
     assert got == [("a.jsonl", 1, b'{"a":1}'), ("a.jsonl", 4, b'{"b":2}'), ("b.gz", 1, b'{"c":3}')]
     assert lines.bytes_done == plain.stat().st_size + zipped.stat().st_size
@@ -70,11 +71,27 @@ def test_a_line_over_the_limit_is_reported_without_being_kept(
     got = [(line.number, line.data) for line in LineReader([path])]
 
     assert got == [(1, b'{"ok":1}'), (2, None), (3, b'{"ok":2}')]
+    assert [line.fault for line in LineReader([path])] == [None, reader.LINE_TOO_LONG, None]
 
 
-def test_a_truncated_gzip_file_is_named_in_the_error(tmp_path: Path) -> None:
+def test_a_truncated_gzip_file_keeps_its_lines_then_ends_with_one_fault(tmp_path: Path) -> None:
     whole = write_gz(tmp_path / "whole.gz", '{"a":1}\n' * 1000)
     broken = tmp_path / "broken.gz"
     broken.write_bytes(whole.read_bytes()[:40])
-    with pytest.raises(InputError, match="broken.gz: cannot decompress"):
-        list(LineReader([broken]))
+    got = list(LineReader([broken]))
+    assert got[-1].fault == reader.CORRUPT_GZIP and got[-1].data is None
+    assert all(line.data == b'{"a":1}' for line in got[:-1])
+
+
+def test_a_file_gone_before_it_is_read_is_one_fault_and_other_errors_stop(tmp_path: Path) -> None:
+    def gone() -> io.BufferedReader:
+        raise FileNotFoundError(2, "No such file")
+
+    def denied() -> io.BufferedReader:
+        raise PermissionError(13, "Permission denied")
+
+    assert list(reader.file_lines("s3://b/k.gz", gone)) == [
+        reader.Line("s3://b/k.gz", 0, None, reader.VANISHED)
+    ]
+    with pytest.raises(InputError, match="s3://b/k.gz: cannot read: Permission denied"):
+        list(reader.file_lines("s3://b/k.gz", denied))

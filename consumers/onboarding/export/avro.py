@@ -104,8 +104,12 @@ def schema_json(kind: DatasetKind, fields: Iterable[AvroField]) -> dict[str, Any
     }
 
 
+def schema_text(kind: DatasetKind, fields: Iterable[AvroField]) -> str:
+    return json.dumps(schema_json(kind, fields), indent=2) + "\n"
+
+
 def write_schema(path: Path, kind: DatasetKind, fields: Iterable[AvroField]) -> None:
-    path.write_text(json.dumps(schema_json(kind, fields), indent=2) + "\n", encoding="utf-8")
+    path.write_text(schema_text(kind, fields), encoding="utf-8")
 
 
 def schema_path_for(csv_path: Path) -> Path:

@@ -12,62 +12,40 @@ must be remembered across the input lives in the scratch file (see ``scratch`` a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from consumers.onboarding.export.avro import (
-    REQUIRED_FIELDS,
-    RESERVED_FIELDS,
-    DatasetKind,
-    schema_path_for,
-    write_schema,
+from consumers.onboarding.export.avro import DatasetKind, schema_path_for, write_schema
+from consumers.onboarding.export.entries import (
+    DEFAULT_ITEM_FIELDS,
+    Counted,
+    DeadLetter,
+    ExportOptions,
+    ExportPlan,
+    Link,
+    Row,
+    Traits,
+    line_entries,
 )
-from consumers.onboarding.export.fields import FieldSpec, FieldValues, field_specs
-from consumers.onboarding.export.identity import IdentityLinks, identity_id
-from consumers.onboarding.export.messages import decode_line, item_source, normalize_guarded
+from consumers.onboarding.export.fields import FieldValues
+from consumers.onboarding.export.identity import IdentityLinks
 from consumers.onboarding.export.reader import Line, LineReader, discover
 from consumers.onboarding.export.scratch import Scratch
 from consumers.onboarding.export.summary import ExportSummary, bump
-from consumers.onboarding.export.writer import CsvFile, DeadLetterFile, InteractionColumns, MetadataFile
-from consumers.stream.decode import Decoded
-from consumers.stream.event_map import EventMap, camel_case
-from schemas.interaction import Interaction
-from schemas.limits import (
-    PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS,
-    PERSONALIZE_INTERACTIONS_MAX_METADATA_FIELDS,
-    PERSONALIZE_ITEMS_MAX_METADATA_FIELDS,
-    PERSONALIZE_USERS_MAX_METADATA_FIELDS,
-)
-from schemas.outcome import Filtered, Tracked
+from consumers.onboarding.export.writer import CsvFile, DeadLetterFile, MetadataFile
+from schemas.limits import PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS
 
-DEFAULT_ITEM_FIELDS: Final = ("category", "price")
+__all__ = ["DEFAULT_ITEM_FIELDS", "ExportOptions", "export"]
+
 # Lines per scratch transaction: large enough to amortize a commit, small enough to bound the buffers.
 CHUNK_LINES: Final = 2_000
 NO_ITEM: Final = "no item id (Personalize interactions need ITEM_ID)"
 ANONYMOUS: Final = "anonymous (no userId; identity linking is off)"
 NEVER_IDENTIFIED: Final = "anonymous, never identified"
-_LINE_TOO_LONG: Final = "line longer than 1 MB"
 DEAD_LETTERS_FILE: Final = "dead_letters.jsonl"
-_INTERACTION_NAMES: Final = (
-    *REQUIRED_FIELDS["interactions"],
-    *RESERVED_FIELDS["interactions"],
-)
 
 Progress = Callable[[int, int], None]  # (messages read, input bytes read)
-_FieldRow = tuple[str, str, str | None]  # (id, column, value) for the scratch file's fields table
-
-
-@dataclass(frozen=True, slots=True)
-class ExportOptions:
-    event_map: EventMap
-    link_identities: bool = True
-    event_value: bool = False
-    metadata: tuple[str, ...] = ()  # Segment property names, added to the event map's whitelist
-    user_fields: tuple[str, ...] = ()  # identify trait names (dotted paths allowed)
-    item_fields: tuple[str, ...] = DEFAULT_ITEM_FIELDS  # product property names
-    scratch_dir: Path | None = None
 
 
 def export(
@@ -92,33 +70,9 @@ def export(
 
 class _Export:
     def __init__(self, out_dir: Path, options: ExportOptions) -> None:
-        # The stream forwards the event map's whitelisted properties to PutEvents as event properties;
-        # export makes a metadata column of each, plus any --metadata names (added to the whitelist).
-        whitelist = tuple(dict.fromkeys((*options.event_map.property_whitelist, *options.metadata)))
-        self.event_map = replace(options.event_map, property_whitelist=whitelist)
-        metadata = field_specs(
-            whitelist,
-            option="--metadata (with the event map's property_whitelist)",
-            taken=_INTERACTION_NAMES,
-            most=PERSONALIZE_INTERACTIONS_MAX_METADATA_FIELDS,
-        )
-        self.columns = InteractionColumns(
-            event_value=options.event_value,
-            metadata=[FieldSpec(camel_case(spec.path), spec.column) for spec in metadata],
-        )
-        users = field_specs(
-            options.user_fields,
-            option="--user-fields",
-            taken=("USER_ID",),
-            most=PERSONALIZE_USERS_MAX_METADATA_FIELDS,
-        )
-        items = field_specs(
-            options.item_fields,
-            option="--item-fields",
-            taken=("ITEM_ID", "CREATION_TIMESTAMP"),
-            most=PERSONALIZE_ITEMS_MAX_METADATA_FIELDS,
-        )
-        self.users, self.items = FieldValues(users), FieldValues(items)
+        self.plan = ExportPlan.of(options)
+        self.columns = self.plan.columns()
+        self.users, self.items = FieldValues(self.plan.users), FieldValues(self.plan.items)
         self.out_dir = out_dir
         self.summary = ExportSummary()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,8 +83,8 @@ class _Export:
         except BaseException:
             self.interactions.abort()
             raise
-        self.links = IdentityLinks(self.scratch) if options.link_identities else None
-        self._pending: list[tuple[Interaction, Mapping[str, Any]]] = []
+        self.links = IdentityLinks(self.scratch) if self.plan.link_identities else None
+        self._pending: list[Row] = []
 
     # reading
 
@@ -152,99 +106,63 @@ class _Export:
             progress(self.summary.messages, reader.bytes_done)
 
     def _line(self, line: Line) -> None:
-        if line.data is None:
-            self.summary.messages += 1
-            self._dead_letter(line, _LINE_TOO_LONG)
-            return
-        for entry in decode_line(line.data):
-            self.summary.messages += 1
-            if isinstance(entry, Decoded):
-                self._message(line, entry.message)
+        for entry in line_entries(line, self.plan, self.columns):
+            if isinstance(entry, Row):
+                self._pending.append(entry)
+            elif isinstance(entry, Counted):
+                self.summary.count_message(entry.filtered, entry.clamped)
+            elif isinstance(entry, Link):
+                if self.links is not None:
+                    self.links.observe(entry.anonymous_id, entry.user_id)
+            elif isinstance(entry, Traits):
+                self.users.observe(entry.read)
+                cells = entry.read.cells
+                if cells:
+                    self.scratch.set_fields("users", ((entry.user_id, c, t) for c, t in cells.items()))
             else:
-                self._dead_letter(line, entry.reason)
+                self._dead_letter(line, entry)
 
-    def _message(self, line: Line, message: dict[str, Any]) -> None:
-        if self.links is not None:
-            self.links.observe(message)
-        if self.users.specs and message.get("type") == "identify":
-            self._traits(message)
-        outcome = normalize_guarded(message, self.event_map)
-        if isinstance(outcome, Tracked):
-            self.summary.tracked += 1
-            self.summary.timestamps_clamped += int(outcome.time_clamped)
-            self._pending.extend((interaction, message) for interaction in outcome.interactions)
-        elif isinstance(outcome, Filtered):
-            self.summary.filtered += 1
-            bump(self.summary.filter_reasons, outcome.reason)
-        else:
-            self._dead_letter(line, outcome.reason)
-
-    def _traits(self, message: Mapping[str, Any]) -> None:
-        user_id = identity_id(message.get("userId"))
-        traits = message.get("traits")
-        if user_id is None or not isinstance(traits, Mapping):
-            return
-        cells = self.users.read(traits)
-        if cells:
-            self.scratch.set_fields("users", ((user_id, column, text) for column, text in cells.items()))
-
-    def _dead_letter(self, line: Line, reason: str) -> None:
-        self.summary.dead_lettered += 1
-        bump(self.summary.dead_letter_reasons, reason)
-        self.dead_letters.write(line.path, line.number, reason, line.data)
+    def _dead_letter(self, line: Line, entry: DeadLetter) -> None:
+        self.summary.count_dead_letter(entry.reason)
+        self.dead_letters.write(line.path, line.number, entry.reason, line.data)
 
     # writing: one chunk's interactions, after dedupe against everything exported so far
 
     def _settle(self) -> None:
         pending, self._pending = self._pending, []
-        fresh = self.scratch.first_seen([interaction.event_id for interaction, _ in pending])
+        fresh = self.scratch.first_seen([row.event_id for row in pending])
         users: list[str] = []
-        items: dict[str, list[tuple[Interaction, Mapping[str, Any]]]] = {}
-        for (interaction, message), new in zip(pending, fresh, strict=True):
+        items: dict[str, dict[str, str]] = {}
+        for row, new in zip(pending, fresh, strict=True):
             if not new:
                 self.summary.duplicates += 1
                 continue
-            item_id = interaction.item_id
+            item_id = row.item_id
             if item_id is None:
                 bump(self.summary.dropped, NO_ITEM)
                 continue
-            row = self.columns.row_after_user(interaction, item_id)
-            if interaction.user_id is not None:
-                self.interactions.write([interaction.user_id, *row])
-                users.append(interaction.user_id)
+            self.columns.metadata.observe(row.metadata)
+            if row.user_id is not None:
+                self.interactions.write([row.user_id, *row.cells])
+                users.append(row.user_id)
             elif self.links is not None:
-                # normalize makes the session id the anonymousId when there is one: the link key.
-                self.links.park(interaction.session_id, row)
+                self.links.park(row.anonymous_id, row.cells)
             else:
                 bump(self.summary.dropped, ANONYMOUS)
                 continue
             if self.items.specs:
-                items.setdefault(item_id, []).append((interaction, message))
+                # Every field keeps its last value ("last value wins", as across chunks).
+                self.items.observe(row.item)
+                items[item_id] = items.get(item_id, {}) | row.item.cells
         self.scratch.count_users(users)
-        self.scratch.set_fields("items", self._item_rows(items))
-
-    def _item_rows(self, items: dict[str, list[tuple[Interaction, Mapping[str, Any]]]]) -> list[_FieldRow]:
-        """Each field's last value in the chunk ("last value wins", as across chunks), read from the latest
-        occurrences back only until every field has one: usually one read per item, not per interaction."""
-        rows: list[_FieldRow] = []
-        wanted = len(self.items.specs)
-        for item_id, seen in items.items():
-            cells: dict[str, str] = {}
-            for interaction, message in reversed(seen):
-                found = self.items.read(item_source(message, interaction, self.event_map))
-                cells = found | cells  # later values (already in cells) win
-                if len(cells) == wanted:
-                    break
-            rows.append((item_id, "", None))  # the item exists, even without any field value
-            rows.extend((item_id, column, text) for column, text in cells.items())
-        return rows
+        self.scratch.set_fields("items", _item_rows(items))
 
     # the end: attribute parked anonymous rows, then write users, items and the schemas
 
     def finish(self) -> None:
         self.dead_letters.close()
         if self.dead_letters.written:
-            self.summary.outputs["dead_letters"] = self.dead_letters.path
+            self.summary.outputs["dead_letters"] = str(self.dead_letters.path)
         summary = self.summary
         if self.links is not None:
             self._attribute(self.links)
@@ -254,7 +172,7 @@ class _Export:
             PERSONALIZE_ACTIVE_USER_MIN_INTERACTIONS
         )
         path = self.interactions.commit()
-        summary.outputs["interactions"] = path
+        summary.outputs["interactions"] = str(path)
         write_schema(schema_path_for(path), "interactions", self.columns.avro_fields())
         if self.users.specs:
             summary.user_rows = self._metadata_file("users", "USER_ID", self.users)
@@ -288,7 +206,7 @@ class _Export:
         except BaseException:
             out.file.abort()
             raise
-        self.summary.outputs[kind] = out.file.commit()
+        self.summary.outputs[kind] = str(out.file.commit())
         write_schema(schema_path_for(path), kind, out.avro_fields(id_column))
         return out.file.rows
 
@@ -297,3 +215,9 @@ class _Export:
         self.dead_letters.discard()
         self.interactions.abort()
         self.scratch.close()
+
+
+def _item_rows(items: dict[str, dict[str, str]]) -> Iterator[tuple[str, str, str | None]]:
+    for item_id, cells in items.items():
+        yield item_id, "", None  # the item exists, even without any field value
+        yield from ((item_id, column, text) for column, text in cells.items())

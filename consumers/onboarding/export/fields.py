@@ -93,12 +93,56 @@ def _kind(value: Any) -> str:
     return _STRING
 
 
+@dataclass(frozen=True, slots=True)
+class FieldRead:
+    """What one read of a source found: column -> cell, column -> kind, and values too long to keep."""
+
+    cells: dict[str, str]
+    kinds: dict[str, str]
+    too_long: int = 0
+
+
+NOTHING: Final = FieldRead({}, {}, 0)
+
+
+def read_fields(specs: tuple[FieldSpec, ...], source: Mapping[str, Any]) -> FieldRead:
+    """Column -> cell for every configured field with a usable value in ``source``. Pure: both export
+    engines read on their own side (executors for Spark) and fold the reads they keep into ``FieldValues``."""
+    if not specs:
+        return NOTHING
+    found: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    too_long = 0
+    for spec in specs:
+        # A key as given first (interaction metadata keys are flat), else a dotted path (traits).
+        value = source[spec.path] if spec.path in source else value_at(source, spec.path)
+        text = cell(value)
+        if text is None:
+            continue
+        kind = _kind(value)
+        if kind == _STRING and len(text) > PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH:
+            too_long += 1  # the import job would fail on it; an empty cell is the lesser harm
+            continue
+        kinds[spec.column] = kind
+        found[spec.column] = text
+    return FieldRead(found, kinds, too_long)
+
+
+def joined_kind(before: str | None, kind: str) -> str:
+    """The column type that fits both: long < float < string (a join, so the order of reads is moot)."""
+    if before is None or before == kind:
+        return kind
+    if {before, kind} == {_LONG, _FLOAT}:
+        return _FLOAT
+    return _STRING
+
+
 class FieldValues:
-    """Reads configured fields from objects and remembers each column's type from what it saw."""
+    """Configured fields, and each column's type and the values too long, from the reads it was shown."""
 
     def __init__(self, specs: Iterable[FieldSpec]) -> None:
         self.specs = tuple(specs)
-        self._kinds: dict[str, str] = {}
+        self.kinds: dict[str, str] = {}
         self.too_long = 0  # categorical values over Personalize's limit, left empty
 
     @property
@@ -106,35 +150,24 @@ class FieldValues:
         return tuple(spec.column for spec in self.specs)
 
     def read(self, source: Mapping[str, Any]) -> dict[str, str]:
-        """Column -> cell for every configured field with a usable value in ``source``."""
-        found: dict[str, str] = {}
-        for spec in self.specs:
-            # A key as given first (interaction metadata keys are flat), else a dotted path (traits).
-            value = source[spec.path] if spec.path in source else value_at(source, spec.path)
-            text = cell(value)
-            if text is None:
-                continue
-            kind = _kind(value)
-            if kind == _STRING and len(text) > PERSONALIZE_CATEGORICAL_VALUE_MAX_LENGTH:
-                self.too_long += 1  # the import job would fail on it; an empty cell is the lesser harm
-                continue
-            self._observe(spec.column, kind)
-            found[spec.column] = text
-        return found
+        """Column -> cell for every configured field with a usable value in ``source``, observed."""
+        found = read_fields(self.specs, source)
+        self.observe(found)
+        return found.cells
 
-    def _observe(self, column: str, kind: str) -> None:
-        before = self._kinds.get(column)
-        if before is None or before == kind:
-            self._kinds[column] = kind
-        elif {before, kind} == {_LONG, _FLOAT}:
-            self._kinds[column] = _FLOAT
-        else:
-            self._kinds[column] = _STRING
+    def observe(self, found: FieldRead) -> None:
+        self.too_long += found.too_long
+        for column, kind in found.kinds.items():
+            self.kinds[column] = joined_kind(self.kinds.get(column), kind)
+
+    def merge(self, other: FieldValues) -> None:
+        """Fold another accumulator's observations into this one (Spark: one per partition)."""
+        self.observe(FieldRead({}, other.kinds, other.too_long))
 
     def avro_fields(self) -> list[AvroField]:
         """Nullable fields (any row may lack a value); a column that never had one is a string."""
         fields = []
         for column in self.columns:
-            kind = self._kinds.get(column, _STRING)
+            kind = self.kinds.get(column, _STRING)
             fields.append(AvroField(column, kind, nullable=True, categorical=kind == _STRING))
         return fields

@@ -80,11 +80,9 @@ class IdentityLinks:
         self.conflicts = 0  # calls that named another user for an already linked anonymous id
         self.parked = 0
 
-    def observe(self, message: Mapping[str, Any]) -> None:
-        link = link_of(message)
-        if link is None:
-            return
-        anonymous_id, user_id = link
+    def observe(self, anonymous_id: str, user_id: str) -> None:
+        """A call tied ``anonymous_id`` to ``user_id`` (``link_of``); the first such call wins."""
+        link = (anonymous_id, user_id)
         known = self._cache.get(anonymous_id)
         if known is None:
             inserted = self._conn.execute(

@@ -9,13 +9,24 @@ milliseconds, all of the same width).
 
 Nothing here holds more than one line at a time: a line longer than ``MAX_LINE_BYTES`` (far above
 Segment's 32 KB message limit) is reported as too long and skipped without being read into memory whole.
+
+Bad input stays per record, as in the stream: a line too long, a gzip stream that turns out corrupt or
+truncated part way (the lines before it are kept, the rest of that file is one ``Line`` with a fault), and
+a file that vanished between listing and reading (an S3 object deleted by a lifecycle rule mid-export) each
+become a ``Line`` with a ``fault`` reason that the export dead-letters and counts; the export goes on. An
+input that cannot be read for any other reason (permissions) is the operator's to fix and stops the export.
+``file_lines`` is the one per-file reader: the single-process export and the Spark executors both call it.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import io
+import logging
 import os
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
@@ -27,6 +38,12 @@ ARCHIVE_SUFFIXES: Final = frozenset({".gz", ".json", ".jsonl", ".ndjson"})
 # Segment rejects messages over 32 KB; a line 32 times that is not a Segment message, whatever it holds.
 MAX_LINE_BYTES: Final = 1024 * 1024
 _SKIP_CHUNK: Final = 64 * 1024
+# Fault reasons: a fixed vocabulary, so the summary counts them by kind (details go to the log).
+LINE_TOO_LONG: Final = "line longer than 1 MB"
+CORRUPT_GZIP: Final = "gzip data corrupt or truncated: the rest of the file is skipped"
+VANISHED: Final = "file vanished between listing and reading"
+
+log = logging.getLogger("pue.export")
 
 
 class InputError(Exception):
@@ -35,11 +52,12 @@ class InputError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One non-blank line of input and where it came from (1-based line number)."""
+    """One non-blank line of input and where it came from (1-based line number; 0 for the whole file)."""
 
-    path: Path
+    path: str  # as listed: a local path, or s3://bucket/key
     number: int
-    data: bytes | None  # None when the line was longer than MAX_LINE_BYTES (skipped)
+    data: bytes | None  # None when the line could not be read: ``fault`` says why
+    fault: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +98,13 @@ def _walk(directory: Path) -> Iterator[Path]:
 
 
 class LineReader:
-    """Iterates the lines of ``files``; ``bytes_done`` says how far it got (compressed bytes for .gz)."""
+    """The lines of local ``files``; ``bytes_done`` says how far it got (compressed bytes for .gz)."""
 
     def __init__(self, files: Iterable[Path]) -> None:
         self._files = tuple(files)
         self._finished_bytes = 0
-        self._raw: IO[bytes] | None = None
+        self._raw: io.BufferedReader | None = None
+        self._size = 0
 
     @property
     def bytes_done(self) -> int:
@@ -96,29 +115,43 @@ class LineReader:
 
     def __iter__(self) -> Iterator[Line]:
         for path in self._files:
-            yield from self._lines(path)
-
-    def _lines(self, path: Path) -> Iterator[Line]:
-        try:
-            raw = path.open("rb")
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        self._raw = raw
-        try:
-            compressed = raw.read(2) == _GZIP_MAGIC
-            raw.seek(0)
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
-            try:
-                yield from _split(path, stream)
-            except (OSError, EOFError) as exc:  # a truncated or corrupt .gz: say which file, stop there
-                raise InputError(f"{path}: cannot decompress: {exc}") from exc
-            self._finished_bytes += os.fstat(raw.fileno()).st_size
-        finally:
-            raw.close()
+            self._size = 0
+            yield from file_lines(str(path), functools.partial(self._open, path))
+            self._finished_bytes += self._size
             self._raw = None
 
+    def _open(self, path: Path) -> io.BufferedReader:
+        raw = path.open("rb")
+        self._raw, self._size = raw, os.fstat(raw.fileno()).st_size
+        return raw
 
-def _split(path: Path, stream: IO[bytes]) -> Iterator[Line]:
+
+def file_lines(source: str, open_raw: Callable[[], io.BufferedReader]) -> Iterator[Line]:
+    """The lines of one input file, plain or gzip (told by its first bytes, not its name). ``open_raw``
+    raises ``FileNotFoundError`` when the file is gone (one ``VANISHED`` fault); any other ``OSError`` is
+    an ``InputError``. A decompression error ends the file with one ``CORRUPT_GZIP`` fault."""
+    try:
+        raw = open_raw()
+    except FileNotFoundError:
+        log.warning("%s: %s", source, VANISHED)
+        yield Line(source, 0, None, VANISHED)
+        return
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read: {exc.strerror or exc}") from exc
+    with raw:
+        compressed = raw.peek(2)[:2] == _GZIP_MAGIC  # peek: an S3 body cannot seek back
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
+        number = 0
+        try:
+            for line in _split(source, stream):
+                number = line.number
+                yield line
+        except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz: keep what came before
+            log.warning("%s: line %d: %s (%s)", source, number + 1, CORRUPT_GZIP, exc)
+            yield Line(source, number + 1, None, CORRUPT_GZIP)
+
+
+def _split(path: str, stream: IO[bytes]) -> Iterator[Line]:
     number = 0
     while True:
         line = stream.readline(MAX_LINE_BYTES + 1)
@@ -127,7 +160,7 @@ def _split(path: Path, stream: IO[bytes]) -> Iterator[Line]:
         number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             _skip_rest_of_line(stream)
-            yield Line(path, number, None)
+            yield Line(path, number, None, LINE_TOO_LONG)
             continue
         stripped = line.strip()
         if stripped:

@@ -7,7 +7,6 @@ buckets). Interactions of tracked messages: ``written + duplicates + sum(dropped
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from schemas.limits import (
@@ -17,6 +16,8 @@ from schemas.limits import (
 )
 
 _TOP_REASONS: Final = 5
+# The counts a part of an export adds up to the whole (``add``); the rest are set once, at the end.
+_ADDED: Final = ("messages", "tracked", "filtered", "dead_lettered", "timestamps_clamped", "duplicates")
 
 
 def bump(reasons: dict[str, int], reason: str, n: int = 1) -> None:
@@ -45,7 +46,34 @@ class ExportSummary:
     items: int = 0  # rows in items.csv (every item seen); 0 when not written
     values_too_long: int = 0
     seconds: float = 0.0
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)  # dataset -> its file (or Spark: folder)
+
+    def count_message(self, filtered: str | None, clamped: bool) -> None:
+        """A message that decoded: tracked (``filtered`` None) or filtered for that reason."""
+        self.messages += 1
+        if filtered is None:
+            self.tracked += 1
+            self.timestamps_clamped += int(clamped)
+        else:
+            self.filtered += 1
+            bump(self.filter_reasons, filtered)
+
+    def count_dead_letter(self, reason: str) -> None:
+        self.messages += 1
+        self.dead_lettered += 1
+        bump(self.dead_letter_reasons, reason)
+
+    def add(self, other: ExportSummary) -> None:
+        """Add another part's message and interaction counts (the Spark engine: one part per task)."""
+        for name in _ADDED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in (
+            (self.filter_reasons, other.filter_reasons),
+            (self.dead_letter_reasons, other.dead_letter_reasons),
+            (self.dropped, other.dropped),
+        ):
+            for reason, n in theirs.items():
+                bump(mine, reason, n)
 
     @property
     def balanced(self) -> bool:
@@ -89,7 +117,7 @@ class ExportSummary:
             "items": self.items,
             "values_too_long": self.values_too_long,
             "seconds": round(self.seconds, 3),
-            "outputs": {name: str(path) for name, path in self.outputs.items()},
+            "outputs": dict(self.outputs),
             "problems": self.problems(),
         }
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from consumers.onboarding.export.avro import AvroField
-from consumers.onboarding.export.fields import FieldSpec, FieldValues
+from consumers.onboarding.export.fields import NOTHING, FieldRead, FieldSpec, FieldValues, read_fields
 from schemas.interaction import Interaction
 
 INTERACTION_COLUMNS: Final = ("USER_ID", "ITEM_ID", "EVENT_TYPE", "TIMESTAMP")
@@ -71,17 +71,19 @@ class InteractionColumns:
         value = (EVENT_VALUE_COLUMN,) if self.event_value else ()
         return INTERACTION_COLUMNS + value + self.metadata.columns
 
-    def row_after_user(self, interaction: Interaction, item_id: str) -> list[str]:
-        """Every cell but USER_ID (which may only be known later, for anonymous events)."""
+    def row_after_user(self, interaction: Interaction, item_id: str) -> tuple[list[str], FieldRead]:
+        """Every cell but USER_ID (which may only be known later, for anonymous events), and the metadata
+        read (for ``metadata.observe`` once the row is kept: a duplicate's read does not count)."""
         row = [item_id, interaction.event_type, str(epoch_seconds(interaction))]
         if self.event_value:
             value = interaction.event_value
             row.append("" if value is None else repr(value))
+        found = NOTHING
         if self.metadata.specs:
             properties = json.loads(interaction.properties) if interaction.properties else {}
-            found = self.metadata.read(properties)
-            row.extend(found.get(column, "") for column in self.metadata.columns)
-        return row
+            found = read_fields(self.metadata.specs, properties)
+            row.extend(found.cells.get(column, "") for column in self.metadata.columns)
+        return row, found
 
     def avro_fields(self) -> list[AvroField]:
         fields = [
@@ -109,6 +111,13 @@ class MetadataFile:
         return [AvroField(id_column, "string"), *self.values.avro_fields()]
 
 
+def dead_letter_line(source: str, line: int, reason: str, raw: bytes | None) -> str:
+    """One ``dead_letters.jsonl`` line: file, line number, reason and the raw text (both engines)."""
+    text = None if raw is None else raw.decode("utf-8", "backslashreplace")
+    record = {"file": source, "line": line, "reason": reason, "raw": text}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
 class DeadLetterFile:
     """``dead_letters.jsonl``: one JSON object per unusable line (file, line, reason, raw text), created on
     the first one. A stale file from an earlier run is removed up front, so its presence always means now."""
@@ -118,12 +127,10 @@ class DeadLetterFile:
         path.unlink(missing_ok=True)
         self._handle: IO[str] | None = None
 
-    def write(self, source: Path, line: int, reason: str, raw: bytes | None) -> None:
+    def write(self, source: str, line: int, reason: str, raw: bytes | None) -> None:
         if self._handle is None:
             self._handle = self.path.open("w", encoding="utf-8")
-        text = None if raw is None else raw.decode("utf-8", "backslashreplace")
-        record = {"file": str(source), "line": line, "reason": reason, "raw": text}
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.write(dead_letter_line(source, line, reason, raw))
 
     @property
     def written(self) -> bool:
