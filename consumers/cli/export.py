@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from consumers.cli.arguments import problem_line
 from consumers.onboarding.export.exporter import DEFAULT_ITEM_FIELDS, ExportOptions, export
 from consumers.onboarding.export.progress import Progress
 from consumers.onboarding.export.reader import InputError, discover
@@ -155,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = _spark(args, options) if args.engine == "spark" else _single(args, options)
     except InputError as exc:
-        end_bar = "\n" if sys.stderr.isatty() else ""  # a progress bar may be mid-line
-        sys.stderr.write(f"{end_bar}pue export: {exc}\n")
+        # A progress bar may be mid-line.
+        sys.stderr.write(problem_line("export", exc, after_progress=sys.stderr.isatty()))
         return EXIT_INPUT
     if args.json:
         _print_json(summary.to_json())

@@ -117,11 +117,12 @@ def test_escape_sequences_in_event_names_reach_stderr_escaped(tmp_path: Path) ->
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("command", ["replay", "validate"])
+@pytest.mark.parametrize("command", ["replay", "validate", "export"])
 def test_an_error_naming_hostile_input_reaches_stderr_escaped(tmp_path: Path, command: str) -> None:
     """Error lines quote what they could not read (a path, a key, a line): escaped like the log lines."""
     hostile = tmp_path / "no\x1b]0;PWNED\x07\x1b[2Jsuch.jsonl"
-    state = ["--state", str(tmp_path / "s")] if command == "replay" else []
+    extra = {"replay": ["--state", str(tmp_path / "s")], "export": ["--out", str(tmp_path / "out")]}
+    state = extra.get(command, [])
     done = subprocess.run(
         [sys.executable, "-m", "consumers.cli", command, str(hostile), *state],
         capture_output=True,
