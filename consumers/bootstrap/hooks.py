@@ -13,6 +13,7 @@ from consumers.config.engagement_settings import EngagementSettings
 from consumers.config.settings import Settings
 from consumers.engagement.campaign_hook import CampaignHook
 from consumers.engagement.segment_import import SegmentImport
+from consumers.stream.purchase_exclusions import OneUserPurchases, PurchaseExclusions
 
 
 def build_campaign_hook(
@@ -22,11 +23,17 @@ def build_campaign_hook(
     clients = {} if clients is None else clients
     wiring = wire(settings, clients=clients, engagement=engagement)
     catalog = engagement_catalog(engagement, wiring.local, client_factory(clients, settings))
+    purchases = wiring.purchases
+    if wiring.purchase_ledger is not None:  # on AWS: the stream's purchases too, not the Profile API's alone
+        exclusions = PurchaseExclusions(
+            wiring.purchase_ledger, wiring.purchases, wiring.event_map.purchase_event_types
+        )
+        purchases = OneUserPurchases(exclusions)
     return CampaignHook(
         wiring.recommender,
         catalog=catalog,
         details=engagement.details,
-        purchases=wiring.purchases,
+        purchases=purchases,
         num_results=settings.num_results,
         filter_arn=settings.filter_arn,
         filter_values=settings.filter_values,

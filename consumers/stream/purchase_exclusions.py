@@ -72,3 +72,17 @@ class PurchaseExclusions:
         if self._history is not None:
             items = items | self._history.purchased_items(user_id)
         return items
+
+
+class OneUserPurchases:
+    """Both sources read for one user at a time, as a ``PurchaseHistory``: for callers that look users up
+    one by one (the Pinpoint campaign hook), which otherwise would see the Profile API's purchases only and
+    recommend what the purchase ledger knows was bought. A ledger that cannot answer raises its error."""
+
+    def __init__(self, exclusions: PurchaseExclusions) -> None:
+        self._exclusions = exclusions
+
+    def purchased_items(self, user_id: str) -> frozenset[str]:
+        batch = self._exclusions.prepare((), [user_id])
+        batch.raise_for(user_id)
+        return self._exclusions.excluded(user_id, batch)

@@ -225,6 +225,13 @@ class Scenario:
             len(attributes) > len(endpoint.get("Attributes", {})),
             f"the hook adds recommendations: {attributes}",
         )
+        ledger = self.item(self.r.stack.physical["PurchaseLedgerTable"], BUYER)
+        bought = set(ledger.get("items", {}).get("SS", []))
+        recommended = set(attributes.get("recommended_products", []))
+        self.expect(
+            bool(bought) and bool(recommended) and not recommended & bought,
+            f"the hook leaves out what the ledger says {BUYER} bought ({sorted(bought)}): {sorted(recommended)}",
+        )
 
     # ---- reading the emulators ---------------------------------------------------------------------
     def item(self, table: str, user: str) -> dict[str, Any]:

@@ -397,3 +397,51 @@ def test_a_buyers_endpoint_gets_as_many_items_as_asked_none_bought(
     answer = hook_factory(Ranked(), purchases=bought, num_results=3).enrich(sample_event())
     assert answer["EndpointId-1234"]["Attributes"][RECOMMENDED_PRODUCTS] == ["p2", "p3", "p4"]
     assert sorted(asked) == [3, 5]  # user-2 bought nothing; user-1 three plus one per purchase
+
+
+def test_the_hook_on_aws_leaves_out_what_the_purchase_ledger_holds() -> None:
+    """The stream records purchases in the ledger (``PUE_PURCHASE_LEDGER_TABLE``); the hook reads it too,
+    not only the Profile API, and asks Personalize past those items so the endpoint still gets 3."""
+    from destinations.aws.purchase_ledger import DynamoPurchaseLedger
+
+    with mock_aws():
+        dynamodb = boto("dynamodb")
+        dynamodb.create_table(
+            TableName="purchases",
+            KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # Written by the ledger adapter itself, as the stream writes it.
+        report = DynamoPurchaseLedger(dynamodb, "purchases").record({"user-1": frozenset({"p0", "p1"})})
+        assert not report.failed
+        runtime = boto("personalize-runtime")
+        asked: list[tuple[str, int]] = []
+
+        def recommend(body: dict[str, Any]) -> dict[str, Any]:
+            asked.append((body["userId"], body["numResults"]))
+            items = [{"itemId": f"p{n}", "score": 0.5} for n in range(body["numResults"])]
+            return {"itemList": items, "recommendationId": "r"}
+
+        answer_per_user(runtime, "GetRecommendations", recommend)
+        settings = Settings(
+            backend="aws",
+            tracking_id="tracking-1",
+            campaign_arn=CAMPAIGN,
+            dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/111122223333/dlq",
+            purchase_ledger_table="purchases",
+            num_results=3,
+        )
+        clients = {
+            "personalize-runtime": runtime,
+            "personalize-events": boto("personalize-events"),
+            "dynamodb": dynamodb,
+            "sqs": boto("sqs"),
+        }
+        hook = build_campaign_hook(settings, EngagementSettings(), clients=clients)
+        try:
+            answer = hook.enrich(sample_event())
+        finally:
+            hook.close()
+    assert answer["EndpointId-1234"]["Attributes"][RECOMMENDED_PRODUCTS] == ["p2", "p3", "p4"]
+    assert ("user-1", 5) in asked  # three asked for, plus one per purchase
