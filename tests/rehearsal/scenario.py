@@ -230,7 +230,8 @@ class Scenario:
         recommended = set(attributes.get("recommended_products", []))
         self.expect(
             bool(bought) and bool(recommended) and not recommended & bought,
-            f"the hook leaves out what the ledger says {BUYER} bought ({sorted(bought)}): {sorted(recommended)}",
+            f"the hook leaves out what the ledger says {BUYER} bought"
+            f" ({sorted(bought)}): {sorted(recommended)}",
         )
 
     # ---- reading the emulators ---------------------------------------------------------------------
