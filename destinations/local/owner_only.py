@@ -10,6 +10,7 @@ store opens it; an existing directory is left as it is (it may be one the user c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -31,7 +32,14 @@ def private_database(path: Path) -> None:
     """Create the SQLite file ``path`` 0600 before SQLite does (SQLite would use 0644 less the umask), or
     narrow it and its companions to 0600 when they are wider."""
     private_directory(path.parent)
-    os.close(os.open(path, os.O_CREAT | os.O_RDONLY, FILE_MODE))  # read-only: an existing file may be
+    # Never open (and close) a descriptor on an existing database: closing ANY descriptor of a file drops
+    # every POSIX lock this process holds on it, the locks SQLite's connections rely on
+    # (sqlite.org/howtocorrupt.html, 2.2). pue serve opens the store more than once: another process then
+    # took itself for the last connection, deleted the WAL, and the server's later commits went to a
+    # deleted file. Only a file that does not exist yet is created here, exclusively.
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
     for candidate in (path, *(path.with_name(path.name + suffix) for suffix in _SQLITE_COMPANIONS)):
         narrow(candidate)
 

@@ -123,3 +123,40 @@ def test_a_catalog_field_over_the_csv_limit_is_a_clear_error(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "items.csv, line 3" in done.stderr and "131,072 characters" in done.stderr
+
+
+def test_opening_the_store_again_keeps_the_first_connections_commits_visible_to_others(
+    tmp_path: Path,
+) -> None:
+    """Making the file owner-only must not touch an open database: closing any descriptor of the file drops
+    this process's POSIX locks on it, and then the first connection's later commits stayed invisible to
+    other processes (pue serve opens the store more than once: POST /events seemed lost to the CLI)."""
+    from destinations.local.store import LocalStore
+
+    def tables_another_process_sees() -> set[str]:
+        script = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+            "print(*[r[0] for r in c.execute(\"SELECT name FROM sqlite_master WHERE name LIKE 'probe%'\")])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "pue.sqlite3")],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return set(done.stdout.split())
+
+    first = LocalStore.in_state_dir(tmp_path)
+    try:
+        with first.transaction() as conn:
+            conn.execute("CREATE TABLE probe_before (x)")
+        LocalStore.in_state_dir(tmp_path).close()  # a second open, as the server's routes do
+        # Another process reads and closes: had this process lost its locks, that reader would be the last
+        # connection it knows of, checkpoint and delete the WAL the first connection still writes to.
+        assert tables_another_process_sees() == {"probe_before"}
+        with first.transaction() as conn:
+            conn.execute("CREATE TABLE probe_after (x)")
+        assert tables_another_process_sees() == {"probe_before", "probe_after"}
+    finally:
+        first.close()

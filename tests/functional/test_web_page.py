@@ -294,7 +294,10 @@ def _view_first(page: Any, avoid: str = "") -> str:
 
     rid = page.locator("#rec-id").inner_text()
     item = next(i for i in _card_ids(page) if i != avoid)
-    page.locator(f"#cards li.card[data-item-id='{item}'] button[data-action=view]").click()
+    # Wait for the view's own POST: the list may also change because an earlier GET (the login's) lands.
+    with page.expect_response(lambda r: r.request.method == "POST" and "/events" in r.url) as posted:
+        page.locator(f"#cards li.card[data-item-id='{item}'] button[data-action=view]").click()
+    assert posted.value.ok, posted.value.status
     expect(page.locator("#rec-id")).not_to_have_text(rid)
     return item
 
