@@ -248,16 +248,20 @@ def boto(service: str) -> Any:
     )
 
 
+def string_keyed_table(dynamodb: Any, name: str, key: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @pytest.fixture
 def aws_clients() -> Iterator[dict[str, Any]]:
     with mock_aws():
         dynamodb = boto("dynamodb")
-        dynamodb.create_table(
-            TableName="items",
-            KeySchema=[{"AttributeName": "ITEM_ID", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "ITEM_ID", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        string_keyed_table(dynamodb, "items", "ITEM_ID")
         for item_id, fields in CATALOG.items():
             item = {"ITEM_ID": {"S": item_id}, **{k: {"S": str(v)} for k, v in fields.items()}}
             dynamodb.put_item(TableName="items", Item=item)
@@ -406,12 +410,7 @@ def test_the_hook_on_aws_leaves_out_what_the_purchase_ledger_holds() -> None:
 
     with mock_aws():
         dynamodb = boto("dynamodb")
-        dynamodb.create_table(
-            TableName="purchases",
-            KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        string_keyed_table(dynamodb, "purchases", "user_id")
         # Written by the ledger adapter itself, as the stream writes it.
         report = DynamoPurchaseLedger(dynamodb, "purchases").record({"user-1": frozenset({"p0", "p1"})})
         assert not report.failed
