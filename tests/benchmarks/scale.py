@@ -145,7 +145,11 @@ def query_latencies(state: Path, queries: int, seed: int = 15) -> dict[str, floa
     from consumers.config.api_settings import ApiSettings
     from consumers.web.wsgi import WsgiApp
 
-    api = build_api(local_settings(str(state)), ApiSettings(api_keys=("bench-key",), cache_entries=0))
+    # Rate limiting off (PUE_RATE_LIMIT=0): this measures a query's cost, and the queries come back to back.
+    api = build_api(
+        local_settings(str(state)),
+        ApiSettings(api_keys=("bench-key",), cache_entries=0, rate_limit=None, events_rate_limit=None),
+    )
     app = WsgiApp(api)
     try:
         from destinations.local.store import LocalStore
