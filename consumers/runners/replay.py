@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
+from consumers.runners.collector_pause import collector_paused
 from consumers.runners.lambda_events import (
     lambda_events,
 )
@@ -75,23 +76,36 @@ def replay(
     after each batch: True ends the replay there, the rest of ``events`` unread."""
     total = BatchCounts() if total is None else total
     started = time.perf_counter()
-    for event in events:
-        if isinstance(event, UnreadLine):
-            total.add(_dead_letter_oversize(event, pipeline))
-        else:
-            result = (
-                _handle_decoded(event, pipeline)
-                if isinstance(event, DecodedBatch)
-                else handle_event(event, pipeline)[1]
-            )
-            if result is None:
-                raise RuntimeError("the pipeline failed on a batch; see the log for the cause")
-            total.add(result.counts)
-            if progress:
-                progress(total, time.perf_counter() - started)
+    batches = iter(events)
+    while True:
+        # From the batch's arrival to its end, without the cycle collector: its objects are freed before
+        # the collector runs again (collector_pause.py).
+        with collector_paused():
+            event = next(batches, None)
+            if event is None:
+                break
+            oversize = isinstance(event, UnreadLine)
+            if isinstance(event, UnreadLine):
+                total.add(_dead_letter_oversize(event, pipeline))
+            else:
+                total.add(_counts(event, pipeline))
+            del event
+        if progress and not oversize:
+            progress(total, time.perf_counter() - started)
         if stop is not None and stop():
             break
     return total
+
+
+def _counts(event: dict[str, Any] | DecodedBatch, pipeline: Pipeline) -> BatchCounts:
+    result = (
+        _handle_decoded(event, pipeline)
+        if isinstance(event, DecodedBatch)
+        else handle_event(event, pipeline)[1]
+    )
+    if result is None:
+        raise RuntimeError("the pipeline failed on a batch; see the log for the cause")
+    return result.counts
 
 
 def _handle_decoded(batch: DecodedBatch, pipeline: Pipeline) -> BatchResult | None:

@@ -17,7 +17,6 @@ runs on Linux and macOS). It ignores Ctrl-C: the main process stops it; if the m
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import pickle
@@ -32,6 +31,7 @@ from typing import Final
 
 from consumers.config.logs import configure_logging
 from consumers.runners import pipe_pickle
+from consumers.runners.collector_pause import collector_paused
 from consumers.runners.lambda_events import (
     DEFAULT_SHARD,
     DEFAULT_STREAM_ARN,
@@ -146,13 +146,8 @@ def _intake_main(
 def _loads(data: bytes) -> object:
     # A batch is ~20,000 new objects and no reference cycle: the cycle collector, run by allocation counts
     # while they are built, would only walk them (two thirds of the load's CPU, measured on 100k records).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return pickle.loads(data)  # noqa: S301 - our own child process's output
-    finally:
-        if collecting:
-            gc.enable()
 
 
 class IntakeProcess:
