@@ -76,40 +76,34 @@ def tree_sampler(pid: int, interval: float = 0.1) -> Any:
     """Sample ``pid`` and its descendants from /proc until it exits; call the result for the figures."""
     seen: dict[int, dict[str, float]] = {}  # pid -> last CPU seconds, own peak RSS (MB)
     names: dict[int, str] = {}  # pid -> its command name (java, python3...)
+    # pid -> "main", "resource tracker" or "child N" (N: the order first seen; pue replay starts its intake
+    # process first, its refresh workers at the end)
+    roles: dict[int, str] = {}
     peak = [0.0]
+    at_peak: dict[str, Any] = {"seconds": 0.0, "mb": []}  # when the tree's peak was sampled, and its parts
+    began = time.perf_counter()
     stop = threading.Event()
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-    def descendants(root: int) -> list[int]:
-        found, todo = [], [root]
-        while todo:
-            current = todo.pop()
-            found.append(current)
-            for task in Path(f"/proc/{current}/task").glob("*/children"):
-                try:
-                    todo.extend(int(c) for c in task.read_text().split())
-                except OSError:
-                    pass
-        return found
 
     def sample() -> None:
         while not stop.is_set():
             total = 0.0
-            for member in descendants(pid):
-                try:
-                    stat = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-                    status = Path(f"/proc/{member}/status").read_text()
-                except OSError:
+            parts: list[tuple[str, float]] = []
+            for member in _descendants(pid):
+                read = _proc_figures(member, tick)
+                if read is None:
                     continue
-                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-                rss = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
-                hwm = int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+                cpu, rss, hwm, names[member] = read  # the latest name: a launcher script execs java
                 entry = seen.setdefault(member, {"cpu": 0.0, "hwm": 0.0})
-                names[member] = fields.get("Name", "").strip()  # the latest: a launcher script execs java
-                entry["cpu"] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+                entry["cpu"] = cpu
                 entry["hwm"] = max(entry["hwm"], hwm)
                 total += rss
-            peak[0] = max(peak[0], total)
+                if member not in roles:
+                    roles[member] = _role(member, pid, len(roles))
+                parts.append((roles[member], round(rss, 1)))
+            if total > peak[0]:
+                peak[0] = total
+                at_peak.update(seconds=round(time.perf_counter() - began, 1), mb=sorted(parts))
             stop.wait(interval)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -128,6 +122,10 @@ def tree_sampler(pid: int, interval: float = 0.1) -> Any:
             "processes": len(seen),
             "peak_rss_mb": round(peak[0], 1),
             "peak_rss_bound_mb": round(sum(entry["hwm"] for entry in seen.values()), 1),
+            # What the tree's peak was made of, and when (seconds from the start): which processes at once
+            "peak_rss_at_seconds": at_peak["seconds"],
+            "peak_rss_parts_mb": dict(at_peak["mb"]),
+            "own_peak_rss_mb": {roles[m]: round(e["hwm"], 1) for m, e in seen.items() if m in roles},
             # the largest peak of one process of each name: one executor's JVM, one Python worker
             "peak_rss_by_name_mb": {
                 name: round(max(seen[m]["hwm"] for m in names if names[m] == name), 1)
@@ -136,6 +134,42 @@ def tree_sampler(pid: int, interval: float = 0.1) -> Any:
         }
 
     return figures
+
+
+def _descendants(root: int) -> list[int]:
+    found, todo = [], [root]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(c) for c in task.read_text().split())
+            except OSError:
+                pass
+    return found
+
+
+def _proc_figures(member: int, tick: int) -> tuple[float, float, float, str] | None:
+    """A process's CPU seconds (user + system), RSS and peak RSS (MB) and command name; None once gone."""
+    try:
+        stat = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{member}/status").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+    hwm = int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+    return (int(stat[11]) + int(stat[12])) / tick, rss, hwm, fields.get("Name", "").strip()
+
+
+def _role(member: int, root: int, known: int) -> str:
+    if member == root:
+        return "main"
+    try:
+        command = Path(f"/proc/{member}/cmdline").read_bytes()
+    except OSError:
+        command = b""
+    return "resource tracker" if b"resource_tracker" in command else f"child {known}"
 
 
 def query_latencies(state: Path, queries: int, seed: int = 15) -> dict[str, float]:
