@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from consumers.config.env import EnvReader
-from schemas.batch import COUNT_FIELDS, BatchCounts
+from schemas.batch import EXTRA_COUNT_FIELDS, BatchCounts
 
 log = logging.getLogger("pue.pipeline")
 
-COUNT_METRICS: Final = (*COUNT_FIELDS, "refresh_rejected", "deployment_faults", "lists_short")
+COUNT_METRICS: Final = EXTRA_COUNT_FIELDS
 DURATION_METRIC: Final = "duration"
 DEFAULT_NAMESPACE: Final = "pue"
 DEFAULT_DIMENSION: Final = "function"

@@ -10,6 +10,7 @@ a backfill's final refresh) are ``consumers.stream.deferred_refresh``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ from consumers.stream.accounting import (
     send_dead_letters,
     settle_user,
 )
+from consumers.stream.anonymous_refresh import anonymous_refreshes, refreshes, visitor_list, visitors_of
 from consumers.stream.deferred_refresh import track_in_scope
 from consumers.stream.event_map import EventMap
 from consumers.stream.filled_list import Filled, filled
@@ -72,6 +74,10 @@ class RefreshOptions:
     # Ask for numResults plus one per purchased item, so the list is still numResults long once they are
     # removed (consumers.stream.filled_list). Off where the recommender leaves purchases out itself (local).
     widen_for_exclusions: bool = True
+    # PUE_REFRESH_ANONYMOUS: also refresh each anonymous visitor of a batch (GetRecommendations with its
+    # anonymousId as the userId) for the sinks that can hold its list (docs/performance.md measures the
+    # calls this adds). Off by default.
+    anonymous: bool = False
 
 
 class Pipeline:
@@ -111,6 +117,7 @@ class Pipeline:
         self.gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self.clock = clock  # the refresh interval's time (tests inject one)
         self.exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
+        self.refresh_anonymous = anonymous_refreshes(refresh.anonymous, self.sinks)
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
         self._sink_pool = sink_pool  # not the per-user pool: sinks wait on it from per-user threads
         # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
@@ -147,12 +154,15 @@ class Pipeline:
         bought = self.exclusions.prepare(
             accounting.tracked_interactions(entries), [u for u in users if u not in recent]
         )
+        # A backfill refreshes its users once at the end, and no anonymous visitor (deferred_refresh).
+        visitors = self.refresh_anonymous and deferred is None
         if self.batch_scope is not None:
-            outcomes = track_in_scope(self, self.batch_scope, works, recent, bought)
+            outcomes = track_in_scope(self, self.batch_scope, works, recent, bought, visitors)
         else:
             outcomes = list(
                 self.pool.map(
-                    lambda work: self.track_and_recommend(work, work.user_id not in recent, bought), works
+                    lambda work: self.track_and_recommend(work, refreshes(work, recent, visitors), bought),
+                    works,
                 )
             )
         counts = BatchCounts()
@@ -163,18 +173,20 @@ class Pipeline:
                 if self.deferred_tracked is not None:
                     user = outcome.work.user_id
                     self.deferred_tracked[user] = self.deferred_tracked.get(user, 0) + outcome.tracked
-        published = [o for o in outcomes if o.recommendation]
+        lists = [o.recommendation for o in outcomes if o.recommendation is not None]
         refreshed = publish(
             self.pool,
             self.sinks,
-            [o.recommendation for o in published if o.recommendation is not None],
-            {o.work.user_id: o.work.entries for o in published if o.work.user_id is not None},
+            lists,
+            {o.recommendation.key: o.work.entries for o in outcomes if o.recommendation is not None},
             entries,
             counts,
         )
-        self.gate.note(refreshed, now)
+        refreshed_users = {r.user_id for r in lists if not r.anonymous and r.key in refreshed}
+        self.gate.note(refreshed_users, now)  # the interval is per user: see anonymous_refresh
         send_dead_letters(entries, self.dead_letters)
-        counts.users_refreshed = len(refreshed)
+        counts.users_refreshed = len(refreshed_users)
+        counts.anonymous_refreshed = len(refreshed) - len(refreshed_users)
         count(entries, counts)
         self.observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
@@ -244,17 +256,37 @@ class Pipeline:
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
     def track_and_recommend(
-        self, work: UserWork, refresh: bool, bought: BatchPurchases, recommender: Recommender | None = None
+        self,
+        work: UserWork,
+        refresh: bool,
+        bought: BatchPurchases,
+        recommender: Recommender | None = None,
+        *,
+        track: bool = True,
     ) -> UserOutcome:
         """``recommender``: where the list comes from instead of ``self.recommender`` (lists computed
-        elsewhere already: ``consumers.runners.refresh_pool``)."""
+        elsewhere already: ``consumers.runners.refresh_pool``). ``track=False``: the events are tracked
+        already (a local replay's batch scope), only refresh."""
         outcome = UserOutcome(work=work)
         try:
-            for chunk in work.chunks:
+            for chunk in work.chunks if track else ():
                 outcome.tracked += self._put_chunk(chunk, outcome)
             bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
                 fill = self._recommend(work.user_id, work.last_event_id, bought, recommender=recommender)
+                linked = visitors_of(work)
+                outcome.recommendation = dataclasses.replace(fill.recommendation, anonymous_ids=linked)
+                outcome.list_short = fill.short
+            elif work.anonymous_id is not None and refresh:
+                request = self.refresh_request(work.anonymous_id)
+                types = self.event_map.purchase_event_types
+                fill = visitor_list(
+                    work,
+                    recommender or self.recommender,
+                    request,
+                    types,
+                    widen=self.refresh.widen_for_exclusions,
+                )
                 outcome.recommendation, outcome.list_short = fill.recommendation, fill.short
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
