@@ -143,8 +143,7 @@ class CustomerProfilesSink:
     def _create_for(self, recommendation: Recommendation, attributes: dict[str, str]) -> str:
         if recommendation.anonymous:
             return self._create_visitor(recommendation.user_id, attributes)
-        adopted = self._adopt(recommendation, attributes) if self._adopt_visitors else None
-        return adopted if adopted is not None else self._create(recommendation.user_id, attributes)
+        return self._create(recommendation, attributes)
 
     def _create_visitor(self, anonymous_id: str, attributes: dict[str, str]) -> str:
         """A profile for an anonymous visitor: no AccountNumber (that is a user's), the visitor named in
@@ -209,21 +208,26 @@ class CustomerProfilesSink:
     def _find(self, key_name: str, user_id: str) -> list[str]:
         return [str(item["ProfileId"]) for item in self._search(key_name, user_id)]
 
-    def _create(self, user_id: str, attributes: dict[str, str]) -> str:
+    def _create(self, recommendation: Recommendation, attributes: dict[str, str]) -> str:
         """Create the user's profile (or finish one an earlier attempt created) and return its id.
 
         Creation takes two calls when the search key is not ``_account``: CreateProfile, then AddProfileKey.
         If the second fails (or the first's answer is lost), the record is retried and the key still finds
         nothing, so a plain retry would create a second profile. Every profile pue creates therefore carries
         the user id in a key set in the same call (AccountNumber, the ``_account`` key) and names its user in
-        ``OWNER_ATTRIBUTE``; before creating, the retry looks there and adopts the profile it finds.
+        ``OWNER_ATTRIBUTE``; before creating, the retry looks there and adopts the profile it finds. Then,
+        with ``adopt_visitors``, the profile of the visitor the user was is adopted (``_adopt``).
         """
+        user_id = recommendation.user_id
         if self._key_name != ACCOUNT_KEY:
             orphan = self._orphan(user_id)
             if orphan is not None:
                 self._update([orphan], attributes)
                 self._add_key(orphan, user_id, self._key_name)
                 return orphan
+        adopted = self._adopt(recommendation, attributes) if self._adopt_visitors else None
+        if adopted is not None:
+            return adopted
         # CreateProfile takes no empty values (UpdateProfile reads "" as "remove"): a new profile has none.
         params: dict[str, Any] = {
             "DomainName": self._domain,
