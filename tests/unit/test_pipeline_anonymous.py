@@ -140,7 +140,7 @@ def test_off_no_anonymous_visitor_costs_a_call(made: list[Pipeline]) -> None:
     recommender, segment = FakeRecommender(), FakeSink("personas", takes_anonymous=True)
     pipeline = build(made, anonymous=False, sinks=[segment], recommender=recommender)
     _, result = handle_event(kinesis_event(mixed_batch()), pipeline)
-    assert sorted(r.user_id for r in recommender.requests) == ["alice", "bob"]
+    assert sorted(r.user_id or "" for r in recommender.requests) == ["alice", "bob"]
     assert sorted(r.key for r in segment.published) == ["alice", "bob"]
     assert result is not None and result.counts.processed == 29 and result.counts.balanced
     assert (result.counts.users_refreshed, result.counts.anonymous_refreshed) == (2, 0)
