@@ -214,17 +214,26 @@ class Pipeline:
             raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
         works = group_by_user(enumerate(outcome.interactions))
         user = works[0]
-        # An anonymous visitor (no userId) is answered for its anonymousId, the events' session: what
-        # Personalize answers for a sessionId passed as the userId. No sink is written for it (a sink's
-        # profiles are keyed by userId).
-        visitor = user.user_id or outcome.interactions[0].session_id
         for chunk in user.chunks:
             self.tracker.put_events(chunk.batch)
-        bought = self.exclusions.prepare(outcome.interactions, [visitor])
-        bought.raise_for(visitor)
-        fill = self._recommend(visitor, user.last_event_id, bought, num_results)
+        if user.anonymous_id is not None:
+            # An anonymous visitor (no userId) is answered for its anonymousId, the events' session: what
+            # Personalize answers for a sessionId passed as the userId. Its list goes only to the sinks that
+            # can hold one, and only with PUE_REFRESH_ANONYMOUS, as on the stream (anonymous_refresh).
+            request = self.refresh_request(user.anonymous_id, num_results)
+            types = self.event_map.purchase_event_types
+            fill = visitor_list(
+                user, self.recommender, request, types, widen=self.refresh.widen_for_exclusions
+            )
+            sinks = [s for s in self.sinks if s.takes_anonymous and self.refresh_anonymous]
+        else:
+            assert user.user_id is not None  # noqa: S101 - grouping gives a work a user id or an anonymousId
+            bought = self.exclusions.prepare(outcome.interactions, [user.user_id])
+            bought.raise_for(user.user_id)
+            fill = self._recommend(user.user_id, user.last_event_id, bought, num_results)
+            sinks = list(self.sinks)
         recommendation = fill.recommendation
-        for sink in self.sinks if user.user_id is not None else ():
+        for sink in sinks:
             report = sink.publish([recommendation])
             for error in report.failed.values():
                 raise error
@@ -236,6 +245,7 @@ class Pipeline:
                 processed=1,
                 interactions=tracked,
                 users_refreshed=int(user.user_id is not None),
+                anonymous_refreshed=int(user.user_id is None and bool(sinks)),
                 timestamps_clamped=clamped,
                 lists_short=int(fill.short),
             )

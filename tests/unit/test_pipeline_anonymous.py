@@ -36,18 +36,9 @@ from tests.unit.test_pipeline import viewed
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
-def browsed(anonymous_id: str, n: int, *, first: int = 0) -> list[dict[str, Any]]:
+def browsed(anonymous_id: str, n: int) -> list[dict[str, Any]]:
     """``n`` views by a visitor known only by its anonymousId."""
-    return [
-        segment_track(
-            "Product Viewed",
-            user_id=None,
-            anonymous_id=anonymous_id,
-            properties={"product_id": f"p{k}"},
-            message_id=f"{anonymous_id}-{k}",
-        )
-        for k in range(first, first + n)
-    ]
+    return viewed(None, n, session=anonymous_id)
 
 
 class RecordingLedger:
@@ -169,7 +160,7 @@ def test_on_one_get_recommendations_per_distinct_visitor_and_its_list_where_it_f
         ("a-2", 1),
     ]
     visitors = sorted((r.user_id, r.anonymous, r.refresh_key) for r in segment.published if r.anonymous)
-    assert visitors == [("a-1", True, "a-1-24"), ("a-2", True, "a-2-0")]
+    assert visitors == [("a-1", True, "None-a-1-24"), ("a-2", True, "None-a-2-0")]
     assert sorted(r.user_id for r in segment.published if not r.anonymous) == ["alice", "bob"]
     for user_only in (pinpoint, messages):
         assert sorted((r.user_id, r.anonymous) for r in user_only.published) == [
@@ -320,3 +311,23 @@ def test_bootstrap_refreshes_visitors_only_where_a_sink_holds_their_lists(tmp_pa
         assert wiring.local is not None
         wiring.local.close()
     assert answers == {"local": (True, False), "segment": (True, True)}
+
+
+def test_post_events_writes_a_visitors_list_only_with_the_setting_and_where_it_fits(
+    made: list[Pipeline],
+) -> None:
+    message = segment_track(
+        "Product Viewed", user_id=None, anonymous_id="a-1", properties={"product_id": "p"}, message_id="m-1"
+    )
+    written: dict[bool, list[tuple[str, str, bool]]] = {}
+    for setting in (False, True):
+        segment, pinpoint = FakeSink("personas", takes_anonymous=True), FakeSink("pinpoint")
+        purchases = AskedPurchases()
+        pipeline = build(made, anonymous=setting, sinks=[segment, pinpoint], purchases=purchases)
+        answer = pipeline.track_and_refresh(message, num_results=2)
+        assert answer.user_id == "a-1" and len(answer.items) == 2
+        assert purchases.asked == []  # the Profile API knows users only
+        written[setting] = [
+            (s.name, r.user_id, r.anonymous) for s in (segment, pinpoint) for r in s.published
+        ]
+    assert written == {False: [], True: [("personas", "a-1", True)]}
