@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.config.metrics import MetricsSettings, log_batch
-from consumers.stream import accounting
+from consumers.stream import accounting, one_message
 from consumers.stream.accounting import (
     Entry,
     count,
@@ -35,10 +35,13 @@ from consumers.stream.deferred_refresh import track_in_scope
 from consumers.stream.event_map import EventMap
 from consumers.stream.filled_list import Filled, filled
 from consumers.stream.grouping import Chunk, UserOutcome, UserWork, group_by_user
-from consumers.stream.intake import decode_all, normalize_message
+from consumers.stream.intake import decode_all
 from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.stream.refresh_gate import RefreshGate
+from consumers.stream.refresh_options import (
+    RefreshOptions as RefreshOptions,
+)  # re-exported: callers build it here
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
@@ -49,8 +52,8 @@ from destinations.ports import (
     RefreshLedger,
 )
 from schemas.batch import BatchCounts
-from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
-from schemas.outcome import Filtered, Poison, Tracked
+from schemas.errors import ConfigError, PermanentError, PueError, RetryableError
+from schemas.outcome import Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 log = logging.getLogger("pue.pipeline")
@@ -60,24 +63,6 @@ log = logging.getLogger("pue.pipeline")
 class BatchResult:
     counts: BatchCounts
     failed_sequence_numbers: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshOptions:
-    num_results: int
-    filter_arn: str | None = None
-    filter_values: Mapping[str, str] = field(default_factory=dict)
-    # Postpone GetRecommendations and the sinks for a user refreshed less than this long ago (0: always
-    # refresh) to when the interval ends (consumers.stream.refresh_sweep). The user's events are tracked
-    # either way; only the write-back waits (docs/scaling.md).
-    min_interval_seconds: float = 0.0
-    # Ask for numResults plus one per purchased item, so the list is still numResults long once they are
-    # removed (consumers.stream.filled_list). Off where the recommender leaves purchases out itself (local).
-    widen_for_exclusions: bool = True
-    # PUE_REFRESH_ANONYMOUS: also refresh each anonymous visitor of a batch (GetRecommendations with its
-    # anonymousId as the userId) for the sinks that can hold its list (docs/performance.md measures the
-    # calls this adds). Off by default.
-    anonymous: bool = False
 
 
 class Pipeline:
@@ -196,61 +181,8 @@ class Pipeline:
 
     def track_and_refresh(self, message: Mapping[str, Any], num_results: int | None = None) -> Recommendation:
         """One Segment message from an app (``POST /events``): track it, refresh its user (or answer its
-        anonymous visitor), return the list.
-
-        Raises ``PoisonRecord`` when the message can never be tracked, ``PermanentError`` when it is valid
-        but not tracked (filtered), ``RetryableError`` when a service failed
-        (the caller may retry: event ids and sink message ids are deterministic).
-        """
-        outcome = normalize_message(message, self.event_map, datetime.now(UTC))
-        if isinstance(outcome, Poison):
-            raise PoisonRecord(outcome.reason)
-        if isinstance(outcome, Filtered):
-            sample = {} if outcome.sample is None else {outcome.sample: 1}
-            counts = BatchCounts(
-                records=1, filtered=1, filter_reasons={outcome.reason: 1}, unmapped_events=sample
-            )
-            self.observe(counts)
-            raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
-        works = group_by_user(enumerate(outcome.interactions))
-        user = works[0]
-        for chunk in user.chunks:
-            self.tracker.put_events(chunk.batch)
-        if user.anonymous_id is not None:
-            # An anonymous visitor (no userId) is answered for its anonymousId, the events' session: what
-            # Personalize answers for a sessionId passed as the userId. Its list goes only to the sinks that
-            # can hold one, and only with PUE_REFRESH_ANONYMOUS, as on the stream (anonymous_refresh).
-            request = self.refresh_request(user.anonymous_id, num_results)
-            types = self.event_map.purchase_event_types
-            fill = visitor_list(
-                user, self.recommender, request, types, widen=self.refresh.widen_for_exclusions
-            )
-            sinks = [s for s in self.sinks if s.takes_anonymous and self.refresh_anonymous]
-        else:
-            assert user.user_id is not None  # noqa: S101 - grouping gives a work a user id or an anonymousId
-            bought = self.exclusions.prepare(outcome.interactions, [user.user_id])
-            bought.raise_for(user.user_id)
-            fill = self._recommend(user.user_id, user.last_event_id, bought, num_results)
-            sinks = list(self.sinks)
-        recommendation = fill.recommendation
-        for sink in sinks:
-            report = sink.publish([recommendation])
-            for error in report.failed.values():
-                raise error
-        tracked = len(outcome.interactions)
-        clamped = int(outcome.time_clamped)
-        self.observe(
-            BatchCounts(
-                records=1,
-                processed=1,
-                interactions=tracked,
-                users_refreshed=int(user.user_id is not None),
-                anonymous_refreshed=int(user.user_id is None and bool(sinks)),
-                timestamps_clamped=clamped,
-                lists_short=int(fill.short),
-            )
-        )
-        return recommendation
+        anonymous visitor), return the list (``consumers.stream.one_message``)."""
+        return one_message.track_and_refresh(self, message, num_results)
 
     def observe(self, counts: BatchCounts) -> None:
         # The counts are observability: failing to keep them must not fail (and redeliver) the batch.
@@ -283,7 +215,7 @@ class Pipeline:
                 outcome.tracked += self._put_chunk(chunk, outcome)
             bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
-                fill = self._recommend(work.user_id, work.last_event_id, bought, recommender=recommender)
+                fill = self.fresh_list(work.user_id, work.last_event_id, bought, recommender=recommender)
                 linked = visitors_of(work)
                 outcome.recommendation = dataclasses.replace(fill.recommendation, anonymous_ids=linked)
                 outcome.list_short = fill.short
@@ -331,7 +263,7 @@ class Pipeline:
         """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
         bought = self.exclusions.prepare((), [user_id])
         bought.raise_for(user_id)
-        return self._recommend(user_id, refresh_key, bought)
+        return self.fresh_list(user_id, refresh_key, bought)
 
     def answer(self, request: RecommendationRequest) -> Recommendation:
         """An API query's list for its user (its own numResults and filter): minus what the user bought
@@ -355,7 +287,7 @@ class Pipeline:
             filter_values=self.refresh.filter_values,
         )
 
-    def _recommend(
+    def fresh_list(
         self,
         user_id: str,
         refresh_key: str,
@@ -363,6 +295,7 @@ class Pipeline:
         num_results: int | None = None,
         recommender: Recommender | None = None,
     ) -> Filled:
+        """``user_id``'s list minus what ``bought`` and the Profile API say it bought, keyed for its sinks."""
         request = self.refresh_request(user_id, num_results)
         excluded = self.exclusions.excluded(user_id, bought)
         fill = filled(
