@@ -331,3 +331,16 @@ def test_post_events_writes_a_visitors_list_only_with_the_setting_and_where_it_f
             (s.name, r.user_id, r.anonymous) for s in (segment, pinpoint) for r in s.published
         ]
     assert written == {False: [], True: [("personas", "a-1", True)]}
+
+
+def test_the_batch_line_names_each_sinks_skips(
+    made: list[Pipeline], caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline = build(
+        made, anonymous=True, sinks=[FakeSink("personas", takes_anonymous=True), FakeSink("pinpoint")]
+    )
+    with caplog.at_level(logging.INFO, logger="pue.pipeline"):
+        handle_event(kinesis_event(mixed_batch()), pipeline)
+    (line,) = [r for r in caplog.records if r.getMessage() == "batch"]
+    fields = line.fields  # type: ignore[attr-defined]
+    assert fields["anonymous_skips"] == {f"pinpoint: {NO_ANONYMOUS_PROFILE}": 2}
