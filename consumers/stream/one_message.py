@@ -12,18 +12,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from consumers.stream.anonymous_refresh import visitor_list
 from consumers.stream.event_map import EventMap
 from consumers.stream.filled_list import Filled
-from consumers.stream.grouping import group_by_user
+from consumers.stream.grouping import UserWork, group_by_user
 from consumers.stream.intake import normalize_message
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
-from consumers.stream.refresh_options import RefreshOptions
-from destinations.ports import EventTracker, RecommendationSink, Recommender
+from destinations.ports import EventTracker, RecommendationSink
 from schemas.batch import BatchCounts
 from schemas.errors import PermanentError, PoisonRecord
 from schemas.outcome import Filtered, Poison
-from schemas.recommendation import Recommendation, RecommendationRequest
+from schemas.recommendation import Recommendation
 
 
 class MessageHost(Protocol):
@@ -34,18 +32,14 @@ class MessageHost(Protocol):
     @property
     def tracker(self) -> EventTracker: ...
     @property
-    def recommender(self) -> Recommender: ...
-    @property
     def sinks(self) -> Sequence[RecommendationSink]: ...
-    @property
-    def refresh(self) -> RefreshOptions: ...
     @property
     def refresh_anonymous(self) -> bool: ...
     @property
     def exclusions(self) -> PurchaseExclusions: ...
 
     def observe(self, counts: BatchCounts) -> None: ...
-    def refresh_request(self, user_id: str, num_results: int | None = None) -> RecommendationRequest: ...
+    def visitor_fill(self, work: UserWork, num_results: int | None = None) -> Filled: ...
     def fresh_list(
         self, user_id: str, refresh_key: str, bought: BatchPurchases, num_results: int | None = None
     ) -> Filled: ...
@@ -71,11 +65,7 @@ def track_and_refresh(
         # An anonymous visitor (no userId) is answered for its anonymousId, the events' session: what
         # Personalize answers for a sessionId passed as the userId. Its list goes only to the sinks that can
         # hold one, and only with PUE_REFRESH_ANONYMOUS, as on the stream (anonymous_refresh).
-        request = pipeline.refresh_request(user.anonymous_id, num_results)
-        types = pipeline.event_map.purchase_event_types
-        fill = visitor_list(
-            user, pipeline.recommender, request, types, widen=pipeline.refresh.widen_for_exclusions
-        )
+        fill = pipeline.visitor_fill(user, num_results)
         sinks = [s for s in pipeline.sinks if s.takes_anonymous and pipeline.refresh_anonymous]
     else:
         assert user.user_id is not None  # noqa: S101 - grouping gives a work a user id or an anonymousId

@@ -39,9 +39,7 @@ from consumers.stream.intake import decode_all
 from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.stream.refresh_gate import RefreshGate
-from consumers.stream.refresh_options import (
-    RefreshOptions as RefreshOptions,
-)  # re-exported: callers build it here
+from consumers.stream.refresh_options import RefreshOptions as RefreshOptions  # re-exported
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
@@ -220,15 +218,7 @@ class Pipeline:
                 outcome.recommendation = dataclasses.replace(fill.recommendation, anonymous_ids=linked)
                 outcome.list_short = fill.short
             elif work.anonymous_id is not None and refresh:
-                request = self.refresh_request(work.anonymous_id)
-                types = self.event_map.purchase_event_types
-                fill = visitor_list(
-                    work,
-                    recommender or self.recommender,
-                    request,
-                    types,
-                    widen=self.refresh.widen_for_exclusions,
-                )
+                fill = self.visitor_fill(work, recommender=recommender)
                 outcome.recommendation, outcome.list_short = fill.recommendation, fill.short
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
@@ -286,6 +276,16 @@ class Pipeline:
             filter_arn=self.refresh.filter_arn,
             filter_values=self.refresh.filter_values,
         )
+
+    def visitor_fill(
+        self, work: UserWork, num_results: int | None = None, recommender: Recommender | None = None
+    ) -> Filled:
+        """An anonymous visitor's list, by its anonymousId (``anonymous_refresh.visitor_list``)."""
+        assert work.anonymous_id is not None  # noqa: S101 - the callers chose an anonymous work
+        request = self.refresh_request(work.anonymous_id, num_results)
+        types = self.event_map.purchase_event_types
+        widen = self.refresh.widen_for_exclusions
+        return visitor_list(work, recommender or self.recommender, request, types, widen=widen)
 
     def fresh_list(
         self,
