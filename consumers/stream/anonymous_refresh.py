@@ -7,9 +7,9 @@ of GetRecommendations ("Recording events for anonymous users",
 https://docs.aws.amazon.com/personalize/latest/dg/recording-anonymous-user-events.html), so the list follows
 the visitor's clicks in real time. With the setting on, each distinct anonymous visitor of a batch gets one
 GetRecommendations and its list goes to the sinks that can hold one (``RecommendationSink.takes_anonymous``:
-Segment, Customer Profiles); the others skip it, counted (``consumers.stream.publish``). Off by default: at
-figure 1's mix it adds about a tenth to a batch's refresh calls, and half again where most visitors never log
-in (docs/performance.md, ``tests/benchmarks/anonymous_calls.py``).
+Segment, Customer Profiles); the others skip it, counted (``consumers.stream.publish``). Off by default: it
+adds 3 % to the calls of figure 1's batch (5 % of users never log in), 48 % when half of them never do, 167 %
+at 90 % (docs/performance.md, ``tests/benchmarks/anonymous_calls.py``).
 
 Not in the refresh interval (``PUE_REFRESH_MIN_INTERVAL_SECONDS``): the refresh ledger and its sweep are per
 user, and a visitor's refresh happens in the batch that holds its events or not at all.
