@@ -18,6 +18,8 @@ import argparse
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from consumers.bootstrap.stream import build_pipeline
@@ -29,25 +31,41 @@ from tests.benchmarks.workload import WorkloadSpec, lambda_event
 from tests.support.cloud_fake import CloudFake
 
 
+@contextmanager
+def aws_environment(env: dict[str, str]) -> Iterator[None]:
+    """botocore reads the endpoint, region and keys from the process environment: the fake's (loopback) for
+    the run, then what was there before."""
+    names = [name for name in env if name.startswith("AWS_")]
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: env[name] for name in names})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run(spec: WorkloadSpec, *, anonymous: bool) -> dict[str, Any]:
     """One invocation of figure 1's batch: calls per service, the batch's counts, and the wall time."""
     profiles = CountingProfiles()
     event = lambda_event(spec)
     with CloudFake() as fake:
         env = fake.env(PUE_REFRESH_ANONYMOUS=str(anonymous).lower(), PUE_LOG_LEVEL="ERROR")
-        # botocore reads the endpoint, region and keys from the process environment (the fake's, loopback).
-        os.environ.update({name: value for name, value in env.items() if name.startswith("AWS_")})
-        settings = Settings.from_env(env)
-        engagement = EngagementSettings(customer_profiles_domain=DOMAIN)
-        pipeline, _ = build_pipeline(
-            settings, clients={"customer-profiles": profiles.client}, engagement=engagement
-        )
-        try:
-            started = time.perf_counter()
-            _, result = handle_event(event, pipeline)
-            seconds = time.perf_counter() - started
-        finally:
-            pipeline.close()
+        with aws_environment(env):
+            settings = Settings.from_env(env)
+            engagement = EngagementSettings(customer_profiles_domain=DOMAIN)
+            pipeline, _ = build_pipeline(
+                settings, clients={"customer-profiles": profiles.client}, engagement=engagement
+            )
+            try:
+                started = time.perf_counter()
+                _, result = handle_event(event, pipeline)
+                seconds = time.perf_counter() - started
+            finally:
+                pipeline.close()
         calls = {str(call): n for call, n in fake.calls().items()}
     calls.update({f"CustomerProfiles {name}": n for name, n in profiles.calls.items()})
     assert result is not None, "the pipeline failed the whole batch"
