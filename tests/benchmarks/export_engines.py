@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from consumers.runners.sample_data import clickstream
+from tests.benchmarks import provenance
 from tests.benchmarks.scale import tree_sampler
 
 ROOT: Final = Path("/tmp/pue-bench-export")
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=16)
     parser.add_argument("--engines", default="", help="comma-separated subset of: single,1,2")
     args = parser.parse_args(argv)
+    run = provenance.begin()
     chosen = [e for e in ENGINES if not args.engines or _key(e[0]) in args.engines.split(",")]
     archive = generate(args.messages, args.files)
     size = sum(p.stat().st_size for p in archive.glob("*.gz"))
@@ -117,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     summaries = {json.dumps(results[name]["summary"], sort_keys=True) for name, _ in chosen}
     results["load_after"] = os.getloadavg()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    provenance.write(RESULTS, results, run)
     if len(summaries) != 1:
         print("the engines' summaries differ", file=sys.stderr)
         return 1
