@@ -49,6 +49,7 @@ from tests.benchmarks import eval_data as data
 from tests.benchmarks import eval_last_tag, provenance
 from tests.benchmarks.eval_data import Event, Split
 from tests.benchmarks.eval_report import Score, markdown, score
+from tests.benchmarks.ref_tree import RefTree, ref_tree
 
 K: Final = 10
 PURCHASES: Final = frozenset({"Order Completed"})
@@ -196,7 +197,7 @@ def baselines(validation: Split, test: Split, quick: bool) -> dict[str, dict[str
 
 
 def run_protocol(
-    name: str, validation: Split, test: Split, rows: set[str], quick: bool, tree: Path | None
+    name: str, validation: Split, test: Split, rows: set[str], quick: bool, tree: RefTree | None
 ) -> dict[str, Any]:
     table: dict[str, dict[str, Any]] = {}
     params = ModelParameters()
@@ -273,11 +274,11 @@ def _keep_earlier(result: dict[str, Any], earlier: dict[str, Any] | None, rows: 
 
 
 @contextmanager
-def contextlib_tree(wanted: bool) -> Iterator[Path | None]:
+def contextlib_tree(wanted: bool) -> Iterator[RefTree | None]:
     if not wanted:
         yield None
         return
-    with eval_last_tag.worktree() as tree:
+    with ref_tree(eval_last_tag.LAST_TAG) as tree:
         yield tree
 
 
