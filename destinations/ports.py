@@ -72,6 +72,12 @@ class RecommendationSink(Protocol):
         """Short, stable name used in logs and counts (``personas``, ``pinpoint``...)."""
         ...
 
+    @property
+    def takes_anonymous(self) -> bool:
+        """Whether the sink can hold an anonymous visitor's list (``Recommendation.anonymous``: written under
+        its anonymousId). The pipeline gives such lists only to sinks that can, and counts the others."""
+        ...
+
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         """Write every user's list. Idempotent. Failures are keyed by user id."""
         ...

@@ -1,8 +1,10 @@
 """What every ``RecommendationSink`` does first with the lists it is given.
 
 A batch can carry several lists for one user (a redelivery, two sessions): the last one is the freshest and
-the only one worth writing. A list without a user id can never be written anywhere: it fails permanently
-(code ``NoUserId``) under the empty id, so the pipeline counts it instead of retrying it.
+the only one worth writing. Lists are told apart by ``Recommendation.key``: an anonymous visitor's list is
+never taken for the list of a user whose id equals its anonymousId. A list without a user id can never be
+written anywhere: it fails permanently (code ``NoUserId``) under the empty id, so the pipeline counts it
+instead of retrying it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ NO_USER_ID: Final = "NoUserId"
 def latest_per_user(
     recommendations: Sequence[Recommendation], *, service: str
 ) -> tuple[dict[str, Recommendation], dict[str, PueError]]:
-    """The last list of each user, in first-seen order, and the failures found; ``service`` names the sink."""
-    latest = {recommendation.user_id: recommendation for recommendation in recommendations}
+    """The last list of each user (by ``Recommendation.key``), in first-seen order, and the failures found;
+    ``service`` names the sink."""
+    latest = {recommendation.key: recommendation for recommendation in recommendations}
     failed: dict[str, PueError] = {}
     if "" in latest:
         del latest[""]

@@ -27,6 +27,15 @@ COUNT_FIELDS: Final = (
     "users_refreshed",
     "timestamps_clamped",
 )
+# Every integer field: COUNT_FIELDS and the ones outside the stable summary (see BatchCounts).
+EXTRA_COUNT_FIELDS: Final = (
+    *COUNT_FIELDS,
+    "refresh_rejected",
+    "deployment_faults",
+    "lists_short",
+    "anonymous_refreshed",
+    "anonymous_skipped",
+)
 # Reason keys are a fixed vocabulary (consumers.stream.normalize, consumers.stream.decode). Should an
 # adapter's error text ever reach one, the count of distinct keys still stays bounded: past this many, the
 # rest count as OTHER.
@@ -72,6 +81,12 @@ class BatchCounts:
     # Lists published shorter than asked: the user's purchases outnumber what GetRecommendations' 500-item
     # cap leaves room for (consumers.stream.filled_list).
     lists_short: int = 0
+    # PUE_REFRESH_ANONYMOUS: anonymous visitors whose fresh list reached every sink that can hold one, and
+    # the lists a sink could not hold (Pinpoint has no endpoint for an anonymousId), by sink: not lost, not
+    # retried, counted (consumers.stream.publish).
+    anonymous_refreshed: int = 0
+    anonymous_skipped: int = 0
+    anonymous_skips: dict[str, int] = field(default_factory=dict)
     filter_reasons: dict[str, int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
     failure_reasons: dict[str, int] = field(default_factory=dict)
@@ -82,12 +97,13 @@ class BatchCounts:
         return self.records == self.processed + self.filtered + self.dead_lettered + self.failed
 
     def add(self, other: BatchCounts) -> None:
-        for name in (*COUNT_FIELDS, "refresh_rejected", "deployment_faults", "lists_short"):
+        for name in EXTRA_COUNT_FIELDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for mine, theirs in (
             (self.filter_reasons, other.filter_reasons),
             (self.dead_letter_reasons, other.dead_letter_reasons),
             (self.failure_reasons, other.failure_reasons),
+            (self.anonymous_skips, other.anonymous_skips),
         ):
             for reason, n in theirs.items():
                 count_reason(mine, reason, n)

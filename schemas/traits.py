@@ -34,6 +34,7 @@ def pinpoint_attribute_values(recommendation: Recommendation) -> list[str]:
 
 
 def deterministic_message_id(recommendation: Recommendation, sink: str) -> str:
-    """Same user, cause and items give the same id, so Segment deduplicates a retried write."""
-    key = "|".join((sink, recommendation.user_id, recommendation.refresh_key, *recommendation.item_ids))
+    """Same user, cause and items give the same id, so Segment deduplicates a retried write. (An anonymous
+    visitor's key differs from any user's; a user's is the user id, as it always was.)"""
+    key = "|".join((sink, recommendation.key, recommendation.refresh_key, *recommendation.item_ids))
     return str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, key))

@@ -59,13 +59,14 @@ class FakeRecommender:
 @dataclass
 class FakeSink:
     name: str = "fake"
-    fail_users: dict[str, PueError] = field(default_factory=dict)
+    fail_users: dict[str, PueError] = field(default_factory=dict)  # by Recommendation.key
     published: list[Recommendation] = field(default_factory=list)
+    takes_anonymous: bool = False
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
-        self.published.extend(r for r in recommendations if r.user_id not in self.fail_users)
+        self.published.extend(r for r in recommendations if r.key not in self.fail_users)
         return DeliveryReport(
-            failed={u: e for u, e in self.fail_users.items() if any(r.user_id == u for r in recommendations)}
+            failed={u: e for u, e in self.fail_users.items() if any(r.key == u for r in recommendations)}
         )
 
 

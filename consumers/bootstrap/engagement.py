@@ -62,6 +62,9 @@ def engagement_sinks(
                 engagement.customer_profiles_domain,
                 key_name=engagement.customer_profiles_key,
                 create_missing=engagement.customer_profiles_create,
+                anonymous_key=engagement.customer_profiles_anonymous_key,
+                # Only pue's refreshes of anonymous visitors create visitor profiles to adopt.
+                adopt_visitors=settings.refresh_anonymous,
                 catalog=catalog,
                 details=engagement.details,
                 max_workers=settings.max_workers,

@@ -123,6 +123,7 @@ def build_pipeline(
             min_interval_seconds=settings.refresh_min_interval_seconds,
             # The local recommender never returns a purchased item: no need to ask past them.
             widen_for_exclusions=wiring.local is None,
+            anonymous=settings.refresh_anonymous,
         ),
         max_workers=settings.max_workers,
         counts_observer=wiring.local.stats.record if wiring.local is not None else None,

@@ -48,6 +48,9 @@ class EngagementSettings:
     customer_profiles_domain: str | None = None
     customer_profiles_key: str = "_account"
     customer_profiles_create: bool = False
+    # The search key anonymous visitors' profiles are kept under (PUE_REFRESH_ANONYMOUS); a custom key the
+    # domain defines (docs/engagement.md, "Anonymous visitors").
+    customer_profiles_anonymous_key: str = "pue_anonymous_id"
     message_template: str | None = None
     message_channel: Channel = "EMAIL"
     message_quiet_seconds: int = DEFAULT_QUIET_SECONDS
@@ -108,12 +111,12 @@ class _Parser(EnvReader):
         self.problems.append(f"PUE_MESSAGE_CHANNEL must be EMAIL, SMS or PUSH, got {raw!r}")
         return "EMAIL"
 
-    def key_name(self) -> str:
-        key = self.text("PUE_CUSTOMER_PROFILES_KEY") or "_account"
+    def key_name(self, name: str = "PUE_CUSTOMER_PROFILES_KEY", default: str = "_account") -> str:
+        key = self.text(name) or default
         if not _KEY_NAME.match(key) or len(key) > CUSTOMER_PROFILES_KEY_NAME_MAX_LENGTH:
             self.problems.append(
-                f"PUE_CUSTOMER_PROFILES_KEY must be 1-{CUSTOMER_PROFILES_KEY_NAME_MAX_LENGTH} of "
-                f"[a-zA-Z0-9_-] (a Customer Profiles search key such as _account), got {key!r}"
+                f"{name} must be 1-{CUSTOMER_PROFILES_KEY_NAME_MAX_LENGTH} of "
+                f"[a-zA-Z0-9_-] (a Customer Profiles search key such as {default}), got {key!r}"
             )
         return key
 
@@ -146,6 +149,9 @@ class _Parser(EnvReader):
             customer_profiles_domain=self.text("PUE_CUSTOMER_PROFILES_DOMAIN"),
             customer_profiles_key=self.key_name(),
             customer_profiles_create=self.flag("PUE_CUSTOMER_PROFILES_CREATE"),
+            customer_profiles_anonymous_key=self.key_name(
+                "PUE_CUSTOMER_PROFILES_ANONYMOUS_KEY", "pue_anonymous_id"
+            ),
             message_template=self.text("PUE_MESSAGE_TEMPLATE"),
             message_channel=self.channel(),
             message_quiet_seconds=self.whole(

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from consumers.config.env import EnvReader
-from schemas.batch import COUNT_FIELDS, BatchCounts
+from schemas.batch import EXTRA_COUNT_FIELDS, BatchCounts
 
 log = logging.getLogger("pue.pipeline")
 
-COUNT_METRICS: Final = (*COUNT_FIELDS, "refresh_rejected", "deployment_faults", "lists_short")
+COUNT_METRICS: Final = EXTRA_COUNT_FIELDS
 DURATION_METRIC: Final = "duration"
 DEFAULT_NAMESPACE: Final = "pue"
 DEFAULT_DIMENSION: Final = "function"
@@ -38,7 +38,7 @@ MAX_DIMENSION_VALUE: Final = 1024
 # Root members the batch line already uses: a dimension under one of these names would overwrite it.
 RESERVED_NAMES: Final = frozenset(
     {*COUNT_METRICS, DURATION_METRIC, "_aws", "level", "logger", "message", "seconds", "exception"}
-    | {"filter_reasons", "dead_letter_reasons", "failure_reasons"}
+    | {"filter_reasons", "dead_letter_reasons", "failure_reasons", "anonymous_skips"}
 )
 
 
@@ -112,6 +112,8 @@ def log_batch(counts: BatchCounts, seconds: float, settings: MetricsSettings | N
         failure_reasons=counts.failure_reasons,
         unmapped_events=counts.unmapped_events,  # a bounded sample (schemas.batch.SAMPLE_SIZE)
     )
+    if counts.anonymous_skips:  # PUE_REFRESH_ANONYMOUS: the visitors' lists each sink could not hold
+        fields["anonymous_skips"] = counts.anonymous_skips
     if settings is not None and settings.enabled:
         fields.update(emf_members(counts, seconds, settings, int(time.time() * 1000)))
     log.info("batch", extra={"fields": fields})

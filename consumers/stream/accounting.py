@@ -143,14 +143,17 @@ def _bump(reasons: dict[str, int], reason: str) -> None:
 
 
 def deliver(sink: RecommendationSink, recommendations: list[Recommendation]) -> Mapping[str, PueError]:
-    """One sink's failures by user id; whatever goes wrong inside the sink comes back as failures."""
+    """One sink's failures by ``Recommendation.key``; whatever goes wrong inside the sink comes back as
+    failures."""
+    if not recommendations:
+        return {}
     try:
         return sink.publish(recommendations).failed
     except PueError as exc:
-        return {r.user_id: exc for r in recommendations}
+        return {r.key: exc for r in recommendations}
     except Exception as exc:
         log.exception("sink failed unexpectedly", extra={"fields": {"sink": sink.name}})
-        return {r.user_id: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}
+        return {r.key: RetryableError(f"internal error: {type(exc).__name__}") for r in recommendations}
 
 
 def settle_user(outcome: UserOutcome, entries: list[Entry], counts: BatchCounts) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Protocol
 
 from consumers.stream.accounting import reason_of
+from consumers.stream.anonymous_refresh import refreshes
 from consumers.stream.grouping import UserOutcome, UserWork
 from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
@@ -46,7 +47,13 @@ class RefreshHost(Protocol):
     def gate(self) -> RefreshGate: ...
 
     def track_and_recommend(
-        self, work: UserWork, refresh: bool, bought: BatchPurchases, recommender: Recommender | None = None
+        self,
+        work: UserWork,
+        refresh: bool,
+        bought: BatchPurchases,
+        recommender: Recommender | None = None,
+        *,
+        track: bool = True,
     ) -> UserOutcome: ...
 
     def observe(self, counts: BatchCounts) -> None: ...
@@ -58,9 +65,10 @@ def track_in_scope(
     works: Sequence[UserWork],
     recent: set[str],
     bought: BatchPurchases,
+    visitors: bool = False,
 ) -> list[UserOutcome]:
     """Track every user of the batch inside ``scope`` (one store transaction), then refresh those not in
-    ``recent``, once the batch is learned and committed.
+    ``recent`` (and the anonymous visitors when ``visitors``), once the batch is learned and committed.
 
     What the scope does when it ends (the local tracker stores and learns the batch's events then) may
     fail: then nothing of the batch was kept, and every user's records are reported for retry.
@@ -72,9 +80,8 @@ def track_in_scope(
         reason, deployment_fault = _failure_of(exc)
         return [UserOutcome(work, failure=reason, deployment_fault=deployment_fault) for work in works]
     for outcome in outcomes:
-        user_id = outcome.work.user_id
-        if outcome.failure is None and user_id is not None and user_id not in recent:
-            done = refresh_one(host, (user_id, outcome.work.last_event_id), bought)
+        if outcome.failure is None and refreshes(outcome.work, recent, visitors):
+            done = host.track_and_recommend(outcome.work, True, bought, track=False)  # tracked above
             outcome.recommendation, outcome.failure = done.recommendation, done.failure
             outcome.deployment_fault = done.deployment_fault
             outcome.refresh_rejected = done.refresh_rejected

@@ -43,6 +43,9 @@ class UserWork:
 
     key: str
     user_id: str | None
+    # An anonymous visitor's Segment anonymousId (its events' session id) when ``user_id`` is None: the id
+    # its list is asked for and written under (PUE_REFRESH_ANONYMOUS).
+    anonymous_id: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
     entries: set[int] = field(default_factory=set)
     last_event_id: str = ""
@@ -92,7 +95,8 @@ def group_by_user(tracked: Iterable[tuple[int, Interaction]]) -> list[UserWork]:
         key = _key(user_id, session_id)
         work = works.get(key)
         if work is None:
-            work = works[key] = UserWork(key=key, user_id=user_id)
+            anonymous_id = session_id if user_id is None else None
+            work = works[key] = UserWork(key=key, user_id=user_id, anonymous_id=anonymous_id)
         for start in range(0, len(entries), PUT_EVENTS_MAX_EVENTS):
             end = start + PUT_EVENTS_MAX_EVENTS
             batch = EventBatch(session_id, user_id, tuple(interactions[start:end]))

@@ -10,6 +10,7 @@ a backfill's final refresh) are ``consumers.stream.deferred_refresh``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.config.metrics import MetricsSettings, log_batch
-from consumers.stream import accounting
+from consumers.stream import accounting, one_message
 from consumers.stream.accounting import (
     Entry,
     count,
@@ -29,14 +30,16 @@ from consumers.stream.accounting import (
     send_dead_letters,
     settle_user,
 )
+from consumers.stream.anonymous_refresh import anonymous_refreshes, refreshes, visitor_list, visitors_of
 from consumers.stream.deferred_refresh import track_in_scope
 from consumers.stream.event_map import EventMap
 from consumers.stream.filled_list import Filled, filled
 from consumers.stream.grouping import Chunk, UserOutcome, UserWork, group_by_user
-from consumers.stream.intake import decode_all, normalize_message
+from consumers.stream.intake import decode_all
 from consumers.stream.publish import publish
 from consumers.stream.purchase_exclusions import BatchPurchases, PurchaseExclusions
 from consumers.stream.refresh_gate import RefreshGate
+from consumers.stream.refresh_options import RefreshOptions as RefreshOptions  # re-exported
 from destinations.ports import (
     DeadLetterSink,
     EventTracker,
@@ -47,8 +50,8 @@ from destinations.ports import (
     RefreshLedger,
 )
 from schemas.batch import BatchCounts
-from schemas.errors import ConfigError, PermanentError, PoisonRecord, PueError, RetryableError
-from schemas.outcome import Filtered, Poison, Tracked
+from schemas.errors import ConfigError, PermanentError, PueError, RetryableError
+from schemas.outcome import Tracked
 from schemas.recommendation import Recommendation, RecommendationRequest
 
 log = logging.getLogger("pue.pipeline")
@@ -58,20 +61,6 @@ log = logging.getLogger("pue.pipeline")
 class BatchResult:
     counts: BatchCounts
     failed_sequence_numbers: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class RefreshOptions:
-    num_results: int
-    filter_arn: str | None = None
-    filter_values: Mapping[str, str] = field(default_factory=dict)
-    # Postpone GetRecommendations and the sinks for a user refreshed less than this long ago (0: always
-    # refresh) to when the interval ends (consumers.stream.refresh_sweep). The user's events are tracked
-    # either way; only the write-back waits (docs/scaling.md).
-    min_interval_seconds: float = 0.0
-    # Ask for numResults plus one per purchased item, so the list is still numResults long once they are
-    # removed (consumers.stream.filled_list). Off where the recommender leaves purchases out itself (local).
-    widen_for_exclusions: bool = True
 
 
 class Pipeline:
@@ -111,6 +100,7 @@ class Pipeline:
         self.gate = RefreshGate(ledger, refresh.min_interval_seconds)
         self.clock = clock  # the refresh interval's time (tests inject one)
         self.exclusions = PurchaseExclusions(purchase_ledger, purchases, event_map.purchase_event_types)
+        self.refresh_anonymous = anonymous_refreshes(refresh.anonymous, self.sinks)
         self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="pue-user")
         self._sink_pool = sink_pool  # not the per-user pool: sinks wait on it from per-user threads
         # Backfill (issue 15): when a dict, ``handle`` tracks only and collects here the users to refresh
@@ -147,12 +137,15 @@ class Pipeline:
         bought = self.exclusions.prepare(
             accounting.tracked_interactions(entries), [u for u in users if u not in recent]
         )
+        # A backfill refreshes its users once at the end, and no anonymous visitor (deferred_refresh).
+        visitors = self.refresh_anonymous and deferred is None
         if self.batch_scope is not None:
-            outcomes = track_in_scope(self, self.batch_scope, works, recent, bought)
+            outcomes = track_in_scope(self, self.batch_scope, works, recent, bought, visitors)
         else:
             outcomes = list(
                 self.pool.map(
-                    lambda work: self.track_and_recommend(work, work.user_id not in recent, bought), works
+                    lambda work: self.track_and_recommend(work, refreshes(work, recent, visitors), bought),
+                    works,
                 )
             )
         counts = BatchCounts()
@@ -163,18 +156,20 @@ class Pipeline:
                 if self.deferred_tracked is not None:
                     user = outcome.work.user_id
                     self.deferred_tracked[user] = self.deferred_tracked.get(user, 0) + outcome.tracked
-        published = [o for o in outcomes if o.recommendation]
+        lists = [o.recommendation for o in outcomes if o.recommendation is not None]
         refreshed = publish(
             self.pool,
             self.sinks,
-            [o.recommendation for o in published if o.recommendation is not None],
-            {o.work.user_id: o.work.entries for o in published if o.work.user_id is not None},
+            lists,
+            {o.recommendation.key: o.work.entries for o in outcomes if o.recommendation is not None},
             entries,
             counts,
         )
-        self.gate.note(refreshed, now)
+        refreshed_users = {r.user_id for r in lists if not r.anonymous and r.key in refreshed}
+        self.gate.note(refreshed_users, now)  # the interval is per user: see anonymous_refresh
         send_dead_letters(entries, self.dead_letters)
-        counts.users_refreshed = len(refreshed)
+        counts.users_refreshed = len(refreshed_users)
+        counts.anonymous_refreshed = len(refreshed) - len(refreshed_users)
         count(entries, counts)
         self.observe(counts)
         result = BatchResult(counts=counts, failed_sequence_numbers=failed_sequence_numbers(entries))
@@ -184,51 +179,8 @@ class Pipeline:
 
     def track_and_refresh(self, message: Mapping[str, Any], num_results: int | None = None) -> Recommendation:
         """One Segment message from an app (``POST /events``): track it, refresh its user (or answer its
-        anonymous visitor), return the list.
-
-        Raises ``PoisonRecord`` when the message can never be tracked, ``PermanentError`` when it is valid
-        but not tracked (filtered), ``RetryableError`` when a service failed
-        (the caller may retry: event ids and sink message ids are deterministic).
-        """
-        outcome = normalize_message(message, self.event_map, datetime.now(UTC))
-        if isinstance(outcome, Poison):
-            raise PoisonRecord(outcome.reason)
-        if isinstance(outcome, Filtered):
-            sample = {} if outcome.sample is None else {outcome.sample: 1}
-            counts = BatchCounts(
-                records=1, filtered=1, filter_reasons={outcome.reason: 1}, unmapped_events=sample
-            )
-            self.observe(counts)
-            raise PermanentError(f"not tracked: {outcome.reason}")  # the reason, never the input behind it
-        works = group_by_user(enumerate(outcome.interactions))
-        user = works[0]
-        # An anonymous visitor (no userId) is answered for its anonymousId, the events' session: what
-        # Personalize answers for a sessionId passed as the userId. No sink is written for it (a sink's
-        # profiles are keyed by userId).
-        visitor = user.user_id or outcome.interactions[0].session_id
-        for chunk in user.chunks:
-            self.tracker.put_events(chunk.batch)
-        bought = self.exclusions.prepare(outcome.interactions, [visitor])
-        bought.raise_for(visitor)
-        fill = self._recommend(visitor, user.last_event_id, bought, num_results)
-        recommendation = fill.recommendation
-        for sink in self.sinks if user.user_id is not None else ():
-            report = sink.publish([recommendation])
-            for error in report.failed.values():
-                raise error
-        tracked = len(outcome.interactions)
-        clamped = int(outcome.time_clamped)
-        self.observe(
-            BatchCounts(
-                records=1,
-                processed=1,
-                interactions=tracked,
-                users_refreshed=int(user.user_id is not None),
-                timestamps_clamped=clamped,
-                lists_short=int(fill.short),
-            )
-        )
-        return recommendation
+        anonymous visitor), return the list (``consumers.stream.one_message``)."""
+        return one_message.track_and_refresh(self, message, num_results)
 
     def observe(self, counts: BatchCounts) -> None:
         # The counts are observability: failing to keep them must not fail (and redeliver) the batch.
@@ -244,17 +196,29 @@ class Pipeline:
     # per user: PutEvents chunks in order, then GetRecommendations minus purchased
 
     def track_and_recommend(
-        self, work: UserWork, refresh: bool, bought: BatchPurchases, recommender: Recommender | None = None
+        self,
+        work: UserWork,
+        refresh: bool,
+        bought: BatchPurchases,
+        recommender: Recommender | None = None,
+        *,
+        track: bool = True,
     ) -> UserOutcome:
         """``recommender``: where the list comes from instead of ``self.recommender`` (lists computed
-        elsewhere already: ``consumers.runners.refresh_pool``)."""
+        elsewhere already: ``consumers.runners.refresh_pool``). ``track=False``: the events are tracked
+        already (a local replay's batch scope), only refresh."""
         outcome = UserOutcome(work=work)
         try:
-            for chunk in work.chunks:
+            for chunk in work.chunks if track else ():
                 outcome.tracked += self._put_chunk(chunk, outcome)
             bought.raise_for(work.user_id)  # a purchase unrecorded or unread: retry, don't guess
             if work.user_id is not None and refresh:
-                fill = self._recommend(work.user_id, work.last_event_id, bought, recommender=recommender)
+                fill = self.fresh_list(work.user_id, work.last_event_id, bought, recommender=recommender)
+                linked = visitors_of(work)
+                outcome.recommendation = dataclasses.replace(fill.recommendation, anonymous_ids=linked)
+                outcome.list_short = fill.short
+            elif work.anonymous_id is not None and refresh:
+                fill = self.visitor_fill(work, recommender=recommender)
                 outcome.recommendation, outcome.list_short = fill.recommendation, fill.short
         except RetryableError as exc:
             outcome.failure = reason_of(exc)
@@ -289,7 +253,7 @@ class Pipeline:
         """A fresh list for ``user_id`` minus purchased items, outside a batch (an owed refresh)."""
         bought = self.exclusions.prepare((), [user_id])
         bought.raise_for(user_id)
-        return self._recommend(user_id, refresh_key, bought)
+        return self.fresh_list(user_id, refresh_key, bought)
 
     def answer(self, request: RecommendationRequest) -> Recommendation:
         """An API query's list for its user (its own numResults and filter): minus what the user bought
@@ -313,7 +277,17 @@ class Pipeline:
             filter_values=self.refresh.filter_values,
         )
 
-    def _recommend(
+    def visitor_fill(
+        self, work: UserWork, num_results: int | None = None, recommender: Recommender | None = None
+    ) -> Filled:
+        """An anonymous visitor's list, by its anonymousId (``anonymous_refresh.visitor_list``)."""
+        assert work.anonymous_id is not None  # noqa: S101 - the callers chose an anonymous work
+        request = self.refresh_request(work.anonymous_id, num_results)
+        types = self.event_map.purchase_event_types
+        widen = self.refresh.widen_for_exclusions
+        return visitor_list(work, recommender or self.recommender, request, types, widen=widen)
+
+    def fresh_list(
         self,
         user_id: str,
         refresh_key: str,
@@ -321,6 +295,7 @@ class Pipeline:
         num_results: int | None = None,
         recommender: Recommender | None = None,
     ) -> Filled:
+        """``user_id``'s list minus what ``bought`` and the Profile API say it bought, keyed for its sinks."""
         request = self.refresh_request(user_id, num_results)
         excluded = self.exclusions.excluded(user_id, bought)
         fill = filled(

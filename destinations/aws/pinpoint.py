@@ -51,6 +51,9 @@ class PinpointEndpointSink:
     """
 
     name = "pinpoint"
+    # An endpoint belongs to a userId; an anonymousId has none (legacy sink: Pinpoint's engagement features
+    # reached end of support on 2026-10-30). Its anonymous lists are counted as skipped by the pipeline.
+    takes_anonymous = False
 
     def __init__(
         self, client: Any, application_id: str, *, max_workers: int = 16, pool: Executor | None = None

@@ -53,6 +53,7 @@ class PinpointMessageSink:
     """
 
     name = "messages"
+    takes_anonymous = False  # a message goes to a user's endpoints: an anonymousId has none
 
     def __init__(
         self,

@@ -47,6 +47,7 @@ class LocalMessageSink:
     """Implements ``ports.RecommendationSink`` like ``PinpointMessageSink``, over the local store."""
 
     name = "messages"
+    takes_anonymous = False  # as its Pinpoint twin: a message needs a user's endpoint
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ def _publish_each(
         try:
             write(rec)
         except PueError as exc:
-            failed[rec.user_id] = exc
+            failed[rec.key] = exc
     return DeliveryReport(failed)
 
 
@@ -43,6 +43,12 @@ class LocalPersonasSink:
     @property
     def name(self) -> str:
         return "personas"
+
+    @property
+    def takes_anonymous(self) -> bool:
+        # The local store keeps traits by user; an anonymous visitor's list is answered from its own session
+        # at query time (GET /recommendations?userId=<anonymousId>), fresher than any stored copy.
+        return False
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         return _publish_each(self.name, recommendations, self._write)
@@ -64,6 +70,10 @@ class LocalPinpointSink:
     @property
     def name(self) -> str:
         return "pinpoint"
+
+    @property
+    def takes_anonymous(self) -> bool:
+        return False  # as Pinpoint: an endpoint belongs to a user
 
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         return _publish_each(self.name, recommendations, self._write)

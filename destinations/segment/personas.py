@@ -1,6 +1,11 @@
 """Segment Personas traits: a cloud ``RecommendationSink`` (``identify`` calls through the tracking API).
 
 https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/#batch
+An anonymous visitor's list (PUE_REFRESH_ANONYMOUS) goes in an ``identify`` with only an ``anonymousId``:
+Segment's spec makes the userId "optional if anonymousId is set instead"
+(https://segment.com/docs/connections/spec/identify/), and analytics-python's own ``identify`` requires
+"user_id or anonymous_id". The traits land on the visitor's profile, which Segment's identity resolution
+joins to the user's when an event later carries both ids.
 """
 
 from __future__ import annotations
@@ -40,16 +45,17 @@ _SENT_AT_PLACEHOLDER = "0000-00-00T00:00:00.000000+00:00"
 
 @dataclass(frozen=True, slots=True)
 class _Message:
-    user_id: str
+    key: str  # the list's ``Recommendation.key``: what a failure is reported under
     body: dict[str, Any]
     size: int  # bytes of its JSON, as request.post will serialize it
 
 
 def identify_message(recommendation: Recommendation) -> dict[str, Any]:
     """The ``identify`` carrying the list; a deterministic ``messageId`` lets Segment dedupe retries."""
+    who = "anonymousId" if recommendation.anonymous else "userId"
     return {
         "type": "identify",
-        "userId": recommendation.user_id,
+        who: recommendation.user_id,
         "traits": personas_traits(recommendation),
         "messageId": deterministic_message_id(recommendation, SINK_NAME),
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -68,6 +74,7 @@ class PersonasTraitSink:
     """
 
     name = SINK_NAME
+    takes_anonymous = True  # an identify with only an anonymousId
 
     def __init__(self, write_key: str, *, host: str = "https://api.segment.io", timeout: float = 5.0) -> None:
         # Loaded here, not at module import, and without the library's client (which pulls in jwt and
@@ -91,21 +98,21 @@ class PersonasTraitSink:
     def publish(self, recommendations: Sequence[Recommendation]) -> DeliveryReport:
         latest, failed = latest_per_user(recommendations, service=SERVICE)
         messages: list[_Message] = []
-        for user_id, recommendation in latest.items():
+        for key, recommendation in latest.items():
             body = identify_message(recommendation)
             size = len(json.dumps(body).encode())
             if size > SEGMENT_MESSAGE_MAX_BYTES:
-                failed[user_id] = PermanentError(
+                failed[key] = PermanentError(
                     f"identify is {size} bytes, over Segment's message limit",
                     service=SERVICE,
                     code="MessageTooLarge",
                 )
             else:
-                messages.append(_Message(user_id, body, size))
+                messages.append(_Message(key, body, size))
         for batch in self._batches(messages):
             error = self._send(batch)
             if error is not None:
-                failed.update((message.user_id, error) for message in batch)
+                failed.update((message.key, error) for message in batch)
         return DeliveryReport(failed)
 
     def _batches(self, messages: Sequence[_Message]) -> Iterator[list[_Message]]:

@@ -13,7 +13,6 @@ figure means and how the lower bound is computed. Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import api_load, bundle_cold_start, cold_start, cpu, profile_calls, report
+from tests.benchmarks import api_load, bundle_cold_start, cold_start, cpu, profile_calls, provenance, report
 from tests.benchmarks.measure import Harness
 from tests.benchmarks.plot import plot
 from tests.benchmarks.workload import WorkloadSpec, lambda_event
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return api_load.main([a for a in argv if a != "--api"])
     args = _arguments(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    started, run = time.perf_counter(), provenance.begin()
     results: dict[str, Any] = {
         "command": "make bench  (.venv/bin/python -m tests.benchmarks"
         + "".join(f" {a}" for a in sys.argv[1:])
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"latency_seconds": args.latency, "pool": args.pool},
     }
     if args.cold_start:
-        return _bundle_cold_start(args, results)
+        return _bundle_cold_start(args, results, run)
     _stream_figures(args, results)
     _say("CPU per record")
     event = lambda_event(WorkloadSpec(records=10_000))
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     results["goals"] = report.goals(results)
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - started
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    provenance.write(args.out / "results.json", results, run)
     png = args.out / "bench-calls.png"
     plot(results, png)
     if args.update_docs:
@@ -149,10 +148,10 @@ def _bundle_figure(args: argparse.Namespace) -> dict[str, Any]:
     return bundle_cold_start.measure(ROOT, python, repeats=5 if args.quick else 11)
 
 
-def _bundle_cold_start(args: argparse.Namespace, results: dict[str, Any]) -> int:
+def _bundle_cold_start(args: argparse.Namespace, results: dict[str, Any], run: provenance.Run) -> int:
     _say("cold start from the bundle (figure 7)")
     results["bundle_cold_start"] = _bundle_figure(args)
-    (args.out / "cold-start.json").write_text(json.dumps(results, indent=2, default=str))
+    provenance.write(args.out / "cold-start.json", results, run)
     print("\n".join(bundle_cold_start.lines(results["bundle_cold_start"])))
     return 0
 

@@ -9,7 +9,9 @@ in the working tree, one after the other on the same machine, each writing ``--r
 the same ``--out`` folder (default bench-results/, so generated archives are shared): the ref's is kept as
 ``<name>.<ref>.json``. Then every number found in both files is printed, with the ratio working tree / ref:
 on a shared machine a figure moves from day to day, a ratio measured in one run much less. The machine's
-load average is printed before each run.
+load average is printed before each run, and each side's ``provenance`` (tests/benchmarks/provenance.py: git
+describe, commit, times, load average at both ends) above the table, so a figure copied from it says which
+ref and run it came from.
 
 ``--harness current`` (default) measures the ref with the working tree's benchmark code (its tests/ copied
 over the ref's: same archive shapes, same measurements, only the product differs); ``--harness ref`` runs
@@ -29,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks import provenance
 from tests.benchmarks.ref_tree import ROOT, RefTree, ref_tree
 
 
@@ -37,9 +40,12 @@ def _say(message: str) -> None:
 
 
 def numbers(document: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """Every number in a JSON document, by its path (``rows.0.records_per_second``); booleans are not."""
+    """Every number in a JSON document, by its path (``rows.0.records_per_second``); booleans are not, nor
+    the ``provenance`` (its load averages are the machine's, not figures to compare)."""
     if isinstance(document, dict):
         for key, value in document.items():
+            if not prefix and key == provenance.KEY:
+                continue
             yield from numbers(value, f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(document, list):
         for index, value in enumerate(document):
@@ -103,6 +109,8 @@ def report(tree: RefTree, kept: Path, result: Path) -> None:
     print(
         f"\n{tree.ref} ({tree.commit[:12]}) against the working tree, run back to back; {kept} and {result}"
     )
+    print(f"{tree.ref}: {provenance.label(before)}")
+    print(f"working tree: {provenance.label(after)}")
     print(side_by_side(tree.ref, before, after))
 
 

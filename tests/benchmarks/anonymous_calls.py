@@ -1,72 +1,113 @@
-"""What refreshing anonymous visitors on the Kinesis path would add to a batch's calls (README figure 1).
+"""The calls ``PUE_REFRESH_ANONYMOUS`` adds to a Kinesis batch, per service, measured on the real pipeline.
 
-    .venv/bin/python -m tests.benchmarks.anonymous_calls [--records 1000] [--anonymous-share 0.05]
+    .venv/bin/python -m tests.benchmarks.anonymous_calls [--records 1000] [--anonymous-share 0.05 0.5]
 
 Figure 1's batch (``tests.benchmarks.workload``: 1,000 records, Zipf users, a new anonymousId every 12
-messages, 5 % of users never identify) is decoded and grouped by the pipeline's own code; the counts are
-the distinct users it refreshes and the distinct anonymous-only sessions (tracked events, no userId) it
-would refresh too. Each refresh costs one GetRecommendations, and per sink the calls figure 1 counts for a
-user (pue makes the fewest possible: docs/performance.md): a Profile API read and an identify in Segment's
-batches of 100, a GetUserEndpoints for Pinpoint (which has no endpoint for an anonymousId: none), and for
-Customer Profiles a search and a put. Printed: calls per batch without and with anonymous refreshes.
+messages, 5 % of users never identify) goes through the deployed code twice per anonymous share, the setting
+off then on: ``build_pipeline`` on the AWS backend with every sink on (Segment traits and the Profile API,
+Pinpoint endpoints, Customer Profiles), one Lambda invocation (``handle_event``). The calls are counted where
+they arrive, never computed: Personalize, Segment and Pinpoint by the loopback ``CloudFake``, Customer
+Profiles by a botocore client answered in memory (``profile_calls.CountingProfiles``: every id, user or
+visitor, has one profile, so a first sight costs SearchProfiles + UpdateProfile). A new container per run: the
+profile-id cache starts empty, as it does for a visitor seen for the first time, which is most visitors.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-from datetime import UTC, datetime
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from consumers.stream.event_map import EventMap
-from consumers.stream.grouping import group_by_user
-from consumers.stream.intake import decode_all
-from schemas.outcome import Tracked
+from consumers.bootstrap.stream import build_pipeline
+from consumers.config.engagement_settings import EngagementSettings
+from consumers.config.settings import Settings
+from consumers.stream.lambda_batch import handle_event
+from tests.benchmarks.profile_calls import DOMAIN, CountingProfiles
 from tests.benchmarks.workload import WorkloadSpec, lambda_event
-
-SEGMENT_BATCH = 100  # identifies per /v1/batch in figure 1 (within 500 KB)
-
-
-def counts(spec: WorkloadSpec) -> tuple[int, int]:
-    """(distinct users, distinct anonymous-only sessions) with tracked events in the batch."""
-    entries = decode_all(lambda_event(spec)["Records"], EventMap.default(), datetime.now(UTC))
-    works = group_by_user(
-        (index, interaction)
-        for index, entry in enumerate(entries)
-        if isinstance(entry.outcome, Tracked)
-        for interaction in entry.outcome.interactions
-    )
-    users = sum(1 for w in works if w.user_id is not None)
-    return users, len(works) - users
+from tests.support.cloud_fake import CloudFake
 
 
-def calls(refreshed: int) -> dict[str, int]:
-    """Refresh calls for ``refreshed`` lists, per call type (figure 1's fewest possible)."""
+@contextmanager
+def aws_environment(env: dict[str, str]) -> Iterator[None]:
+    """botocore reads the endpoint, region and keys from the process environment: the fake's (loopback) for
+    the run, then what was there before."""
+    names = [name for name in env if name.startswith("AWS_")]
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: env[name] for name in names})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run(spec: WorkloadSpec, *, anonymous: bool) -> dict[str, Any]:
+    """One invocation of figure 1's batch: calls per service, the batch's counts, and the wall time."""
+    profiles = CountingProfiles()
+    event = lambda_event(spec)
+    with CloudFake() as fake:
+        env = fake.env(PUE_REFRESH_ANONYMOUS=str(anonymous).lower(), PUE_LOG_LEVEL="ERROR")
+        with aws_environment(env):
+            settings = Settings.from_env(env)
+            engagement = EngagementSettings(customer_profiles_domain=DOMAIN)
+            pipeline, _ = build_pipeline(
+                settings, clients={"customer-profiles": profiles.client}, engagement=engagement
+            )
+            try:
+                started = time.perf_counter()
+                _, result = handle_event(event, pipeline)
+                seconds = time.perf_counter() - started
+            finally:
+                pipeline.close()
+        calls = {str(call): n for call, n in fake.calls().items()}
+    calls.update({f"CustomerProfiles {name}": n for name, n in profiles.calls.items()})
+    assert result is not None, "the pipeline failed the whole batch"
+    counts = result.counts
     return {
-        "GetRecommendations": refreshed,
-        "Segment Profile API reads": refreshed,
-        "Segment /v1/batch": math.ceil(refreshed / SEGMENT_BATCH),
-        "Customer Profiles search + put": 2 * refreshed,
+        "calls": dict(sorted(calls.items())),
+        "total_calls": sum(calls.values()),
+        "users_refreshed": counts.users_refreshed,
+        "anonymous_refreshed": counts.anonymous_refreshed,
+        "anonymous_skips": dict(counts.anonymous_skips),
+        "failed_records": counts.failed,
+        "seconds": round(seconds, 3),
+    }
+
+
+def compare(spec: WorkloadSpec) -> dict[str, Any]:
+    off, on = run(spec, anonymous=False), run(spec, anonymous=True)
+    extra = {name: on["calls"].get(name, 0) - off["calls"].get(name, 0) for name in on["calls"]}
+    return {
+        "records": spec.records,
+        "anonymous_share": spec.anonymous_share,
+        "off": off,
+        "on": on,
+        "extra_calls": {name: n for name, n in extra.items() if n},
+        "extra_total": on["total_calls"] - off["total_calls"],
+        "extra_ratio": round(on["total_calls"] / max(off["total_calls"], 1), 3),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.anonymous_calls", description=__doc__)
     parser.add_argument("--records", type=int, default=1_000)
-    parser.add_argument("--anonymous-share", type=float, default=WorkloadSpec(1).anonymous_share)
+    parser.add_argument(
+        "--anonymous-share",
+        type=float,
+        nargs="+",
+        default=[WorkloadSpec(1).anonymous_share, 0.5],
+        help="shares of users who never identify (default: figure 1's 0.05, and 0.5)",
+    )
     args = parser.parse_args(argv)
-    users, sessions = counts(WorkloadSpec(args.records, anonymous_share=args.anonymous_share))
-    without, with_anonymous = calls(users), calls(users + sessions)
-    report = {
-        "records": args.records,
-        "anonymous_share": args.anonymous_share,
-        "users_refreshed": users,
-        "anonymous_sessions": sessions,
-        "calls_without": without,
-        "calls_with_anonymous": with_anonymous,
-        "extra_calls": sum(with_anonymous.values()) - sum(without.values()),
-    }
-    print(json.dumps(report, indent=2))
+    reports = [compare(WorkloadSpec(args.records, anonymous_share=s)) for s in args.anonymous_share]
+    print(json.dumps(reports, indent=2))
     return 0
 
 

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from tests.benchmarks import cpu_share, report
+from tests.benchmarks import cpu_share, provenance, report
 from tests.benchmarks.hostile_clients import HostileClients, probe
 from tests.benchmarks.load_gen import Load, LoadGeneratorMissing, python_load, require_wrk, wrk_load
 
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench --api: {exc}", file=sys.stderr)
             return 2
     key = secrets.token_urlsafe(24)
-    started = time.perf_counter()
+    started, run = time.perf_counter(), provenance.begin()
     results: dict[str, Any] = {
         "command": "python -m tests.benchmarks --api " + " ".join(argv or sys.argv[1:])
     }
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     for running in servers.values():
                         running.stop()
-                return _finish(args, results, started)
+                return _finish(args, results, started, run)
             server = Server(work / "state", key, log, candidate=args.server)
             try:
                 results["cached"] = _measure(args, server, users, key, work, args.rounds)
@@ -379,14 +379,13 @@ def main(argv: list[str] | None = None) -> int:
                     results["uncached"] = _measure(args, server, users, key, work, 1)
                 finally:
                     server.stop()
-    return _finish(args, results, started)
+    return _finish(args, results, started, run)
 
 
-def _finish(args: argparse.Namespace, results: dict[str, Any], started: float) -> int:
+def _finish(args: argparse.Namespace, results: dict[str, Any], started: float, run: provenance.Run) -> int:
     results["machine"]["load_average_at_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "api-load.json").write_text(json.dumps(results, indent=2, default=str))
+    provenance.write(args.out / "api-load.json", results, run)
     print(f"{results['seconds']:.0f} s; results in {args.out / 'api-load.json'}")
     return 0
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import archive
+from tests.benchmarks import archive, provenance
 from tests.benchmarks.scale import ROOT, replay_run
 
 KEY = "bench-concurrent-key-8c2f"
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-seconds", type=float, default=30.0, help="POSTs to pue serve alone")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args(argv)
+    run = provenance.begin()
     work = args.out / "concurrent"
     work.mkdir(parents=True, exist_ok=True)
     source = args.out / "scale" / f"archive-{args.size}-{args.items}.jsonl.gz"  # shared with bench-scale
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_ratio_served_to_alone": round(served["replay"]["wall_seconds"] / alone["wall_seconds"], 3),
         "load_average_at_end": os.getloadavg(),
     }
-    (args.out / "concurrent.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    provenance.write(args.out / "concurrent.json", result, run)
     print(table(result))
     return 0
 

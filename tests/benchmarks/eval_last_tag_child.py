@@ -1,4 +1,4 @@
-"""Run by ``eval_last_tag.ranked_lists`` in a subprocess whose PYTHONPATH is an older pue checkout.
+"""Run by ``eval_last_tag.ranked_lists`` on the interpreter of an older pue checkout's own venv.
 
     python eval_last_tag_child.py TREE SPLIT.json OUT.json
 
@@ -25,7 +25,7 @@ def main(tree: str, split_path: str, out_path: str) -> int:
     from schemas.recommendation import RecommendationRequest
 
     if not Path(destinations.__file__).resolve().is_relative_to(Path(tree).resolve()):
-        raise SystemExit(f"imported {destinations.__file__}, not the checkout {tree}: check PYTHONPATH")
+        raise SystemExit(f"imported {destinations.__file__}, not the checkout {tree}: check the interpreter")
     split = json.loads(Path(split_path).read_text(encoding="utf-8"))
     purchases = frozenset({"Order Completed"})
     with tempfile.TemporaryDirectory(prefix="pue-last-tag-store-") as tmp:

@@ -46,9 +46,10 @@ from schemas.limits import PUT_EVENTS_MAX_EVENTS
 from schemas.recommendation import RecommendationRequest
 from tests.benchmarks import eval_baselines as base
 from tests.benchmarks import eval_data as data
-from tests.benchmarks import eval_last_tag
+from tests.benchmarks import eval_last_tag, provenance
 from tests.benchmarks.eval_data import Event, Split
 from tests.benchmarks.eval_report import Score, markdown, score
+from tests.benchmarks.ref_tree import RefTree, ref_tree
 
 K: Final = 10
 PURCHASES: Final = frozenset({"Order Completed"})
@@ -196,7 +197,7 @@ def baselines(validation: Split, test: Split, quick: bool) -> dict[str, dict[str
 
 
 def run_protocol(
-    name: str, validation: Split, test: Split, rows: set[str], quick: bool, tree: Path | None
+    name: str, validation: Split, test: Split, rows: set[str], quick: bool, tree: RefTree | None
 ) -> dict[str, Any]:
     table: dict[str, dict[str, Any]] = {}
     params = ModelParameters()
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = set(args.rows.split(","))
     if rows - {"pue", "last-tag", "baselines"}:
         parser.error(f"unknown rows {sorted(rows - {'pue', 'last-tag', 'baselines'})}")
+    run = provenance.begin()
     earlier_path = args.out / "eval.json"
     earlier = json.loads(earlier_path.read_text(encoding="utf-8")) if earlier_path.is_file() else {}
     results: dict[str, Any] = {}
@@ -256,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, (validation, test) in protocols(names, args.users or None):
             results[name] = run_protocol(name, validation, test, rows, args.quick, tree)
             _keep_earlier(results[name], earlier.get(name), rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "eval.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    provenance.write(args.out / "eval.json", results, run)
     print(markdown(results, ["pue", LAST_TAG_ROW]))
     return 0
 
@@ -273,11 +274,11 @@ def _keep_earlier(result: dict[str, Any], earlier: dict[str, Any] | None, rows: 
 
 
 @contextmanager
-def contextlib_tree(wanted: bool) -> Iterator[Path | None]:
+def contextlib_tree(wanted: bool) -> Iterator[RefTree | None]:
     if not wanted:
         yield None
         return
-    with eval_last_tag.worktree() as tree:
+    with ref_tree(eval_last_tag.LAST_TAG) as tree:
         yield tree
 
 

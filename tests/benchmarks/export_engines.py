@@ -10,7 +10,9 @@ whole process tree (JVM and Python workers included), and peak memory sampled ev
 (``scale.tree_sampler``): the whole tree, and the largest peak of one process of each name (the JVM, which
 in local mode is the driver's and the executor's; one Python worker). The
 summaries of the runs must agree (same counts), or the benchmark stops. Load average before and after, since
-the machine is shared. Results: bench-results/export_engines.json.
+the machine is shared. Results: ``--out``/export_engines.json (default bench-results/), so
+``python -m tests.benchmarks.against REF --result export_engines.json -- -m tests.benchmarks.export_engines
+--engines single`` compares a release's single-process export (which predates ``--engine``) in one run.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from consumers.runners.sample_data import clickstream
+from tests.benchmarks import provenance
 from tests.benchmarks.scale import tree_sampler
 
 ROOT: Final = Path("/tmp/pue-bench-export")
-RESULTS: Final = Path("bench-results") / "export_engines.json"
-ENGINES: Final = (("single process", ["--engine", "single"]),) + tuple(
+RESULTS: Final = "export_engines.json"
+# no --engine for one process: its default, and a release from before --engine runs it too
+ENGINES: Final[tuple[tuple[str, list[str]], ...]] = (("single process", []),) + tuple(
     (f"spark local[{n}]", ["--engine", "spark", "--spark-master", f"local[{n}]"]) for n in (1, 2)
 )
 
@@ -97,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=16)
     parser.add_argument("--engines", default="", help="comma-separated subset of: single,1,2")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where the results go")
     args = parser.parse_args(argv)
+    run = provenance.begin()
     chosen = [e for e in ENGINES if not args.engines or _key(e[0]) in args.engines.split(",")]
     archive = generate(args.messages, args.files)
     size = sum(p.stat().st_size for p in archive.glob("*.gz"))
@@ -117,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     summaries = {json.dumps(results[name]["summary"], sort_keys=True) for name, _ in chosen}
     results["load_after"] = os.getloadavg()
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    provenance.write(args.out / RESULTS, results, run)
     if len(summaries) != 1:
         print("the engines' summaries differ", file=sys.stderr)
         return 1

@@ -72,6 +72,7 @@ def ref_tree(ref: str, repo: Path = ROOT, harness_from: Path | None = None) -> I
             _checkout(repo, commit, root)
             _install(root)
             (root / _STAMP).write_text(f"{ref} {commit}\n", encoding="utf-8")
+        _wheels(root)
         if harness_from is not None:
             _overlay_tests(harness_from, root)
         yield RefTree(ref=ref, commit=commit, root=root, python=root / ".venv" / "bin" / "python")
@@ -95,7 +96,7 @@ def _checkout(repo: Path, commit: str, root: Path) -> None:
 
 
 def _install(root: Path) -> None:
-    """What ``make install`` does, less the Lambda wheelhouse (the bundle is not measured from a ref)."""
+    """What ``make install`` does to the venv (the Lambda wheels: ``_wheels``)."""
     _say(f"venv for {root.name} (pip install -e '.[dev]', about a minute)")
     venv = root / ".venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -112,6 +113,15 @@ def _install(root: Path) -> None:
         constraint_file.write_text("\n".join(pins) + "\n", encoding="utf-8")
         constraints = ["-c", str(constraint_file)]
     subprocess.run([*pip, *constraints, "-e", f"{root}[dev]"], check=True, cwd=root)
+
+
+def _wheels(root: Path) -> None:
+    """The locked Lambda wheels, as ``make install`` fetches them: ``make bench``'s figure 7 builds the ref's
+    own bundle from ``.venv/wheelhouse``, offline. Also for a tree kept from before this step existed."""
+    if not (root / "deploy" / "bundle.py").exists() or (root / ".venv" / "wheelhouse").exists():
+        return
+    wheels = ["deploy/bundle.py", "wheels", "--arch", "template", "--arch", "host"]
+    subprocess.run([str(root / ".venv" / "bin" / "python"), *wheels], check=True, cwd=root)
 
 
 def _overlay_tests(source: Path, root: Path) -> None:

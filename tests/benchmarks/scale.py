@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks import archive
+from tests.benchmarks import archive, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=None, help="pue replay --workers (default: pue replay's own default)"
     )
     args = parser.parse_args(argv)
+    run = provenance.begin()
     work = args.out / "scale"
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         _say(json.dumps(row))
     name = "scale.json" if args.shape == "shop" else f"scale-{args.shape}.json"
-    (args.out / name).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    provenance.write(args.out / name, {"rows": rows}, run)
     print(table(rows))
     return 0
 

@@ -31,9 +31,13 @@ class CustomerProfilesStandIn(LoopbackStandIn):
 
     def attributes_of(self, account: str) -> dict[str, str]:
         """The attributes of the profile whose account number is ``account`` (empty when there is none)."""
+        return self.attributes_under("_account", account)
+
+    def attributes_under(self, key: str, value: str) -> dict[str, str]:
+        """The attributes of the profile ``key`` finds for ``value`` (empty when there is none)."""
         with self._lock:
             for profile in self.profiles.values():
-                if account in profile["keys"].get("_account", []):
+                if value in profile["keys"].get(key, []):
                     return dict(profile["Attributes"])
         return {}
 

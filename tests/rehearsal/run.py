@@ -109,6 +109,7 @@ class Rehearsal:
             "SegmentSpaceId": SPACE_ID,
             "SegmentProfileTokenSecretArn": token["ARN"],
             "RefreshMinIntervalSeconds": "60",
+            "RefreshAnonymous": "true",
             "CustomerProfilesDomain": PROFILES_DOMAIN,
             "CustomerProfilesCreate": "true",
             # The legacy path too, so every function of the template runs (the S3-triggered segment import,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 BUYER, VIEWER, LATE = "rehearsal-buyer", "rehearsal-viewer", "rehearsal-late"
+VISITOR = "rehearsal-anonymous-visitor"  # an anonymousId that never identifies (RefreshAnonymous=true)
 POISON = b"\x00not a Segment message"
 
 
@@ -24,6 +25,13 @@ def sample(name: str, user: str, message_id: str) -> dict[str, Any]:
     message = copy.deepcopy(json.loads((SAMPLES / name).read_text(encoding="utf-8")))
     message["userId"], message["messageId"] = user, message_id
     return dict(message)
+
+
+def visitor(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` sent by the anonymous ``VISITOR``: no userId."""
+    del message["userId"]
+    message["anonymousId"] = VISITOR
+    return message
 
 
 class Scenario:
@@ -42,7 +50,9 @@ class Scenario:
         records = [
             {
                 "Data": m if isinstance(m, bytes) else json.dumps(m).encode("utf-8"),
-                "PartitionKey": "poison" if isinstance(m, bytes) else str(m["userId"]),
+                "PartitionKey": "poison"
+                if isinstance(m, bytes)
+                else str(m.get("userId") or m["anonymousId"]),
             }
             for m in messages
         ]
@@ -70,6 +80,7 @@ class Scenario:
             sample("track_order_completed.json", BUYER, "rehearsal-3"),
             sample("identify.json", VIEWER, "rehearsal-4"),
             sample("page.json", VIEWER, "rehearsal-5"),
+            visitor(sample("track_product_viewed.json", VIEWER, "rehearsal-visitor-1")),
             POISON,
         )
         given_up = self.mapping.poll(self.r.invoker(self.consumer))
@@ -83,12 +94,31 @@ class Scenario:
             )
             attributes = self.r.profiles.attributes_of(user)
             self.expect(len(attributes) > 1, f"a Customer Profiles profile with recommendations for {user}")
+        self.anonymous_visitor()
         bought = self.item(self.r.stack.physical["PurchaseLedgerTable"], BUYER)
         self.expect(
             bool(bought.get("items", {}).get("SS")), f"the purchase ledger holds {BUYER}'s order: {bought}"
         )
         letters = self.messages("DeadLetterQueue")
         self.expect(len(letters) == 1, f"one dead letter (the poison record), got {len(letters)}")
+
+    def anonymous_visitor(self) -> None:
+        """RefreshAnonymous=true: the visitor's list asked for its anonymousId, sent to Segment in an identify
+        with only that id, and kept in Customer Profiles under the anonymous key."""
+        self.expect(
+            self.r.fake.recommendations_served().get(VISITOR) == 1,
+            f"one GetRecommendations for the anonymous visitor, got {self.r.fake.recommendations_served()}",
+        )
+        sent = [i for i in self.r.fake.identifies() if i.anonymous_id == VISITOR]
+        self.expect(
+            len(sent) == 1 and sent[0].user_id == "None" and "recommended_products" in sent[0].traits,
+            f"one identify with only the visitor's anonymousId and its list, got {sent}",
+        )
+        keyed = self.r.profiles.attributes_under("pue_anonymous_id", VISITOR)
+        self.expect(
+            "recommended_products" in keyed,
+            f"a visitor profile under pue_anonymous_id with its list: {keyed}",
+        )
 
     def discarded_batch(self) -> None:
         # A deployment fault (Personalize answers AccessDenied): retried, never dead-lettered, then given up

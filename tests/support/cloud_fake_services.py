@@ -112,8 +112,9 @@ def _stable_int(text: str) -> int:
 @dataclass(frozen=True, slots=True)
 class Identify:
     message_id: str
-    user_id: str
+    user_id: str  # "None" for an identify with only an anonymousId
     traits: dict[str, Any]
+    anonymous_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,12 @@ class CloudServices:
     def _segment_batch(self, request: RecordedRequest) -> Reply:
         batch = request.json().get("batch", [])
         found = [
-            Identify(str(m.get("messageId")), str(m.get("userId")), dict(m.get("traits") or {}))
+            Identify(
+                str(m.get("messageId")),
+                str(m.get("userId")),
+                dict(m.get("traits") or {}),
+                m.get("anonymousId") if isinstance(m.get("anonymousId"), str) else None,
+            )
             for m in batch
             if m.get("type") == "identify"
         ]

@@ -39,6 +39,7 @@ class RecordingSink:
     """Keeps every publish call as made; fails the users in ``failing``."""
 
     name = "recording"
+    takes_anonymous = False
 
     def __init__(self, failing: frozenset[str] = frozenset()) -> None:
         self.calls: list[list[Recommendation]] = []

@@ -49,7 +49,8 @@ def pipeline_factory() -> Iterator[Any]:
         p.close()
 
 
-def viewed(user: str, n: int, *, session: str | None = None) -> list[dict[str, Any]]:
+def viewed(user: str | None, n: int, *, session: str | None = None) -> list[dict[str, Any]]:
+    """``n`` views by ``user`` (None: an anonymous visitor, known by its ``session`` anonymousId alone)."""
     return [
         segment_track(
             "Product Viewed",

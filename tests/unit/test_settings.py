@@ -41,6 +41,7 @@ def test_aws_backend_names_every_missing_setting_at_once() -> None:
         ({"PUE_LOG_LEVEL": "LOUD"}, "PUE_LOG_LEVEL"),
         ({"PUE_REFRESH_MIN_INTERVAL_SECONDS": "-5"}, "PUE_REFRESH_MIN_INTERVAL_SECONDS"),
         ({"PUE_REFRESH_MIN_INTERVAL_SECONDS": "172800"}, "PUE_REFRESH_MIN_INTERVAL_SECONDS"),
+        ({"PUE_REFRESH_ANONYMOUS": "sometimes"}, "PUE_REFRESH_ANONYMOUS"),
     ],
 )
 def test_each_malformed_setting_is_named(env: dict[str, str], named: str) -> None:
@@ -80,3 +81,16 @@ def test_a_refresh_interval_on_aws_needs_its_ledger_table() -> None:
     )
     s = Settings.from_env({**aws, "PUE_REFRESH_LEDGER_TABLE": "pue-refreshes"})
     assert s.refresh_min_interval_seconds == 300 and s.refresh_ledger_table == "pue-refreshes"
+
+
+def test_anonymous_refreshes_are_off_unless_asked_for_and_read_by_the_local_backend_too() -> None:
+    from consumers.config.engagement_settings import EngagementSettings
+
+    assert Settings.from_env({}).refresh_anonymous is False
+    assert Settings.from_env({"PUE_REFRESH_ANONYMOUS": "true"}).refresh_anonymous is True
+    # Read locally too, so that the local backend can say it has no sink for the lists (not ignore it).
+    assert Settings.local_from_env({"PUE_REFRESH_ANONYMOUS": "on"}).refresh_anonymous is True
+    assert EngagementSettings.from_env({}).customer_profiles_anonymous_key == "pue_anonymous_id"
+    with pytest.raises(ConfigError) as caught:
+        EngagementSettings.from_env({"PUE_CUSTOMER_PROFILES_ANONYMOUS_KEY": "anonymous id"})
+    assert "PUE_CUSTOMER_PROFILES_ANONYMOUS_KEY" in caught.value.problems[0]
