@@ -218,3 +218,48 @@ def test_a_failed_call_inside_a_batch_leaves_nothing_and_the_rest_commits(tmp_pa
     assert [i.event_id for i in store.interactions_for("u1")] == ["g1"]
     other = recommender.get_recommendations(RecommendationRequest("u2", num_results=1))
     assert other.item_ids == ("A",)  # learned at the end of the batch
+
+
+def _learn_batches(tracker: LocalEventTracker, batches: list[list[Interaction]]) -> None:
+    for events in batches:
+        with tracker.batch():
+            for e in events:
+                tracker.put_events(EventBatch(e.session_id, e.user_id, (e,)))
+
+
+def test_an_actor_met_before_pairs_with_its_history_and_a_new_one_only_within_its_batch(
+    tmp_path: Path,
+) -> None:
+    # The reads of an actor's history are skipped for actors created in the batch (model_learning): an
+    # actor known from an earlier batch must still have its history read.
+    store, tracker, _ = open_model(tmp_path / "m.sqlite3", ModelParameters(window=4))
+    at = [T0 + timedelta(minutes=m) for m in range(6)]
+    first = [Interaction("e1", "V", "s1", at[0], "u1", "A"), Interaction("e2", "V", "s1", at[1], "u1", "B")]
+    second = [Interaction("e3", "V", "s1", at[2], "u1", "C"), Interaction("e4", "V", "s2", at[3], "u2", "C")]
+    second.append(Interaction("e5", "V", "s2", at[4], "u2", "D"))
+    _learn_batches(tracker, [first, second])
+    pairs = dump(store)["pairs"]
+    expected = {("A", "B", 1), ("A", "C", 1), ("B", "C", 1), ("C", "D", 1)}
+    assert pairs == sorted(expected | {(b, a, n) for a, b, n in expected})
+
+
+def _links(store: LocalStore) -> list[tuple[object, ...]]:
+    with store.transaction(write=False) as conn:
+        return conn.execute(
+            "SELECT u.actor, s.actor FROM model_links JOIN model_actors AS u ON u.id = model_links.user "
+            "JOIN model_actors AS s ON s.id = model_links.session ORDER BY 1, 2"
+        ).fetchall()
+
+
+def test_a_user_is_linked_to_an_earlier_anonymous_session_and_only_to_one(tmp_path: Path) -> None:
+    store, tracker, _ = open_model(tmp_path / "m.sqlite3", ModelParameters())
+    identified = [Interaction("e1", "V", "s-u1", T0, "u1", "A")]
+    _learn_batches(tracker, [identified])
+    assert _links(store) == []  # no anonymous actor at all: nothing to link
+    anonymous = [Interaction("e2", "V", "s-anon", T0 + timedelta(minutes=1), None, "B")]
+    login = [
+        Interaction("e3", "V", "s-anon", T0 + timedelta(minutes=2), "u2", "C"),  # the anonymous session's
+        Interaction("e4", "V", "s-u3", T0 + timedelta(minutes=3), "u3", "C"),  # no anonymous events
+    ]
+    _learn_batches(tracker, [anonymous, login])
+    assert _links(store) == [("u:u2", "s:s-anon")]
