@@ -68,8 +68,12 @@ REFRESH_WORKERS_MIN_USERS = 1_000  # a final refresh of this many users has its 
 # Each refresh worker adds ~50 MB at 1M interactions: with 2, the replay peaked at 254 MB (all processes),
 # within its 300 MB budget (docs/recommender.md); more is a choice (--workers), not a default.
 MAX_DEFAULT_WORKERS = 2
-# A refresh worker's page cache: the main process keeps its own (LocalStore.CACHE_KIB).
+# A refresh worker's page cache: the main process keeps its own (LocalStore.CACHE_KIB) while it tracks.
 REFRESH_WORKER_CACHE_KIB = 16 * 1024
+# The main process's page cache during the final refresh, freed and cut down to this once every batch is
+# tracked: it writes the sinks' rows while the workers read the model, and its 64 MB tracking cache beside
+# the workers made the replay's peak RSS (docs/recommender.md, "Peak RSS").
+REFRESH_MAIN_CACHE_KIB = 16 * 1024
 
 
 def default_workers() -> int:
@@ -200,15 +204,17 @@ def replay_command(
             if batch_size is None:
                 batch_size = BACKFILL_BATCH_SIZE if end.refresh == "end" else REPLAY_BATCH_SIZE
             events = _events(stack, path, lambda_event, batch_size, workers, pipeline)
+            tracked = None
             if end.refresh == "end" and wiring.local is not None:
                 per_group = max(1, BACKFILL_COMMIT_RECORDS // batch_size)
                 store = wiring.local.store
+                tracked = partial(store.release_cache, REFRESH_MAIN_CACHE_KIB)
                 # While the groups run, pue serve on this state dir queues POST /events (live_inbox.py).
                 held = backfill_lock(settings.state_dir)
                 grouped = in_commit_groups(events, store.commit_group, per_group, held)
                 events = stack.enter_context(closing(grouped))
             try:
-                _run(settings, events, pipeline, end, workers, result, lambda: signals.requested)
+                _run(settings, events, pipeline, end, workers, result, lambda: signals.requested, tracked)
             except KeyboardInterrupt as exc:  # a second Ctrl-C or SIGTERM: the batch in flight is undone
                 end.stopped, end.code = _signal_name(exc), exit_status(exc)
             if end.stopped is None and signals.signal is not None:
@@ -235,6 +241,7 @@ def _run(
     workers: int,
     result: BackfillResult,
     stop: Callable[[], bool],
+    tracked: Callable[[], None] | None = None,
 ) -> None:
     if end.refresh != "end":
         replay(events, pipeline, print_progress(), result.counts, stop)
@@ -253,6 +260,7 @@ def _run(
         refresh_users=end.refresh_users,
         result=result,
         stop=stop,
+        on_tracked=tracked,
     )
 
 

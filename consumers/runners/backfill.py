@@ -74,11 +74,14 @@ def backfill(
     refresh_users: str = "all",
     result: BackfillResult | None = None,
     stop: Callable[[], bool] | None = None,
+    on_tracked: Callable[[], None] | None = None,
 ) -> BackfillResult:
     """Track all of ``events``, then refresh the users ``refresh_users`` chooses of those that had events
     tracked, once (their lists computed by ``workers`` when given and there are enough users to pay for
     starting them). ``result`` is filled as the work goes (a caller interrupted half-way still has what was
-    done); ``stop`` is asked after each batch and each refresh round: True ends the backfill there."""
+    done); ``stop`` is asked after each batch and each refresh round: True ends the backfill there.
+    ``on_tracked`` is called once every batch is tracked, before the refresh (the local store gives back
+    its page cache: the refresh's processes then run beside a smaller main process)."""
     result = BackfillResult() if result is None else result
     stopping = stop or (lambda: False)
     pipeline.deferred_users, pipeline.deferred_tracked = {}, {}
@@ -92,6 +95,8 @@ def backfill(
     if stopping():  # the input was not read to its end: the lists would not be the archive's
         result.stopped, result.users_not_refreshed = True, len(users)
         return result
+    if on_tracked is not None:
+        on_tracked()
     ordered = sorted(chosen)
     chunks = [ordered[start : start + REFRESH_CHUNK] for start in range(0, len(ordered), REFRESH_CHUNK)]
     counts = result.counts

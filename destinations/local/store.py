@@ -106,6 +106,13 @@ class LocalStore:
         """Transactions inside commit together when it ends (a backfill): ``Transactions.group``."""
         return self._transactions.group()
 
+    def release_cache(self, kib: int) -> None:
+        """Free the page cache and keep it to ``kib`` from now on: a backfill's tracking is done, and its
+        final refresh (worker processes computing lists beside this one) reads and writes little here."""
+        with self._lock:
+            self._conn.execute(f"PRAGMA cache_size=-{int(kib)}")
+            self._conn.execute("PRAGMA shrink_memory")  # SQLite's free pages go back to the OS (measured)
+
     # interactions
 
     def add_interactions(self, interactions: Sequence[Interaction]) -> list[Interaction]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -358,3 +359,31 @@ def test_active_users_are_the_most_active_with_at_least_3_events_at_most_1000() 
     assert backfill_module.chosen_users({"once": 1, "busy": 3}, "active") == {"busy"}
     assert backfill_module.chosen_users(tracked, "all") == set(tracked)
     assert backfill_module.chosen_users(tracked, "none") == set()
+
+
+def test_the_main_process_gives_back_its_page_cache_after_tracking_before_the_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The replay's peak RSS was its main process's 64 MB tracking cache beside the refresh workers.
+    source = tmp_path / "archive.jsonl"
+    source.write_text(archive_lines(300), encoding="utf-8")
+    calls: list[tuple[object, ...]] = []
+    release = LocalStore.release_cache
+
+    def recording(store: LocalStore, kib: int) -> None:
+        with sqlite3.connect(store.path) as other:  # what is committed at that moment
+            stored = other.execute("SELECT COUNT(*) FROM interactions").fetchone()[0]
+            traits = other.execute("SELECT COUNT(*) FROM traits").fetchone()[0]
+        release(store, kib)
+        with store.transaction(write=False) as conn:
+            calls.append((kib, stored, traits, conn.execute("PRAGMA cache_size").fetchone()[0]))
+
+    monkeypatch.setattr(LocalStore, "release_cache", recording)
+    state = tmp_path / "state"
+    assert main(["replay", str(source), "--state", str(state), "--batch-size", "10", "--workers", "0"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    kib = local_commands.REFRESH_MAIN_CACHE_KIB
+    assert calls == [(kib, 300, 0, -kib)]  # every batch committed, no list written yet
+    assert summary["users_refreshed"] == 7
+    with sqlite3.connect(state / "pue.sqlite3") as conn:  # the refresh ran after it
+        assert conn.execute("SELECT COUNT(DISTINCT user_id) FROM traits").fetchone()[0] == 7
