@@ -68,6 +68,9 @@ def replay_run(source: Path, state: Path, workers: int | None = None) -> dict[st
         # The tree's; without /proc (macOS), the child's own peak (its workers' are not in it).
         "peak_rss_mb": tree["peak_rss_mb"] or round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
         "peak_rss_bound_mb": tree["peak_rss_bound_mb"],
+        "peak_rss_at_seconds": tree["peak_rss_at_seconds"],
+        "peak_rss_parts_mb": tree["peak_rss_parts_mb"],
+        "own_peak_rss_mb": tree["own_peak_rss_mb"],
         "store_bytes": store_bytes,
     }
 
