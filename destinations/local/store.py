@@ -20,7 +20,7 @@ from dataclasses import astuple
 from pathlib import Path
 from typing import Final
 
-from destinations.local import interaction_rows, owner_only, store_migration
+from destinations.local import heap_trim, interaction_rows, owner_only, store_migration
 from destinations.local.interaction_rows import IN_CHUNK as _IN_CHUNK
 from destinations.local.schema import STORE_SCHEMA
 from destinations.local.transactions import Transactions
@@ -111,7 +111,8 @@ class LocalStore:
         final refresh (worker processes computing lists beside this one) reads and writes little here."""
         with self._lock:
             self._conn.execute(f"PRAGMA cache_size=-{int(kib)}")
-            self._conn.execute("PRAGMA shrink_memory")  # SQLite's free pages go back to the OS (measured)
+            self._conn.execute("PRAGMA shrink_memory")  # the cache's pages go back to malloc
+        heap_trim.trim_heap()  # and malloc's to the OS (they lie under everything allocated since)
 
     # interactions
 
