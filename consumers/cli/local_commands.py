@@ -72,7 +72,7 @@ MAX_DEFAULT_WORKERS = 2
 REFRESH_WORKER_CACHE_KIB = 16 * 1024
 # The main process's page cache during the final refresh, freed and cut down to this once every batch is
 # tracked: it writes the sinks' rows while the workers read the model, and its 64 MB tracking cache beside
-# the workers made the replay's peak RSS (docs/recommender.md, "Peak RSS").
+# the workers made the replay's peak RSS (docs/recommender.md, "Peak RSS at 1M").
 REFRESH_MAIN_CACHE_KIB = 16 * 1024
 
 

@@ -193,7 +193,8 @@ def _load_actors(
 
     An actor created for this batch (``new_actors``) has no history to read: its id is new (actors are
     never deleted, so an id is never given twice), and the reads are skipped. Most actors of a visitor-heavy
-    archive are new in the batch they first appear in: a query each, per batch, was ~5 % of a backfill."""
+    archive are new in the batch they first appear in (the per-actor window query was ~4 % of the main
+    process's time on the 1M visitors archive, py-spy)."""
     actors: dict[str, _Actor] = {}
     wanted: set[tuple[int, int]] = set()
     for key, item, _ in keyed:
