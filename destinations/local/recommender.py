@@ -35,6 +35,7 @@ from typing import Final
 from destinations.local import model_rebuild
 from destinations.local.model_learning import LearnLimits, learn_batch
 from destinations.local.schema import MODEL_SCHEMA
+from destinations.local.session_neighbours import neighbour_votes
 from destinations.local.store import LocalStore
 from schemas.errors import PermanentError
 from schemas.interaction import Interaction
@@ -59,6 +60,10 @@ LIFT: Final = 1.25
 LIFT_FLOOR: Final = 0.1  # ... but a pair never counts for less than this share of its co-occurrences
 POPULARITY_WEIGHT: Final = 0.15  # + this * the item's decayed popularity / the hottest item's, per vote / top
 CANDIDATES: Final = 50  # best-voted items re-ranked with popularity (beyond the blocked ones)
+SESSION_NEIGHBOURS: Final = 100  # most similar other actors whose items vote (session_neighbours.py)
+# The session neighbours' votes (relative to their best) count this much against the co-occurrence votes
+# (relative to theirs): 0 turns them off.
+SESSION_WEIGHT: Final = 0.0
 
 _TIERS: Final = 3
 _MIN_RELEVANCE: Final = 1e-6  # keeps every score above 0 and the tiers' bands apart
@@ -68,6 +73,7 @@ _SERVICE: Final = "local-recommender"
 _RECOMMENDATION_ID_PREFIX: Final = "RID-"  # + 32 hex digits: 36 characters, within Personalize's 40
 
 Ranked = list[tuple[str, float]]  # (item id, relevance in (0, 1])
+Seen = tuple[int, str, int, float]  # (model item id, item id, distinct actors, latest time)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,9 @@ class ModelParameters:
     damping: float = POPULARITY_DAMPING
     anchor_damping: float = ANCHOR_DAMPING
     lift: float = LIFT
+    candidates: int = CANDIDATES
+    session_neighbours: int = SESSION_NEIGHBOURS
+    session_weight: float = SESSION_WEIGHT
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -131,7 +140,8 @@ class LocalRecommender:
 
     def _tiers(self, conn: sqlite3.Connection, request: RecommendationRequest) -> list[Ranked]:
         user_id, item_id, wanted = request.user_id, request.item_id, request.num_results
-        seen = _seen(conn, user_id) if user_id else []
+        own = _actors_of(conn, user_id) if user_id else []
+        seen = _seen(conn, own)
         excluded = set(
             self._store.item_ids_with_event_types(user_id, self._purchase_event_types) if user_id else ()
         )
@@ -144,8 +154,11 @@ class LocalRecommender:
         seen_ids = [name for _, name, _, _ in seen]
         blocked = excluded | set(seen_ids)
         weight = 0.0 if item_id else self._parameters.popularity_weight
-        limit = wanted + len(blocked) + (CANDIDATES if weight > 0 else 0)
+        limit = wanted + len(blocked) + (self._parameters.candidates if weight > 0 else 0)
         votes = _votes(conn, anchors, self._parameters, limit)
+        share = 0.0 if item_id else self._parameters.session_weight
+        if share > 0:
+            votes = _merged(votes, self._session_votes(conn, own, seen, limit), share)
         related = _blended(votes, blocked, weight, _top_heat(conn))[:wanted]
         if len(related) >= wanted:
             return [related]
@@ -153,6 +166,28 @@ class LocalRecommender:
         if len(related) + len(popular) >= wanted:
             return [related, popular]
         return [related, popular, _heat_of(conn, [i for i in seen_ids if i not in excluded])]
+
+    def _session_votes(
+        self, conn: sqlite3.Connection, own: list[int], seen: Sequence[Seen], limit: int
+    ) -> list[tuple[str, float, float]]:
+        recent = [item for item, _, _, _ in seen]
+        params = self._parameters
+        return neighbour_votes(conn, own, recent, params.decay, params.session_neighbours, limit)
+
+
+def _merged(
+    votes: Sequence[tuple[str, float, float]], others: Sequence[tuple[str, float, float]], weight: float
+) -> list[tuple[str, float, float]]:
+    """Two vote lists as one: each relative to its best vote, ``others`` times ``weight``, best first."""
+    merged: dict[str, tuple[float, float]] = {}
+    for found, scale in ((votes, 1.0), (others, weight)):
+        if not found:
+            continue
+        top = max(v for _, v, _ in found) or 1.0
+        for item, vote, heat in found:
+            previous = merged.get(item, (0.0, heat))[0]
+            merged[item] = (previous + scale * vote / top, heat)
+    return sorted(((i, v, h) for i, (v, h) in merged.items()), key=lambda x: (-x[1], x[0]))
 
 
 def _anchors(
@@ -217,10 +252,9 @@ def _actors_of(conn: sqlite3.Connection, user_id: str) -> list[int]:
     return [int(user), *(int(row[0]) for row in linked)]
 
 
-def _seen(conn: sqlite3.Connection, user_id: str) -> list[tuple[int, str, int, float]]:
-    """The distinct items (id, item id, distinct actors, latest time) of the user (with its linked
-    sessions) or of the anonymous visitor, most recent first."""
-    actors = _actors_of(conn, user_id)
+def _seen(conn: sqlite3.Connection, actors: Sequence[int]) -> list[tuple[int, str, int, float]]:
+    """The distinct items (id, item id, distinct actors, latest time) of the model actors (a user with
+    its linked sessions, or an anonymous visitor), most recent first."""
     if not actors:
         return []
     marks = ", ".join("?" * len(actors))

@@ -1,0 +1,63 @@
+"""Session neighbours: the other actors who most recently had the actor's last items vote their items.
+
+The co-occurrence votes (``recommender._votes``) say which items go with each of the actor's items, one
+item at a time; this says what actors whose history looks like this whole one went on to have (V-SKNN,
+Ludewig & Jannach, "Evaluation of session-based recommendation algorithms", 2018). The two are
+complementary: ensembles of them beat both (Jannach & Ludewig, "When recurrent neural networks meet the
+neighborhood for session-based recommendation", 2017). The recommender blends the two votes.
+
+At query time only, from ``model_history`` read by item (the ``model_history_by_item`` index):
+
+1. The actor's ``SESSION_ITEMS`` most recent items, the k-th weighing ``decay ** k`` (most recent first).
+2. For each, its ``SAMPLE`` most recent actors: actor ids are dense and given in order of first
+   appearance, so the highest ids are the newest actors (a bounded range of the index, read backwards).
+3. An actor's similarity is the sum of the weights of the items it shares; the ``neighbours`` most similar
+   (ties: the newer) vote each of their items with similarity / sqrt(their distinct items), so a
+   neighbour with a long history does not vote everything it ever had at full weight.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Final
+
+SESSION_ITEMS: Final = 10  # the actor's most recent items that look for neighbours (0.85**10: 0.2)
+SAMPLE: Final = 250  # most recent actors read per item: bounds a query's reads (V-SKNN samples too)
+
+
+def neighbour_votes(
+    conn: sqlite3.Connection,
+    own: Sequence[int],
+    recent: Sequence[int],
+    decay: float,
+    neighbours: int,
+    limit: int,
+) -> list[tuple[str, float, float]]:
+    """(item id, vote, log heat), best vote first, from the ``neighbours`` actors (not ``own``) most
+    similar to the recent items ``recent`` (model item ids, most recent first)."""
+    session = recent[:SESSION_ITEMS]
+    if not session or neighbours <= 0:
+        return []
+    values = ", ".join("(?, ?)" for _ in session)
+    terms = [x for rank, item in enumerate(session) for x in (item, decay**rank)]
+    marks = ", ".join("?" * len(own))
+    # The floor is each item's SAMPLE-th newest actor (NULL for an item with fewer: no floor), found once
+    # per item (MATERIALIZED keeps SQLite from re-running it per history row).
+    rows = conn.execute(
+        f"WITH session (item, weight) AS (VALUES {values}), "  # noqa: S608 - only placeholders formatted
+        "floors AS MATERIALIZED (SELECT item, weight, (SELECT actor FROM model_history AS f "
+        "INDEXED BY model_history_by_item WHERE f.item = session.item ORDER BY actor DESC "
+        "LIMIT 1 OFFSET ? - 1) AS floor FROM session), "
+        "near AS MATERIALIZED (SELECT h.actor, SUM(floors.weight) AS similarity FROM floors "
+        "JOIN model_history AS h INDEXED BY model_history_by_item ON h.item = floors.item "
+        f"AND h.actor >= coalesce(floors.floor, 0) WHERE h.actor NOT IN ({marks}) "
+        "GROUP BY h.actor ORDER BY similarity DESC, h.actor DESC LIMIT ?), "
+        "sized AS MATERIALIZED (SELECT near.actor, near.similarity * pow(COUNT(*), -0.5) AS strength "
+        "FROM near JOIN model_history AS h ON h.actor = near.actor GROUP BY near.actor) "
+        "SELECT i.item_id, SUM(sized.strength) AS vote, i.log_heat FROM sized "
+        "JOIN model_history AS h ON h.actor = sized.actor JOIN model_items AS i ON i.id = h.item "
+        "GROUP BY h.item ORDER BY vote DESC, i.item_id LIMIT ?",
+        (*terms, SAMPLE, *own, neighbours, limit),
+    )
+    return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]
