@@ -116,6 +116,7 @@ class LocalRecommender:
         self._parameters = parameters or ModelParameters()
         store.ensure_schema(MODEL_SCHEMA)
         store.ensure_event_type_index(purchase_event_types)
+        model_rebuild.add_actor_sizes(store)  # a store written before the session neighbours: once
         # A store whose model never learned its interactions (written before model_* existed): once.
         model_rebuild.rebuild_if_unlearned(store, self._parameters.learn_limits)
         with store.transaction(write=False) as conn:

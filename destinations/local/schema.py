@@ -106,7 +106,8 @@ CREATE INDEX IF NOT EXISTS model_items_hottest ON model_items (log_heat DESC);
 
 CREATE TABLE IF NOT EXISTS model_actors (
     id INTEGER PRIMARY KEY,
-    actor TEXT NOT NULL UNIQUE
+    actor TEXT NOT NULL UNIQUE,
+    items INTEGER NOT NULL DEFAULT 0         -- distinct items in its history (old stores: model_rebuild)
 );
 
 CREATE TABLE IF NOT EXISTS model_history (

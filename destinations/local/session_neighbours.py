@@ -11,9 +11,9 @@ At query time only, from ``model_history`` read by item (the ``model_history_by_
 1. The actor's ``SESSION_ITEMS`` most recent items, the k-th weighing ``decay ** k`` (most recent first).
 2. For each, its ``SAMPLE`` most recent actors: actor ids are dense and given in order of first
    appearance, so the highest ids are the newest actors (a bounded range of the index, read backwards).
-3. An actor's similarity is the sum of the weights of the items it shares; the ``neighbours`` most similar
-   (ties: the newer) vote each of their items with similarity / sqrt(their distinct items), so a
-   neighbour with a long history does not vote everything it ever had at full weight.
+3. An actor's similarity is the sum of the weights of the items it shares, divided by the square root of
+   its distinct items (``model_actors.items``: a cosine, as SKNN's), so a long history is not everyone's
+   neighbour; the ``neighbours`` most similar (ties: the newer) vote each of their items with it.
 """
 
 from __future__ import annotations
@@ -43,21 +43,23 @@ def neighbour_votes(
     terms = [x for rank, item in enumerate(session) for x in (item, decay**rank)]
     marks = ", ".join("?" * len(own))
     # The floor is each item's SAMPLE-th newest actor (NULL for an item with fewer: no floor), found once
-    # per item (MATERIALIZED keeps SQLite from re-running it per history row).
+    # per item (MATERIALIZED keeps SQLite from re-running it per history row). Items are named only for
+    # the best-voted ones, not for every row the neighbours have.
     rows = conn.execute(
         f"WITH session (item, weight) AS (VALUES {values}), "  # noqa: S608 - only placeholders formatted
         "floors AS MATERIALIZED (SELECT item, weight, (SELECT actor FROM model_history AS f "
         "INDEXED BY model_history_by_item WHERE f.item = session.item ORDER BY actor DESC "
         "LIMIT 1 OFFSET ? - 1) AS floor FROM session), "
-        "near AS MATERIALIZED (SELECT h.actor, SUM(floors.weight) AS similarity FROM floors "
+        "overlap AS MATERIALIZED (SELECT h.actor, SUM(floors.weight) AS shared FROM floors "
         "JOIN model_history AS h INDEXED BY model_history_by_item ON h.item = floors.item "
-        f"AND h.actor >= coalesce(floors.floor, 0) WHERE h.actor NOT IN ({marks}) "
-        "GROUP BY h.actor ORDER BY similarity DESC, h.actor DESC LIMIT ?), "
-        "sized AS MATERIALIZED (SELECT near.actor, near.similarity * pow(COUNT(*), -0.5) AS strength "
-        "FROM near JOIN model_history AS h ON h.actor = near.actor GROUP BY near.actor) "
-        "SELECT i.item_id, SUM(sized.strength) AS vote, i.log_heat FROM sized "
-        "JOIN model_history AS h ON h.actor = sized.actor JOIN model_items AS i ON i.id = h.item "
-        "GROUP BY h.item ORDER BY vote DESC, i.item_id LIMIT ?",
+        f"AND h.actor >= coalesce(floors.floor, 0) WHERE h.actor NOT IN ({marks}) GROUP BY h.actor), "
+        "near AS MATERIALIZED (SELECT overlap.actor, overlap.shared * pow(max(a.items, 1), -0.5) "
+        "AS similarity FROM overlap JOIN model_actors AS a ON a.id = overlap.actor "
+        "ORDER BY similarity DESC, overlap.actor DESC LIMIT ?), "
+        "voted AS MATERIALIZED (SELECT h.item, SUM(near.similarity) AS vote FROM near "
+        "JOIN model_history AS h ON h.actor = near.actor GROUP BY h.item ORDER BY vote DESC, h.item LIMIT ?) "
+        "SELECT i.item_id, voted.vote, i.log_heat FROM voted JOIN model_items AS i ON i.id = voted.item "
+        "ORDER BY voted.vote DESC, i.item_id",
         (*terms, SAMPLE, *own, neighbours, limit),
     )
     return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]

@@ -22,8 +22,8 @@ from schemas.recommendation import RecommendationRequest
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PURCHASES = frozenset({"Order Completed"})
-PLAIN = ModelParameters(  # cosine votes (no lift), popularity only as a fill
-    damping=0.5, anchor_damping=0.5, lift=0.0, popularity_weight=0.0
+PLAIN = ModelParameters(  # cosine votes (no lift), popularity only as a fill, no session neighbours
+    damping=0.5, anchor_damping=0.5, lift=0.0, popularity_weight=0.0, session_weight=0.0
 )
 
 
