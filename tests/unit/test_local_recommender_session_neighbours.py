@@ -6,23 +6,18 @@ the order that flips is the neighbours' doing.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from destinations.local.recommender import LocalRecommender, ModelParameters
+from destinations.local.recommender import ModelParameters
 from destinations.local.store import LocalStore
-from destinations.local.tracker import LocalEventTracker
-from schemas.interaction import EventBatch, Interaction
-from schemas.recommendation import RecommendationRequest
+from tests.support.ranking_clock import T0, Clock, ranked
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-PURCHASES = frozenset({"Order Completed"})
 PLAIN = ModelParameters(  # cosine co-occurrence votes, no popularity blend, no session neighbours
     damping=0.5, anchor_damping=0.5, lift=0.0, popularity_weight=0.0, session_weight=0.0
 )
@@ -36,31 +31,10 @@ def store(tmp_path: Path) -> Iterator[LocalStore]:
     s.close()
 
 
-class Clock:
-    def __init__(self, store: LocalStore) -> None:
-        self.tracker = LocalEventTracker(store, LocalRecommender(store, PURCHASES, PLAIN))
-        self._ids = itertools.count()
-
-    def track(self, user: str, items: Sequence[str], at: datetime = T0) -> None:
-        for start in range(0, len(items), 10):  # PutEvents takes 10 events at most
-            events = tuple(
-                Interaction(
-                    f"ev-{next(self._ids)}", "Product Viewed", f"s-{user}", at + timedelta(seconds=n), user, i
-                )
-                for n, i in enumerate(items[start : start + 10], start=start)
-            )
-            self.tracker.put_events(EventBatch(f"s-{user}", user, events))
-
-
-def ranked(store: LocalStore, params: ModelParameters, user: str, wanted: int = 2) -> tuple[str, ...]:
-    recommender = LocalRecommender(store, PURCHASES, params)
-    return recommender.get_recommendations(RecommendationRequest(user, num_results=wanted)).item_ids
-
-
 def test_an_actor_who_had_the_whole_recent_history_outvotes_items_that_go_with_one_item(
     store: LocalStore,
 ) -> None:
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     for n in range(4):
         clock.track(f"a{n}", ["A", "X"])  # X goes with A, one item at a time
     for n in range(3):
@@ -75,7 +49,7 @@ def test_an_actor_who_had_the_whole_recent_history_outvotes_items_that_go_with_o
 def test_a_neighbour_with_a_long_history_counts_less_than_one_that_is_only_this_history(
     store: LocalStore,
 ) -> None:
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     clock.track("short", ["A", "B", "S"])
     clock.track("long", ["A", "B", "L", *(f"other{n}" for n in range(30))])
     clock.track("target", ["A", "B"], T0 + timedelta(hours=1))
@@ -88,7 +62,7 @@ def test_a_neighbour_with_a_long_history_counts_less_than_one_that_is_only_this_
 
 
 def test_learning_counts_each_actors_distinct_items(store: LocalStore) -> None:
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     clock.track("u", ["A", "B", "A", "C"])
     clock.track("u", ["C", "D"], T0 + timedelta(minutes=5))  # C again: not a new item
     clock.track("v", ["A"])
@@ -109,7 +83,7 @@ def test_a_store_written_before_the_history_sizes_gets_them_counted_and_answers_
 ) -> None:
     path = tmp_path / "pue.sqlite3"
     store = LocalStore(path)
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     for n in range(4):
         clock.track(f"a{n}", ["A", "X"])
     clock.track("twin", ["A", "B", "C", "Y"])
