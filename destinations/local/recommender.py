@@ -39,7 +39,7 @@ from typing import Final
 from destinations.local import model_rebuild
 from destinations.local.model_learning import LearnLimits, learn_batch
 from destinations.local.schema import MODEL_SCHEMA
-from destinations.local.session_neighbours import neighbour_votes
+from destinations.local.session_neighbours import SESSION_ITEMS, neighbour_votes
 from destinations.local.store import LocalStore
 from schemas.errors import PermanentError
 from schemas.interaction import Interaction
@@ -98,6 +98,7 @@ class ModelParameters:
     candidates: int = CANDIDATES
     session_neighbours: int = SESSION_NEIGHBOURS
     session_weight: float = SESSION_WEIGHT
+    session_items: int = SESSION_ITEMS
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -180,7 +181,9 @@ class LocalRecommender:
     ) -> list[tuple[str, float, float]]:
         recent = [item for item, _, _, _ in seen]
         params = self._parameters
-        return neighbour_votes(conn, own, recent, params.decay, params.session_neighbours, limit)
+        return neighbour_votes(
+            conn, own, recent, params.decay, params.session_neighbours, limit, params.session_items
+        )
 
 
 def _merged(

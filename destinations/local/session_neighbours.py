@@ -33,10 +33,11 @@ def neighbour_votes(
     decay: float,
     neighbours: int,
     limit: int,
+    items: int = SESSION_ITEMS,
 ) -> list[tuple[str, float, float]]:
     """(item id, vote, log heat), best vote first, from the ``neighbours`` actors (not ``own``) most
-    similar to the recent items ``recent`` (model item ids, most recent first)."""
-    session = recent[:SESSION_ITEMS]
+    similar to the ``items`` most recent of ``recent`` (model item ids, most recent first)."""
+    session = recent[:items]
     if not session or neighbours <= 0:
         return []
     values = ", ".join("(?, ?)" for _ in session)
