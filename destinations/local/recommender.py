@@ -39,7 +39,7 @@ from typing import Final
 from destinations.local import model_rebuild
 from destinations.local.model_learning import LearnLimits, learn_batch
 from destinations.local.schema import MODEL_SCHEMA
-from destinations.local.session_neighbours import SESSION_ITEMS, neighbour_votes
+from destinations.local.session_neighbours import NEIGHBOUR_MAX_ITEMS, SESSION_ITEMS, neighbour_votes
 from destinations.local.store import LocalStore
 from schemas.errors import PermanentError
 from schemas.interaction import Interaction
@@ -99,6 +99,7 @@ class ModelParameters:
     session_neighbours: int = SESSION_NEIGHBOURS
     session_weight: float = SESSION_WEIGHT
     session_items: int = SESSION_ITEMS
+    neighbour_max_items: int = NEIGHBOUR_MAX_ITEMS
 
     @property
     def learn_limits(self) -> LearnLimits:
@@ -182,7 +183,14 @@ class LocalRecommender:
         recent = [item for item, _, _, _ in seen]
         params = self._parameters
         return neighbour_votes(
-            conn, own, recent, params.decay, params.session_neighbours, limit, params.session_items
+            conn,
+            own,
+            recent,
+            params.decay,
+            params.session_neighbours,
+            limit,
+            params.session_items,
+            params.neighbour_max_items,
         )
 
 

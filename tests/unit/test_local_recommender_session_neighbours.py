@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from destinations.local.recommender import ModelParameters
+from destinations.local.session_neighbours import neighbour_votes
 from destinations.local.store import LocalStore
 from tests.support.ranking_clock import T0, Clock, ranked
 
@@ -102,3 +103,17 @@ def test_a_store_written_before_the_history_sizes_gets_them_counted_and_answers_
         assert sizes["u:twin"] == 4 and sizes["u:target"] == 3 and sizes["u:a0"] == 2
     finally:
         reopened.close()
+
+
+def test_an_actor_with_more_items_than_the_bound_is_no_neighbour(store: LocalStore) -> None:
+    clock = Clock(store, PLAIN)
+    clock.track("short", ["A", "B", "S"])
+    clock.track("long", ["A", "B", "L", *(f"other{n}" for n in range(30))])
+    clock.track("target", ["A", "B"], T0 + timedelta(hours=1))
+    with store.transaction(write=False) as conn:
+        own = [int(conn.execute("SELECT id FROM model_actors WHERE actor = 'u:target'").fetchone()[0])]
+        recent = [int(r[0]) for r in conn.execute("SELECT item FROM model_history WHERE actor = ?", own)]
+        unbounded = {item for item, _, _ in neighbour_votes(conn, own, recent, 0.85, 100, 100, largest=0)}
+        bounded = {item for item, _, _ in neighbour_votes(conn, own, recent, 0.85, 100, 100, largest=10)}
+    assert {"S", "L", "other0"} <= unbounded
+    assert "S" in bounded and not {"L", "other0"} & bounded  # "long" has 33 items: over the bound
