@@ -70,3 +70,18 @@ def neighbour_votes(
         (*terms, SAMPLE, *own, largest, largest, neighbours, limit),
     )
     return [(str(item), float(vote), float(heat)) for item, vote, heat in rows]
+
+
+def merged(
+    votes: Sequence[tuple[str, float, float]], others: Sequence[tuple[str, float, float]], weight: float
+) -> list[tuple[str, float, float]]:
+    """Two vote lists as one: each relative to its best vote, ``others`` times ``weight``, best first."""
+    total: dict[str, tuple[float, float]] = {}
+    for found, scale in ((votes, 1.0), (others, weight)):
+        if not found:
+            continue
+        top = max(v for _, v, _ in found) or 1.0
+        for item, vote, heat in found:
+            previous = total.get(item, (0.0, heat))[0]
+            total[item] = (previous + scale * vote / top, heat)
+    return sorted(((i, v, h) for i, (v, h) in total.items()), key=lambda x: (-x[1], x[0]))
