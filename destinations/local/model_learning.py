@@ -51,6 +51,7 @@ class _Actor:
     known: dict[int, tuple[float, int]] = field(default_factory=dict)  # item -> (last_ts, tick)
     window: list[Entry] = field(default_factory=list)  # the most recent distinct items, newest first
     changed: set[int] = field(default_factory=set)
+    added: int = 0  # items new to its history in this batch
 
     def touch(self, entry: Entry, previous: Entry | None, size: int) -> None:
         """Put ``entry`` in the window (replacing the item's ``previous`` entry), keep ``size`` newest."""
@@ -119,11 +120,12 @@ def learn_batch(conn: sqlite3.Connection, interactions: Sequence[Interaction], l
             add_pairs(map(item.__or__, map(int.__lshift__, others, repeat(shift))))
         actor.known[item] = (ts, tick)
         actor.changed.add(item)
+        actor.added += 1
         if len(recent) < window or entry > recent[-1]:
             actor.touch(entry, None, window)
         heat.setdefault(item, []).append(ts * HEAT_RATE)  # forward decay, compared in log space
     pairs.sort()
-    _write(conn, actors.values(), pairs, shift)
+    _write(conn, list(actors.values()), pairs, shift)
     _update_items(conn, pairs, shift, heat, limits)
     conn.execute(
         "INSERT INTO model_meta (key, value) VALUES ('tick', ?) "
@@ -229,11 +231,16 @@ def _load_actors(
     return actors
 
 
-def _write(conn: sqlite3.Connection, actors: Iterable[_Actor], pairs: list[int], shift: int) -> None:
+def _write(conn: sqlite3.Connection, actors: Sequence[_Actor], pairs: list[int], shift: int) -> None:
     conn.executemany(
         "INSERT INTO model_history (actor, item, last_ts, tick) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (actor, item) DO UPDATE SET last_ts = excluded.last_ts, tick = excluded.tick",
         sorted((a.id, item, *a.known[item]) for a in actors for item in a.changed),
+    )
+    # Each actor's history size, for the session neighbours' similarity: one write per actor per batch.
+    conn.executemany(
+        "UPDATE model_actors SET items = items + ? WHERE id = ?",
+        sorted(((a.added, a.id) for a in actors if a.added), key=itemgetter(1)),
     )
     upsert = "ON CONFLICT (a, b) DO UPDATE SET actors = actors + 1"
     if 2 * shift <= _SQLITE_INT_BITS:

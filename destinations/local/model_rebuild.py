@@ -28,6 +28,28 @@ logger = logging.getLogger(__name__)
 REBUILD_BATCH: Final = 10_000
 
 
+def _has_actor_sizes(conn: sqlite3.Connection) -> bool:
+    return any(row[1] == "items" for row in conn.execute("PRAGMA table_info(model_actors)"))
+
+
+def add_actor_sizes(store: LocalStore) -> bool:
+    """Give a store written before ``model_actors.items`` (the session neighbours' history sizes) that
+    column, counted from ``model_history``, once; True when it was added."""
+    with store.transaction(write=False) as conn:
+        if _has_actor_sizes(conn):
+            return False
+    with store.transaction() as conn:
+        if _has_actor_sizes(conn):
+            return False  # another process added it between our look and our lock
+        conn.execute("ALTER TABLE model_actors ADD COLUMN items INTEGER NOT NULL DEFAULT 0")
+        conn.execute(
+            "UPDATE model_actors SET items = "
+            "(SELECT COUNT(*) FROM model_history WHERE actor = model_actors.id)"
+        )
+    logger.warning("model_actors.items added to an older store's model (history sizes; once)")
+    return True
+
+
 def needs_rebuild(conn: sqlite3.Connection) -> bool:
     """Interactions with an item are stored, and the model has learned nothing."""
     if conn.execute("SELECT 1 FROM model_meta WHERE key = 'tick'").fetchone() is not None:

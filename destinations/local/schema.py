@@ -106,7 +106,8 @@ CREATE INDEX IF NOT EXISTS model_items_hottest ON model_items (log_heat DESC);
 
 CREATE TABLE IF NOT EXISTS model_actors (
     id INTEGER PRIMARY KEY,
-    actor TEXT NOT NULL UNIQUE
+    actor TEXT NOT NULL UNIQUE,
+    items INTEGER NOT NULL DEFAULT 0         -- distinct items in its history (old stores: model_rebuild)
 );
 
 CREATE TABLE IF NOT EXISTS model_history (
@@ -118,6 +119,9 @@ CREATE TABLE IF NOT EXISTS model_history (
 ) WITHOUT ROWID;
 -- No index by recency: an actor's rows are one range of the primary key, sorted when read (a user has
 -- tens to a few thousand items); an index would cost ~14 bytes per row and a write per event.
+-- By item, for the session neighbours (session_neighbours.py): an item's newest actors are the end of its
+-- range (actor ids grow). Only a new (actor, item) writes it: a repeat updates last_ts, not in the index.
+CREATE INDEX IF NOT EXISTS model_history_by_item ON model_history (item, actor);
 
 CREATE TABLE IF NOT EXISTS model_pairs (
     a INTEGER NOT NULL,

@@ -1,6 +1,9 @@
 """Choose pue's ranking settings by their mean HR@10 over every protocol's validation split, never one set.
 
-    .venv/bin/python -m tests.benchmarks.eval_tune --grid "decay=0.95,0.9;session_boost=0,1"
+    .venv/bin/python -m tests.benchmarks.eval_tune --grid "decay=0.95,0.9;lift=1,1.5"
+    .venv/bin/python -m tests.benchmarks.eval_tune --grid "decay=0.95,0.9 | lift=1,1.5"
+
+``;`` makes every combination; ``|`` joins grids (one knob at a time around the defaults, in one run).
 
 Each protocol of ``make eval`` (every data set found, users and anonymous) learns its validation split once
 with the default learning settings (window, neighbours: what a grid over ranking settings cannot change);
@@ -23,11 +26,18 @@ from tests.benchmarks.evaluate import USERS, evaluate, protocols, pue_model, pue
 
 
 def grid(spec: str) -> list[ModelParameters]:
-    """``name=v1,v2;name2=...`` as every combination over the defaults."""
+    """``name=v1,v2;name2=...`` as every combination over the defaults; ``a | b``: a's then b's, once each."""
+    configs: list[ModelParameters] = []
+    for part in spec.split("|"):
+        configs += (c for c in _product(part.strip()) if c not in configs)
+    return configs
+
+
+def _product(spec: str) -> list[ModelParameters]:
     kinds = {f.name: f.type for f in fields(ModelParameters)}
     axes: list[list[tuple[str, Any]]] = []
     for part in filter(None, spec.split(";")):
-        name, _, values = part.partition("=")
+        name, _, values = part.strip().partition("=")
         if name not in kinds:
             raise SystemExit(f"unknown setting {name!r}: one of {', '.join(kinds)}")
         cast = int if kinds[name] in (int, "int") else float
@@ -37,7 +47,9 @@ def grid(spec: str) -> list[ModelParameters]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.eval_tune", description=__doc__)
-    parser.add_argument("--grid", default="", help="name=v1,v2;name2=... over ModelParameters' fields")
+    parser.add_argument(
+        "--grid", default="", help="name=v1,v2;name2=... over ModelParameters' fields; '|' joins grids"
+    )
     parser.add_argument("--data", default="movietweetings,grocery,synthetic")
     parser.add_argument("--users", type=int, default=USERS)
     args = parser.parse_args(argv)

@@ -21,8 +21,9 @@ from schemas.recommendation import RecommendationRequest
 
 CONFIGS: Final = {
     "default": ModelParameters(),
+    "without the session neighbours (session_weight 0)": ModelParameters(session_weight=0.0),
     "previous default (30 anchors, decay 0.9, no lift)": ModelParameters(
-        anchors=30, decay=0.9, anchor_damping=0.5, lift=0.0
+        anchors=30, decay=0.9, anchor_damping=0.5, lift=0.0, session_weight=0.0
     ),
 }
 NUM_RESULTS: Final = 25  # as tests.benchmarks.scale's GET /recommendations

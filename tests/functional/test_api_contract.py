@@ -235,7 +235,11 @@ def test_an_anonymous_visitor_is_answered_from_its_session_and_keeps_it_when_it_
     logged_in = post_event(client, viewed("B1", userId="vera", anonymousId="visitor-9"), "numResults=6")
     items = [i["itemId"] for i in logged_in.json()["items"]]
     assert logged_in.status == 200 and logged_in.json()["userId"] == "vera"
-    assert {"A2", "A3", "A4"} <= set(items) and "A1" not in items and "B1" not in items
+    assert "A1" not in items and "B1" not in items
+    # A1's cluster is voted for (the personal score band, above 2/3), not only a popular fill: cluster B,
+    # the larger, leads (B1 is the latest view, and its many viewers are the session neighbours).
+    from_a1 = [i for i in logged_in.json()["items"] if i["itemId"].startswith("A")]
+    assert from_a1 and all(i["score"] > 2 / 3 for i in from_a1)
     assert main(["profile", "vera", "--state", str(state)]) == 0
     assert json.loads(capsys.readouterr().out)["traits"][RECOMMENDED_PRODUCTS] == items
     assert main(["profile", "visitor-9", "--state", str(state)]) == 0

@@ -6,24 +6,20 @@ order that flips is the knob's doing (the defaults are covered by test_local_rec
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from destinations.local.recommender import LocalRecommender, ModelParameters
 from destinations.local.store import LocalStore
-from destinations.local.tracker import LocalEventTracker
-from schemas.interaction import EventBatch, Interaction
 from schemas.recommendation import RecommendationRequest
+from tests.support.ranking_clock import PURCHASES, T0, Clock, ranked
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-PURCHASES = frozenset({"Order Completed"})
-PLAIN = ModelParameters(  # cosine votes (no lift), popularity only as a fill
-    damping=0.5, anchor_damping=0.5, lift=0.0, popularity_weight=0.0
+PLAIN = ModelParameters(  # cosine votes (no lift), popularity only as a fill, no session neighbours
+    damping=0.5, anchor_damping=0.5, lift=0.0, popularity_weight=0.0, session_weight=0.0
 )
 
 
@@ -34,28 +30,8 @@ def store(tmp_path: Path) -> Iterator[LocalStore]:
     s.close()
 
 
-class Clock:
-    def __init__(self, store: LocalStore) -> None:
-        self.tracker = LocalEventTracker(store, LocalRecommender(store, PURCHASES, PLAIN))
-        self._ids = itertools.count()
-
-    def track(self, user: str, items: Sequence[str], at: datetime) -> None:
-        events = tuple(
-            Interaction(
-                f"ev-{next(self._ids)}", "Product Viewed", f"s-{user}", at + timedelta(seconds=n), user, i
-            )
-            for n, i in enumerate(items)
-        )
-        self.tracker.put_events(EventBatch(f"s-{user}", user, events))
-
-
-def ranked(store: LocalStore, params: ModelParameters, user: str) -> tuple[str, ...]:
-    recommender = LocalRecommender(store, PURCHASES, params)
-    return recommender.get_recommendations(RecommendationRequest(user, num_results=2)).item_ids
-
-
 def test_damping_trades_a_niche_neighbour_for_a_popular_one(store: LocalStore) -> None:
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     for n in range(2):
         clock.track(f"niche{n}", ["A", "N"], T0)  # N: 2 actors, both with A
     for n in range(3):
@@ -69,7 +45,7 @@ def test_damping_trades_a_niche_neighbour_for_a_popular_one(store: LocalStore) -
 
 
 def test_recent_popularity_is_blended_by_event_time_not_total_count(store: LocalStore) -> None:
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     weeks_later = T0 + timedelta(weeks=8)  # popularity's half-life is a week of event time
     for n in range(6):
         clock.track(f"old{n}", ["C"], T0)  # C: 6 viewers, long ago
@@ -88,7 +64,7 @@ def test_recent_popularity_is_blended_by_event_time_not_total_count(store: Local
 
 
 def test_lift_trades_a_neighbour_everyone_has_for_one_that_goes_with_the_anchor(store: LocalStore) -> None:
-    clock = Clock(store)
+    clock = Clock(store, PLAIN)
     for n in range(10):
         clock.track(f"a{n}", ["A", *(["P"] if n < 4 else ["N"] if n < 7 else [])], T0)
     for n in range(36):
