@@ -117,3 +117,19 @@ def test_an_actor_with_more_items_than_the_bound_is_no_neighbour(store: LocalSto
         bounded = {item for item, _, _ in neighbour_votes(conn, own, recent, 0.85, 100, 100, largest=10)}
     assert {"S", "L", "other0"} <= unbounded
     assert "S" in bounded and not {"L", "other0"} & bounded  # "long" has 33 items: over the bound
+
+
+def test_a_history_longer_than_session_history_weighs_the_neighbours_less(store: LocalStore) -> None:
+    clock = Clock(store, PLAIN)
+    for n in range(4):
+        clock.track(f"a{n}", ["A", "X"])
+    for n in range(3):
+        clock.track(f"twin{n}", ["A", "B", "C", "Y"])
+    for n in range(60):
+        clock.track(f"fan{n}", ["Y"])
+    clock.track("target", ["A", "B", "C"], T0 + timedelta(hours=1))
+    light = replace(PLAIN, session_weight=0.24)  # here the neighbours lead from about 0.15 on
+    # Three items: within a history of 3 the neighbours keep their whole weight...
+    assert ranked(store, replace(light, session_history=3), "target")[0] == "Y"
+    # ... beyond it they weigh session_history / 3 as much (0.08), and the co-occurrence votes lead again.
+    assert ranked(store, replace(light, session_history=1), "target")[0] == "X"
