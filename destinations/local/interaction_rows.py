@@ -35,14 +35,20 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 IN_CHUNK: Final = 500
 _NAME_OF: Final = itemgetter(1)  # of an (id, name) row
 
-# The columns row() fills, in its order (seq, the rowid, is arrival order: SQLite assigns it).
+# The columns row() fills, in its order, after seq (the rowid: arrival order, given by ``insert``, or kept
+# as found by a migration).
 _COLUMNS: Final = (
     "event_hash, event_id, event_type, session, sent_us, utc_offset_us, user, item, event_value, "
     "properties, recommendation_id, impression"
 )
-INSERT_SQL: Final = f"INSERT INTO interactions ({_COLUMNS}) VALUES ({', '.join('?' * 12)})"  # noqa: S608
-# The same with an explicit seq first (a migration keeps the arrival order it finds).
 INSERT_WITH_SEQ_SQL: Final = f"INSERT INTO interactions (seq, {_COLUMNS}) VALUES ({', '.join('?' * 13)})"  # noqa: S608
+# A usual row (an aware time, an item, nothing optional), with its user or without: its NULL columns left
+# out of the statement (``insert``).
+_USUAL_HEAD: Final = "seq, event_hash, event_id, event_type, session, sent_us, utc_offset_us"
+_USUAL_SQL: Final = {
+    True: f"INSERT INTO interactions ({_USUAL_HEAD}, user, item) VALUES ({', '.join('?' * 9)})",  # noqa: S608
+    False: f"INSERT INTO interactions ({_USUAL_HEAD}, item) VALUES ({', '.join('?' * 8)})",  # noqa: S608
+}
 # What _interaction reads back, names resolved.
 SELECT_SQL: Final = (
     "SELECT i.event_id, t.name, i.session, i.sent_us, i.utc_offset_us, u.name, it.name, i.event_value, "
@@ -64,13 +70,14 @@ def _uuid_text(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def stored_event_id(event_id: str) -> str | bytes:
+def stored_event_id(event_id: str) -> str | bytearray:
     """The 16 bytes of a canonical lowercase UUID (20 bytes fewer per row), any other id as it is.
-    (Session ids are stored the same way.)"""
+    (Session ids are stored the same way.) A bytearray, not bytes: Python's sqlite3 binds a bytearray
+    directly but sends bytes through its adapter lookup (``insert``)."""
     if len(event_id) == 36 and event_id[8] == event_id[13] == event_id[18] == event_id[23] == "-":
         digits = event_id.replace("-", "")
         try:
-            raw = bytes.fromhex(digits)
+            raw = bytearray.fromhex(digits)
         except ValueError:
             return event_id
         # Only what reads back identically is packed: uppercase, spaces or other dashes stay text.
@@ -181,8 +188,47 @@ def names_of(interactions: Iterable[Interaction]) -> list[str]:
     return names
 
 
+def insert(conn: sqlite3.Connection, pending: Sequence[tuple[Interaction, int]], ids: dict[str, int]) -> None:
+    """Insert ``pending`` (each interaction with its event_hash), in this order: seq after the largest.
+
+    Python's sqlite3 binds an int, float, str or bytearray directly, but a None or a bytes goes through its
+    adapter lookup (~0.5 µs each): a usual event's row binds four NULLs, and they cost a third of its
+    insert's CPU. So a usual row (``_USUAL_SQL``: most rows) is inserted by a statement that leaves its NULL
+    columns out, the others binding every column; each row carries its seq, so the two statements keep
+    the arrival order. (1.5 µs less per row, in a measure of 100,000 rows: 1.5 s of a 1M-record replay.)
+    """
+    first = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM interactions").fetchone()[0]) + 1
+    usual: dict[bool, list[tuple[object, ...]]] = {True: [], False: []}
+    other: list[tuple[object, ...]] = []
+    for seq, (it, hash_) in enumerate(pending, first):
+        sent_us, offset = time_fields(it.sent_at)
+        item = it.item_id
+        if (
+            offset is not None
+            and item is not None
+            and it.event_value is None
+            and it.properties is None
+            and it.recommendation_id is None
+            and not it.impression
+        ):
+            head = (seq, hash_, stored_event_id(it.event_id), ids[it.event_type])
+            tail = (stored_event_id(it.session_id), sent_us, offset)
+            if it.user_id is None:
+                usual[False].append((*head, *tail, ids[item]))
+            else:
+                usual[True].append((*head, *tail, ids[it.user_id], ids[item]))
+        else:
+            other.append((seq, *row(it, ids, hash_)))
+    for with_user, rows in usual.items():
+        if rows:
+            conn.executemany(_USUAL_SQL[with_user], rows)
+    if other:
+        conn.executemany(INSERT_WITH_SEQ_SQL, other)
+
+
 def row(it: Interaction, ids: dict[str, int], hash_: int) -> tuple[object, ...]:
-    """The INSERT_SQL parameters of one interaction: its names are in ``ids``, ``hash_`` is its event_hash."""
+    """The INSERT_WITH_SEQ_SQL parameters of one interaction after its seq: its names are in ``ids``,
+    ``hash_`` is its event_hash."""
     sent_us, utc_offset_us = time_fields(it.sent_at)
     return (
         hash_,

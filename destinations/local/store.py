@@ -131,9 +131,7 @@ class LocalStore:
                     rows.append((it, hash_))
             if new:
                 ids = self._names.ids(conn, interaction_rows.names_of(new), create=True)
-                conn.executemany(
-                    interaction_rows.INSERT_SQL, [interaction_rows.row(it, ids, h) for it, h in rows]
-                )
+                interaction_rows.insert(conn, rows, ids)
         return new
 
     def interactions_for(
@@ -145,7 +143,7 @@ class LocalStore:
         With ``limit``, the most recent ``limit`` of them, still oldest first.
         """
         with self.transaction(write=False) as conn:
-            key: str | bytes | int | None
+            key: str | bytearray | int | None
             if session:
                 column, key = "session", interaction_rows.stored_event_id(user_id)
             else:

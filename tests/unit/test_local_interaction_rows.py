@@ -168,3 +168,27 @@ def test_the_readable_view_shows_what_the_store_returns(store: LocalStore) -> No
         ("m-2", "Order Completed", "s1", "u1", "i2", T0.timestamp() + 1.5, 3.0, "[]"),
         ("m-3", "Product Viewed", "anon", None, None, T0.timestamp(), None, "[]"),
     ]
+
+
+def test_usual_and_unusual_rows_interleaved_keep_arrival_order_and_every_field(store: LocalStore) -> None:
+    # insert() writes usual rows (NULL columns left out of the statement) apart from the others: the
+    # arrival order (seq) and every field must come back as if each row had been inserted in turn.
+    naive = datetime(2024, 5, 1, 12, 0, 5)
+    shapes = [
+        Interaction(UUID, "Product Viewed", SESSION, T0, "u1", "i1"),  # usual, packed ids
+        Interaction("e2", "Product Viewed", "s1", T0 + timedelta(seconds=1), None, "i2"),  # usual, anonymous
+        Interaction("e3", "Order Completed", "s1", T0, "u1", "i3", event_value=9.99),
+        Interaction("e4", "Product Viewed", "s1", naive, "u1", "i4"),  # naive time: NULL offset
+        Interaction("e5", "Product Viewed", "s1", T0, "u1", None),  # no item
+        Interaction("e6", "Product Viewed", "s1", T0, "u1", "i6", properties='{"size": "L"}'),
+        Interaction("e7", "Product Viewed", "s1", T0, "u1", "i7", recommendation_id="r1"),
+        Interaction("e8", "Product Viewed", "s1", T0, "u1", "i8", impression=("i1", "i2")),
+        Interaction("e9", "Product Viewed", "s1", T0 + timedelta(seconds=2), "u2", "i9"),  # usual again
+    ]
+    store.add_interactions(shapes[:4])
+    store.add_interactions(shapes[4:])
+    with store.transaction(write=False) as conn:
+        rows = conn.execute(f"{interaction_rows.SELECT_SQL} ORDER BY i.seq").fetchall()
+        seqs = [seq for (seq,) in conn.execute("SELECT seq FROM interactions ORDER BY seq")]
+    assert [interaction_rows.interaction(row) for row in rows] == shapes
+    assert seqs == list(range(1, len(shapes) + 1))
