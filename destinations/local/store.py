@@ -32,6 +32,10 @@ STORE_FILE_NAME: Final = "pue.sqlite3"
 # How long a writer waits for another process's write lock before giving up (then: RetryableError).
 BUSY_TIMEOUT_SECONDS: Final = 5.0
 CACHE_KIB: Final = 64 * 1024
+# The page size of a new store file (an existing one keeps its own: WAL mode cannot change it). 16 KiB, not
+# SQLite's 4: a backfill touches most of the model's pages in every batch, and with 4x fewer, shallower
+# B-tree pages it read and wrote fewer of them (the 1M visitors replay: main process CPU 0.93x; 8 KiB 0.96x).
+PAGE_SIZE_BYTES: Final = 16 * 1024
 # Interned names (types, users, items, sessions) kept in memory to skip their lookup: ~100 bytes each.
 NAME_CACHE_LIMIT: Final = 100_000
 
@@ -51,6 +55,7 @@ class LocalStore:
         self._transactions = Transactions(self._conn, forget=self._names.forget)
         self._lock = self._transactions.lock
         with self._lock:
+            self._conn.execute(f"PRAGMA page_size={PAGE_SIZE_BYTES}")  # before the file has its first page
             self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable across application crashes in WAL mode; only an OS crash may lose the tail.
             self._conn.execute("PRAGMA synchronous=NORMAL")

@@ -271,3 +271,21 @@ def test_purchase_history_is_items_with_purchase_events(store: LocalStore) -> No
     assert LocalPurchaseHistory(store).purchased_items("u1") == frozenset({"a", "c"})
     assert LocalPurchaseHistory(store, frozenset({"Bought"})).purchased_items("u1") == frozenset({"e"})
     assert LocalPurchaseHistory(store).purchased_items("nobody") == frozenset()
+
+
+def test_a_new_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    new = LocalStore(tmp_path / "new.sqlite3")
+    new.add_interactions([event(1)])
+    old_path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old_path) as conn:  # a store file written by an earlier pue: 4 KiB pages, WAL
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE earlier (x)")
+    conn.close()
+    old = LocalStore(old_path)
+    old.add_interactions([event(2)])
+    with new.transaction(write=False) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == store_module.PAGE_SIZE_BYTES == 16384
+    with old.transaction(write=False) as conn:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert [it.event_id for it in old.interactions_for("u1")] == ["e2"]
