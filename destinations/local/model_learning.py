@@ -30,6 +30,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Final
 
+from destinations.local import pair_pruning
 from schemas.interaction import Interaction
 
 POPULARITY_HALF_LIFE_SECONDS: Final = 7 * 24 * 60 * 60
@@ -340,16 +341,7 @@ def _update_items(
             popular.append((count, 1 / math.sqrt(count), _logsumexp([log_heat, *heat[i]]), unpruned, i))
         else:
             pruned.append((unpruned, i))  # not the popularity: its index entry stays as it is
-    # Everything ranked below the item's ``neighbours``-th row (actors DESC, b ASC), found once: one pass
-    # over the item's rows deletes them. A list no longer than ``neighbours`` is left at the EXISTS, a walk
-    # of its rows in key order: finding the cut sorts them (a third of the prunes on the visitors archive
-    # were of such lists, and the sort was most of a prune's time).
-    conn.executemany(
-        "DELETE FROM model_pairs WHERE a = ?1 "
-        "AND EXISTS (SELECT 1 FROM model_pairs WHERE a = ?1 LIMIT 1 OFFSET ?2) AND (actors, -b) < "
-        "(SELECT actors, -b FROM model_pairs WHERE a = ?1 ORDER BY actors DESC, b LIMIT 1 OFFSET ?2 - 1)",
-        [(a, limits.neighbours) for a in due],
-    )
+    pair_pruning.prune(conn, due, limits.neighbours)
     conn.executemany(
         "UPDATE model_items SET actors = ?, norm = ?, log_heat = ?, unpruned = ? WHERE id = ?", popular
     )
