@@ -33,7 +33,14 @@ def _say(message: str) -> None:
     print(f"[bench-scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def replay_run(source: Path, state: Path, workers: int | None = None) -> dict[str, Any]:
+def replay_run(
+    source: Path,
+    state: Path,
+    workers: int | None = None,
+    python: str = sys.executable,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """One ``pue replay`` child process: its summary line, wall and CPU time, peak RSS, store size.
 
     ``pue replay`` may start processes of its own (``--workers``): CPU seconds are the whole tree's
@@ -41,11 +48,13 @@ def replay_run(source: Path, state: Path, workers: int | None = None) -> dict[st
     peak RSS is the highest sum over the tree's processes at one moment (sampled from /proc every 0.1 s),
     and ``peak_rss_bound_mb`` the sum of each process's own peak (an upper bound of it).
     """
-    command = [sys.executable, "-m", "consumers.cli", "replay", str(source), "--state", str(state)]
+    command = [python, "-m", "consumers.cli", "replay", str(source), "--state", str(state)]
     if workers is not None:
         command += ["--workers", str(workers)]
     started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=cwd, env=env
+    )
     sampler = tree_sampler(child.pid)
     assert child.stdout is not None
     out = child.stdout.read()
