@@ -7,7 +7,8 @@ batches of ``--batch`` interactions and folds each into a fresh store as a backf
 transaction per batch, ``LocalRecommender.learn`` inside it, then the commit. No decoding, no normalizing,
 no interactions table: the CPU seconds are learning's own (the commit included), per 100,000 interactions
 as the model grows, so a slope shows. Then the model's bytes per interaction, table by table (SQLite's
-``dbstat``), and the process's peak RSS. Results: stdout (one JSON line).
+``dbstat``), and the process's peak RSS. Results: stdout (one JSON line) and ``bench-results/learning.json``
+(with its provenance, so ``against.py --result learning.json`` can put a ref beside it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from destinations.local.recommender import LocalRecommender
 from destinations.local.store import LocalStore
 from schemas.interaction import Interaction
-from tests.benchmarks import archive
+from tests.benchmarks import archive, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 _MARK = 100_000
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=30_000)
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results")
     args = parser.parse_args(argv)
+    run = provenance.begin()
     work = args.out / "scale"
     archive_size = max(args.size, 100_000)
     source = work / f"archive-{archive_size}-{args.items}.jsonl.gz"
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generating {archive_size:,} interactions into {source}", file=sys.stderr)
         archive.write(source, archive_size, args.items)
     row = learn(source, work / f"learn-{args.size}", args.size, args.batch)
+    provenance.write(args.out / "learning.json", row, run)
     print(json.dumps(row))
     return 0
 
