@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from destinations.local import model_learning
 from destinations.local.recommender import LocalRecommender, ModelParameters
 from destinations.local.store import LocalStore
 from destinations.local.tracker import LocalEventTracker
@@ -133,6 +134,28 @@ def test_item_ids_beyond_32_bits_learn_the_same_model(tmp_path: Path) -> None:
             assert conn.execute("SELECT MIN(id) FROM model_items WHERE item_id != 'x'").fetchone()[0] > 2**40
         learned["items"] = [row for row in learned["items"] if row[0] != "x"]
         assert learned == expected
+
+
+def test_a_sqlite_without_json_functions_learns_the_same_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pair increments go as one JSON array where SQLite has json_each, one row at a time where not."""
+    events = random_events(300, seed=5)
+    params = ModelParameters(window=6, neighbours=5)
+    with_json = dump(learn_one_by_one_and_in_batches(tmp_path / "json", events, params)[1])
+    probed: list[bool] = []
+    real_probe = model_learning.has_json_each
+
+    def no_json_each(conn: sqlite3.Connection) -> bool:
+        probed.append(True)
+        return False
+
+    monkeypatch.setattr(model_learning, "has_json_each", no_json_each)
+    without = dump(learn_one_by_one_and_in_batches(tmp_path / "rows", events, params)[1])
+    assert probed, "the fallback path was not taken"
+    assert without == with_json
+    with sqlite3.connect(":memory:") as conn:
+        assert real_probe(conn)  # this machine's SQLite (3.38+ builds it in)
 
 
 def test_learning_the_same_events_again_changes_nothing(tmp_path: Path) -> None:
