@@ -5,8 +5,8 @@ rank's cut is found without sorting the list when it can be. A pair is inserted 
 ever gains more, so one is the least a pair has, and on a visitor-heavy archive most of a list is pairs
 met once (92 % of the 300k visitors store's rows). When fewer than ``neighbours`` pairs have more than one
 actor, those all stay, and the cut lies among the single-actor pairs, ranked by ``b`` alone: their rows
-in key order, a walk. Only the other lists are sorted. (A sort per pruned item was ~9 % of the 1M visitors
-replay's main process.)
+in key order, a walk. Only the other lists are sorted. (Pruning was ~10 % of the 1M visitors replay's
+main process, half or more of each prune the sort.)
 """
 
 from __future__ import annotations
